@@ -1,0 +1,149 @@
+# qraft: GNU make, pkg-config. See README.md.
+#
+#   make            bin/qraftd, bin/qraft, lib/libqraft.{a,so}, lib/pkgconfig/qraft.pc
+#   make test       every test (unit, integration), ends with "N passed, N failed"
+#   make demo       a local 3-node cluster in 3 zones, and a failover shown
+#   make deps       install missing Debian packages
+#   make install PREFIX=/usr/local
+#   SANITIZE=1      ASan + UBSan (objects go to build/san)
+
+PREFIX ?= /usr/local
+CC ?= cc
+SANITIZE ?= 0
+
+PKGS_NODE := raft libuv msgpack lmdb libcrypto
+PKGS_TEST := cmocka
+
+# pkg-config runs only when a build needs it, so that `make deps` works on a
+# machine with nothing installed.
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wno-missing-field-initializers
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -I. $(WARN)
+BASE_LDFLAGS :=
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+BASE_CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+BASE_LDFLAGS += -fsanitize=address,undefined
+else
+BUILD := build/rel
+endif
+
+CFLAGS_ALL = $(BASE_CFLAGS) $(call pc_cflags,$(PKGS_NODE)) $(CFLAGS)
+LDLIBS_NODE = $(call pc_libs,$(PKGS_NODE)) -lpthread
+LDLIBS_TEST = $(call pc_libs,$(PKGS_NODE) $(PKGS_TEST)) -lpthread
+
+CLIENT_SRC := $(filter-out client/cli.c,$(wildcard client/*.c))
+FSM_SRC := $(wildcard fsm/*.c)
+RAFT_SRC := $(wildcard raft/*.c)
+NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c))
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+FSM_OBJ := $(call obj,$(FSM_SRC))
+RAFT_OBJ := $(call obj,$(RAFT_SRC))
+NODE_OBJ := $(call obj,$(NODE_SRC))
+TESTLIB_OBJ := $(call obj,$(TESTLIB_SRC))
+
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
+
+.PHONY: all test unit integration demo deps clean install check-layers
+all: bin/qraftd bin/qraft lib/libqraft.a lib/libqraft.so lib/pkgconfig/qraft.pc
+
+deps:
+	@scripts/install-deps
+
+# libqraft is built with hidden visibility: only QRAFT_API symbols export.
+$(CLIENT_OBJ): BASE_CFLAGS += -fvisibility=hidden
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libqraft.a: $(CLIENT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+lib/libqraft.a: $(BUILD)/libqraft.a
+	@mkdir -p lib
+	cp $< $@
+
+lib/libqraft.so: $(CLIENT_OBJ)
+	@mkdir -p lib
+	$(CC) -shared -Wl,-soname,libqraft.so.0 $(BASE_LDFLAGS) -o $@ $^ \
+	    $(call pc_libs,msgpack libcrypto)
+
+lib/pkgconfig/qraft.pc: Makefile
+	@mkdir -p lib/pkgconfig
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: qraft\nDescription: client library of the qraft messaging cluster\nVersion: 0.1.0\nRequires.private: msgpack libcrypto\nLibs: -L$${libdir} -lqraft\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+
+bin/qraftd: $(BUILD)/node/main.o $(NODE_OBJ) $(RAFT_OBJ) $(FSM_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p bin
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_NODE)
+
+bin/qraft: $(BUILD)/client/cli.o $(BUILD)/libqraft.a
+	@mkdir -p bin
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pc_libs,msgpack libcrypto)
+
+# Unit tests link the fsm and the client library; integration tests also
+# run bin/qraftd and bin/qraft as processes.
+$(BUILD)/tests/%: tests/unit/%.c $(FSM_OBJ) $(TESTLIB_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+$(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+# deps runs first, in its own step, so that a fresh machine has pkg-config
+# and the libraries before any compile line is expanded.
+unit: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@tests/run $(UNIT_BIN)
+
+integration: deps
+	@$(MAKE) --no-print-directory all $(INTEG_BIN)
+	@tests/run $(INTEG_BIN)
+
+# The include graph follows the data flow: fsm/ includes nothing of ours,
+# client/ nothing of ours, raft/ only fsm/. A reverse include fails the build.
+check-layers:
+	@! grep -nE '#include "(client|node|raft)/' fsm/*.c fsm/*.h || \
+	    { echo "check-layers: fsm/ must not include client/, node/ or raft/"; exit 1; }
+	@! grep -nE '#include "(fsm|node|raft)/' client/*.c client/*.h || \
+	    { echo "check-layers: client/ must not include fsm/, node/ or raft/"; exit 1; }
+	@! grep -nE '#include "(node|client)/' raft/*.c raft/*.h || \
+	    { echo "check-layers: raft/ must not include node/ or client/"; exit 1; }
+	@! grep -nE '#include <raft' fsm/*.c node/*.c client/*.c || \
+	    { echo "check-layers: only raft/ includes raft.h"; exit 1; }
+
+test: deps
+	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(INTEG_BIN)
+	@tests/run $(UNIT_BIN) $(INTEG_BIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 bin/qraftd bin/qraft $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 lib/libqraft.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 lib/libqraft.so $(DESTDIR)$(PREFIX)/lib/libqraft.so.0
+	ln -sf libqraft.so.0 $(DESTDIR)$(PREFIX)/lib/libqraft.so
+	install -m 644 client/qraft.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 lib/pkgconfig/qraft.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build bin lib
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,326 @@
+/* libqraft: the C client library of qraft, and its wire codec.
+ *
+ * A client holds one TCP connection to the cluster's leader, found from a
+ * list of servers by following NotLeader replies. Every call that changes
+ * state carries the client's session (a random client id, a sequence number
+ * and an acknowledged mark), so that the library can resend it after a
+ * timeout or a leader change and the cluster applies it exactly once.
+ *
+ * Blocking calls (qraft_send, ...) wait for their reply or their deadline.
+ * Pipelining: qraft_send_async() queues a send and returns at once; up to
+ * `window` requests are in flight; qraft_wait() drives the connection until
+ * every queued request has completed, calling each callback exactly once.
+ *
+ * Outcomes. QRAFT_OK: applied. An error from the cluster (QRAFT_EQUEUE_...):
+ * applied as a refusal, nothing changed. QRAFT_ETIMEDOUT: the deadline passed
+ * before a reply; the request stays in the session and is still resent (in
+ * order) by later calls, so it may yet take effect exactly once: its outcome
+ * is unknown to the caller. Transport failures and leader changes are retried
+ * inside the deadline and never surface on their own.
+ *
+ * Thread safety: a client is used by one thread at a time.
+ * Memory: strings passed in are copied or used only during the call;
+ * results are owned by the caller and freed with the matching qraft_*_free.
+ */
+#ifndef QRAFT_H
+#define QRAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define QRAFT_API __attribute__((visibility("default")))
+#else
+#define QRAFT_API
+#endif
+
+#define QRAFT_PROTOCOL_VERSION 1
+
+/* Error codes: code, wire name, text. The wire name is what a reply's
+ * "code" field holds (AWS names where one fits). */
+#define QRAFT_ERRORS(X)                                                       \
+    X(QRAFT_OK, "OK", "success")                                              \
+    X(QRAFT_ENOMEM, "NoMemory", "out of memory")                              \
+    X(QRAFT_EINVAL, "InvalidArgument", "invalid argument to a library call")  \
+    X(QRAFT_EUNAVAILABLE, "Unavailable", "no server reachable or no leader")  \
+    X(QRAFT_ETIMEDOUT, "Timeout", "deadline passed, outcome unknown")         \
+    X(QRAFT_EPROTO, "ProtocolError", "malformed reply from the server")       \
+    X(QRAFT_ENOTLEADER, "NotLeader", "the server is not the leader")          \
+    X(QRAFT_EUNKNOWN_OUTCOME, "UnknownOutcome",                               \
+      "leadership lost while the request was in flight")                      \
+    X(QRAFT_EOUT_OF_ORDER, "OutOfOrder",                                      \
+      "an earlier request of this session was lost")                          \
+    X(QRAFT_ESESSION_EXPIRED, "SessionExpired",                               \
+      "the session no longer holds this request's reply")                     \
+    X(QRAFT_ETOO_MANY_IN_FLIGHT, "TooManyInFlight",                           \
+      "more requests in flight than the session window")                      \
+    X(QRAFT_EMALFORMED, "MalformedRequest", "the request was malformed")      \
+    X(QRAFT_EUNKNOWN_OP, "UnknownOperation", "unknown operation")             \
+    X(QRAFT_EFRAME_TOO_LARGE, "FrameTooLarge", "frame above the maximum")     \
+    X(QRAFT_EINTERNAL, "InternalError", "internal error on the server")       \
+    X(QRAFT_EINVALID_COMMAND, "InvalidCommand", "log entry does not decode")  \
+    X(QRAFT_EINVALID_PARAMETER, "InvalidParameterValue",                      \
+      "a parameter is out of range or malformed")                             \
+    X(QRAFT_EQUEUE_DOES_NOT_EXIST, "QueueDoesNotExist",                       \
+      "the queue does not exist")                                             \
+    X(QRAFT_EQUEUE_ALREADY_EXISTS, "QueueAlreadyExists",                      \
+      "a queue of that name exists with other attributes")                    \
+    X(QRAFT_EMESSAGE_TOO_LONG, "MessageTooLong",                              \
+      "the message body is above the maximum size")                           \
+    X(QRAFT_ERECEIPT_INVALID, "ReceiptHandleIsInvalid",                       \
+      "the receipt handle is malformed or no longer current")
+
+enum qraft_error {
+#define QRAFT__ERROR_ENUM(CODE, NAME, TEXT) CODE,
+    QRAFT_ERRORS(QRAFT__ERROR_ENUM)
+#undef QRAFT__ERROR_ENUM
+        QRAFT_ERROR_COUNT
+};
+
+/* "QueueDoesNotExist" for QRAFT_EQUEUE_DOES_NOT_EXIST. */
+QRAFT_API const char *qraft_errname(int code);
+/* A sentence for the code. */
+QRAFT_API const char *qraft_strerror(int code);
+/* Code of a wire name; QRAFT_EINTERNAL for a name we do not know. */
+QRAFT_API int qraft_errcode(const char *name, size_t len);
+
+/* Limits (SQS's numbers). */
+#define QRAFT_QUEUE_NAME_MAX 80
+#define QRAFT_BODY_MAX 262144
+#define QRAFT_RECEIVE_MAX 10
+#define QRAFT_VISIBILITY_MAX 43200
+#define QRAFT_MESSAGE_ID_MAX 64 /* buffer size for a message id */
+#define QRAFT_RECEIPT_MAX 128   /* buffer size for a receipt handle */
+/* Largest frame a server accepts by default: the largest message plus 1 MiB
+ * for everything around it. */
+#define QRAFT_FRAME_MAX_DEFAULT (QRAFT_BODY_MAX + (1u << 20))
+
+/* ---------------------------------------------------------------------- */
+/* Client                                                                  */
+
+typedef struct qraft_client qraft_client;
+
+struct qraft_options
+{
+    int timeout_ms;  /* per-call deadline; 0: 10000 */
+    unsigned window; /* max requests in flight; 0: 1024 */
+};
+
+/* Connect to the cluster. @servers is "host:port[,host:port...]" (client
+ * addresses of any nodes). Returns 0 and a client, or an error code; on
+ * error *out is NULL. Connecting is lazy: the first call finds the leader. */
+QRAFT_API int qraft_open(const char *servers,
+                         const struct qraft_options *opts,
+                         qraft_client **out);
+
+/* Close the connection and free the client. Requests still queued are
+ * completed with QRAFT_EUNAVAILABLE. */
+QRAFT_API void qraft_close(qraft_client *c);
+
+/* Detail of the last error on this client (never NULL). */
+QRAFT_API const char *qraft_errmsg(const qraft_client *c);
+
+/* Change the per-call deadline. */
+QRAFT_API void qraft_set_timeout(qraft_client *c, int timeout_ms);
+
+/* Queues. @visibility_s: the queue's default visibility timeout in seconds,
+ * or -1 for the default (30). Creating an existing queue with the same
+ * attributes succeeds. */
+QRAFT_API int qraft_queue_create(qraft_client *c,
+                                 const char *name,
+                                 int visibility_s);
+QRAFT_API int qraft_queue_delete(qraft_client *c, const char *name);
+/* On success *names is an array of *n strings; free with
+ * qraft_strings_free. */
+QRAFT_API int qraft_queue_list(qraft_client *c, char ***names, size_t *n);
+QRAFT_API void qraft_strings_free(char **names, size_t n);
+
+/* Send one message. On success @msg_id (QRAFT_MESSAGE_ID_MAX bytes, may be
+ * NULL) holds its id. */
+QRAFT_API int qraft_send(qraft_client *c,
+                         const char *queue,
+                         const void *body,
+                         size_t len,
+                         char *msg_id);
+
+/* Pipelined send: queued at once, completed by a later qraft_wait() (or by a
+ * later blocking call) with the callback, exactly once. @body is copied.
+ * @msg_id in the callback is valid only during the callback. Returns 0, or an
+ * error (and then the callback is never called). */
+typedef void (*qraft_send_cb)(void *arg, int status, const char *msg_id);
+QRAFT_API int qraft_send_async(qraft_client *c,
+                               const char *queue,
+                               const void *body,
+                               size_t len,
+                               qraft_send_cb cb,
+                               void *arg);
+
+/* Drive the connection until every queued request has completed or its
+ * deadline passed. Returns 0, or QRAFT_ETIMEDOUT if some timed out. */
+QRAFT_API int qraft_wait(qraft_client *c);
+
+/* A received message. */
+struct qraft_message
+{
+    char id[QRAFT_MESSAGE_ID_MAX];
+    char receipt[QRAFT_RECEIPT_MAX];
+    void *body;
+    size_t body_len;
+    uint32_t receive_count;
+    uint64_t sent_ms;          /* when the send was applied */
+    uint64_t first_receive_ms; /* when it was first received */
+};
+
+/* Receive up to @max (1..10) messages; @visibility_s -1 for the queue's
+ * default. On success *msgs is an array of *n (possibly 0); free it with
+ * qraft_messages_free. */
+QRAFT_API int qraft_receive(qraft_client *c,
+                            const char *queue,
+                            unsigned max,
+                            int visibility_s,
+                            struct qraft_message **msgs,
+                            size_t *n);
+QRAFT_API void qraft_messages_free(struct qraft_message *msgs, size_t n);
+
+/* Delete a received message by its receipt handle. */
+QRAFT_API int qraft_delete(qraft_client *c,
+                           const char *queue,
+                           const char *receipt);
+
+/* Status of one node, asked of that node alone (no leader needed). */
+struct qraft_member
+{
+    uint64_t id;
+    char zone[64];
+    char raft_addr[128];
+    char client_addr[128];
+    char role[16]; /* voter, standby, spare */
+};
+
+struct qraft_node_status
+{
+    uint64_t id;
+    char zone[64];
+    char role[16];  /* voter, standby, spare */
+    char state[16]; /* leader, follower, candidate, unavailable */
+    uint64_t term;
+    uint64_t last_index;
+    uint64_t applied_index;
+    uint64_t leader_id; /* 0: none known */
+    char digest[40];    /* state digest at applied_index, hex */
+    size_t n_members;   /* the node's view of the configuration */
+    struct qraft_member members[16];
+};
+
+/* Ask the node at @addr ("host:port") for its status. */
+QRAFT_API int qraft_node_status(const char *addr,
+                                int timeout_ms,
+                                struct qraft_node_status *st,
+                                char *errmsg,
+                                size_t errmsg_len);
+
+/* ---------------------------------------------------------------------- */
+/* Wire codec: no I/O, shared by the library and the node.                */
+/*                                                                        */
+/* A frame is a 4-byte big-endian length, then that many bytes holding one */
+/* msgpack map. See README.md "Protocol" for the keys of each operation.   */
+
+/* Incremental frame reader. Feed it bytes as they arrive; take complete
+ * frames out. A declared length above max_frame is an error before any
+ * allocation. */
+struct qraft_wire_reader
+{
+    size_t max_frame;
+    char *buf;    /* bytes received and not yet consumed */
+    size_t len;   /* bytes in buf */
+    size_t cap;   /* allocated size of buf */
+    size_t start; /* offset of the next frame in buf */
+};
+
+QRAFT_API void qraft_wire_reader_init(struct qraft_wire_reader *r,
+                                      size_t max_frame);
+QRAFT_API void qraft_wire_reader_close(struct qraft_wire_reader *r);
+/* Append bytes. QRAFT_ENOMEM on allocation failure. */
+QRAFT_API int qraft_wire_reader_feed(struct qraft_wire_reader *r,
+                                     const void *data,
+                                     size_t len);
+/* 1 and a frame payload (valid until the next feed or next call), 0 if no
+ * complete frame yet, or QRAFT_EFRAME_TOO_LARGE (the stream is unusable). */
+QRAFT_API int qraft_wire_reader_next(struct qraft_wire_reader *r,
+                                     const void **payload,
+                                     size_t *len);
+
+/* Operations of the wire protocol. */
+#define QRAFT_OPS(X)                                                          \
+    X(QRAFT_OP_HELLO, "hello")                                                \
+    X(QRAFT_OP_STATUS, "status")                                              \
+    X(QRAFT_OP_QUEUE_CREATE, "queue_create")                                  \
+    X(QRAFT_OP_QUEUE_DELETE, "queue_delete")                                  \
+    X(QRAFT_OP_QUEUE_LIST, "queue_list")                                      \
+    X(QRAFT_OP_SEND, "send")                                                  \
+    X(QRAFT_OP_RECEIVE, "recv")                                               \
+    X(QRAFT_OP_DELETE, "delete")
+
+enum qraft_op {
+    QRAFT_OP_UNKNOWN = 0,
+#define QRAFT__OP_ENUM(CODE, NAME) CODE,
+    QRAFT_OPS(QRAFT__OP_ENUM)
+#undef QRAFT__OP_ENUM
+};
+
+QRAFT_API const char *qraft_op_name(int op);
+
+/* A request, decoded or to encode. Strings are not NUL-terminated and point
+ * into the frame (decode) or into the caller's memory (encode). */
+struct qraft_request
+{
+    uint64_t id; /* chosen by the client, echoed in the reply */
+    int op;      /* enum qraft_op */
+    uint64_t client_id, seq, ack; /* session; client_id 0 if none */
+    uint32_t version;             /* hello */
+    const char *queue;
+    size_t queue_len;
+    const void *body;
+    size_t body_len;
+    const char *receipt;
+    size_t receipt_len;
+    uint32_t max_messages; /* recv; 0 if absent */
+    int64_t visibility_s;  /* queue_create, recv; -1 if absent */
+};
+
+/* Encode a request as a whole frame (length prefix included) into malloc'd
+ * memory owned by the caller. */
+QRAFT_API int qraft_wire_encode_request(const struct qraft_request *req,
+                                        void **frame,
+                                        size_t *len);
+
+/* Decode a frame payload. Strict: unknown keys are ignored, but a known key
+ * of the wrong type, a missing required key, an unknown op or bytes that are
+ * not one msgpack map give QRAFT_EMALFORMED or QRAFT_EUNKNOWN_OP, with a
+ * sentence in errmsg (errmsg_len bytes). req->id is set whenever the map had
+ * a valid id, so that an error reply can echo it. */
+QRAFT_API int qraft_wire_decode_request(const void *payload,
+                                        size_t len,
+                                        struct qraft_request *req,
+                                        char *errmsg,
+                                        size_t errmsg_len);
+
+/* Encode a reply frame: {"id": id} merged with @body, which is one msgpack
+ * map such as the state machine's replies ({"ok": ..., ...}). */
+QRAFT_API int qraft_wire_encode_reply(uint64_t id,
+                                      const void *body,
+                                      size_t body_len,
+                                      void **frame,
+                                      size_t *len);
+
+/* Encode an error reply frame {"id", "ok": false, "code", "message"} and,
+ * when @leader is not NULL, "leader" (a client address, for NotLeader). */
+QRAFT_API int qraft_wire_encode_error(uint64_t id,
+                                      int code,
+                                      const char *message,
+                                      const char *leader,
+                                      void **frame,
+                                      size_t *len);
+
+#endif /* QRAFT_H */
