@@ -94,9 +94,14 @@ bin/qraft: $(BUILD)/client/cli.o $(BUILD)/libqraft.a
 	@mkdir -p bin
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pc_libs,msgpack libcrypto)
 
-# Unit tests link the fsm and the client library; integration tests also
-# run bin/qraftd and bin/qraft as processes.
-$(BUILD)/tests/%: tests/unit/%.c $(FSM_OBJ) $(TESTLIB_OBJ) $(BUILD)/libqraft.a
+# Unit tests: tests/unit/test_fsm_*.c link the state machine alone,
+# tests/unit/test_client_*.c the client library alone. Integration tests
+# link the client library and run bin/qraftd and bin/qraft as processes.
+$(BUILD)/tests/test_fsm_%: tests/unit/test_fsm_%.c $(FSM_OBJ) $(TESTLIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+$(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(TESTLIB_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
