@@ -1,0 +1,194 @@
+/* The node's lifecycle on one libuv loop.
+ *
+ * Start: open the state machine (an empty store: libraft replays the last
+ * snapshot and the log into it), then the replica (raft), then the client
+ * listener. Stop on SIGTERM/SIGINT: stop accepting, hand leadership over and
+ * close raft (replicaClose), then close every connection and the store. A
+ * fatal disk or store error exits at once with status 3: the raft log holds
+ * everything that was acknowledged, so a restart recovers.
+ */
+#include "node/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void replicaLogCb(void *arg, int level, const char *msg, const char *kv)
+{
+    (void)arg;
+    nodeLog(level, msg, "%s", kv);
+}
+
+static void fatalCb(void *arg, const char *what)
+{
+    (void)arg;
+    nodeLog(NODE_LOG_ERROR, "fatal error, exiting", "error=\"%s\"", what);
+    _exit(3);
+}
+
+static void connectionCb(uv_stream_t *listener, int status)
+{
+    struct server *s = listener->data;
+    if (status != 0 || s->stopping) {
+        return;
+    }
+    connAccept(s);
+}
+
+static int listenOn(struct server *s, char *errmsg, size_t len)
+{
+    struct sockaddr_storage addr;
+    char host[NODE_ADDR_MAX];
+    const char *colon = strrchr(s->config->client_addr, ':');
+    int port = atoi(colon + 1);
+    int rv;
+
+    snprintf(host, sizeof host, "%.*s", (int)(colon - s->config->client_addr),
+             s->config->client_addr);
+    rv = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rv != 0) {
+        rv = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+    }
+    if (rv != 0) {
+        snprintf(errmsg, len, "--client-addr %s: not an IP address", s->config->client_addr);
+        return -1;
+    }
+    uv_tcp_init(&s->loop, &s->listener);
+    s->listener.data = s;
+    rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&s->listener, 511, connectionCb);
+    }
+    if (rv != 0) {
+        snprintf(errmsg, len, "listen on %s: %s", s->config->client_addr, uv_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+static void replicaClosedCb(void *arg)
+{
+    struct server *s = arg;
+
+    s->replica = NULL;
+    while (s->conns != NULL) {
+        connClose(s->conns);
+    }
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    nodeLog(NODE_LOG_INFO, "stopped", NULL);
+}
+
+static void stop(struct server *s)
+{
+    if (s->stopping) {
+        return;
+    }
+    s->stopping = true;
+    nodeLog(NODE_LOG_INFO, "stopping", NULL);
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    replicaClose(s->replica, replicaClosedCb, s);
+}
+
+static void signalCb(uv_signal_t *handle, int signum)
+{
+    (void)signum;
+    stop(handle->data);
+}
+
+int nodeRun(const struct nodeConfig *c)
+{
+    struct server *s;
+    struct fsmConfig fc;
+    struct replicaConfig rc;
+    struct replicaPeer peers[NODE_PEERS_MAX];
+    char dir[1100];
+    char errmsg[256];
+    size_t i;
+    int rv;
+
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        nodeLog(NODE_LOG_ERROR, "out of memory", NULL);
+        return 1;
+    }
+    s->config = c;
+    uv_loop_init(&s->loop);
+
+    fsmConfigDefaults(&fc);
+    snprintf(dir, sizeof dir, "%s/state", c->data_dir);
+    fc.dir = dir;
+    fc.map_size = c->map_size;
+    fc.session_idle_ms = c->session_idle_ms;
+    rv = fsmOpen(&fc, &s->fsm, errmsg);
+    if (rv != 0) {
+        nodeLog(NODE_LOG_ERROR, "cannot open the state machine", "error=\"%s\"", errmsg);
+        goto err;
+    }
+
+    memset(&rc, 0, sizeof rc);
+    for (i = 0; i < c->n_peers; i++) {
+        peers[i].id = c->peers[i].id;
+        peers[i].raft_addr = c->peers[i].raft_addr;
+    }
+    snprintf(dir, sizeof dir, "%s/raft", c->data_dir);
+    rc.id = c->id;
+    rc.raft_addr = c->raft_addr;
+    rc.dir = dir;
+    rc.peers = peers;
+    rc.n_peers = c->n_peers;
+    rc.election_timeout_ms = c->election_timeout_ms;
+    rc.heartbeat_timeout_ms = c->heartbeat_timeout_ms;
+    rc.snapshot_threshold = c->snapshot_threshold;
+    rc.snapshot_trailing = c->snapshot_trailing;
+    rc.tick_interval_ms = c->tick_interval_ms;
+    rc.fsm = s->fsm;
+    rc.log = replicaLogCb;
+    rc.fatal = fatalCb;
+    rc.arg = s;
+    rv = replicaInit(&s->loop, &rc, &s->replica, errmsg);
+    if (rv != 0) {
+        nodeLog(NODE_LOG_ERROR, "cannot set up raft", "error=\"%s\"", errmsg);
+        goto err_after_fsm;
+    }
+    rv = replicaStart(s->replica, errmsg);
+    if (rv != 0) {
+        nodeLog(NODE_LOG_ERROR, "cannot start raft", "error=\"%s\"", errmsg);
+        /* raft holds loop resources now; leaving is the only safe exit. */
+        fsmClose(s->fsm);
+        return 2;
+    }
+    if (listenOn(s, errmsg, sizeof errmsg) != 0) {
+        nodeLog(NODE_LOG_ERROR, "cannot listen for clients", "error=\"%s\"", errmsg);
+        fsmClose(s->fsm);
+        return 2;
+    }
+    uv_signal_init(&s->loop, &s->sigterm);
+    s->sigterm.data = s;
+    uv_signal_start(&s->sigterm, signalCb, SIGTERM);
+    uv_signal_init(&s->loop, &s->sigint);
+    s->sigint.data = s;
+    uv_signal_start(&s->sigint, signalCb, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+
+    nodeLog(NODE_LOG_INFO, "serving", "zone=%s raft=%s client=%s data=%s", c->zone,
+            c->raft_addr, c->client_addr, c->data_dir);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+
+    fsmClose(s->fsm);
+    rv = uv_loop_close(&s->loop);
+    if (rv != 0) {
+        nodeLog(NODE_LOG_WARN, "loop closed with handles still open", "error=\"%s\"",
+                uv_strerror(rv));
+    }
+    free(s);
+    return 0;
+
+err_after_fsm:
+    fsmClose(s->fsm);
+err:
+    uv_loop_close(&s->loop);
+    free(s);
+    return 2;
+}

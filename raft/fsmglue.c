@@ -1,0 +1,293 @@
+/* The raft_fsm version 3 adapter over fsm/, and the wrappers that make disk
+ * errors fail-stop.
+ *
+ * Snapshots (DESIGN.md "Storage"): raft calls `snapshot` on the loop thread,
+ * where fsmSnapshotBegin commits pending writes and pins an LMDB read
+ * transaction at the applied state; then `snapshot_async` in the thread
+ * pool, where fsmSnapshotWrite serialises that transaction while applies go
+ * on; then `snapshot_finalize` on the loop thread, which frees everything.
+ * Because finalize is set, raft never frees the snapshot buffers itself.
+ *
+ * Apply: fsmApply returns non-zero only when the store failed. Every node
+ * would fail at the same entry, and a non-zero return would make libraft
+ * retry the entry forever, so the node stops instead.
+ */
+#include "raft/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct replica *replicaOfFsm(struct raft_fsm *fsm)
+{
+    return fsm->data;
+}
+
+static int glueApply(struct raft_fsm *fsm,
+                     const struct raft_buffer *buf,
+                     void **result)
+{
+    struct replica *r = replicaOfFsm(fsm);
+    int rv;
+
+    rv = fsmApply(r->config.fsm, buf->base, buf->len, &r->reply);
+    if (rv != 0) {
+        replicaLog(r, REPLICA_LOG_ERROR, "state machine store failed", "rv=%d error=\"%s\"", rv,
+                   fsmErrmsg(r->config.fsm));
+        replicaFatal(r, "state machine store failed", rv);
+        return RAFT_IOERR;
+    }
+    *result = &r->reply;
+    return 0;
+}
+
+static int glueSnapshot(struct raft_fsm *fsm,
+                        struct raft_buffer *bufs[],
+                        unsigned *n_bufs)
+{
+    struct replica *r = replicaOfFsm(fsm);
+    int rv;
+
+    if (r->snapshot != NULL) {
+        return RAFT_BUSY;
+    }
+    rv = fsmSnapshotBegin(r->config.fsm, &r->snapshot);
+    if (rv != 0) {
+        replicaLog(r, REPLICA_LOG_WARN, "snapshot begin failed", "rv=%d error=\"%s\"", rv,
+                   fsmErrmsg(r->config.fsm));
+        r->snapshot = NULL;
+        return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+/* Runs in the thread pool: touches only the pinned snapshot. */
+static int glueSnapshotAsync(struct raft_fsm *fsm,
+                             struct raft_buffer *bufs[],
+                             unsigned *n_bufs)
+{
+    struct replica *r = replicaOfFsm(fsm);
+    struct raft_buffer *array;
+    void *data;
+    size_t len;
+    int rv;
+
+    array = raft_malloc(sizeof *array);
+    if (array == NULL) {
+        return RAFT_NOMEM;
+    }
+    rv = fsmSnapshotWrite(r->snapshot, raft_malloc, &data, &len);
+    if (rv != 0) {
+        raft_free(array);
+        return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    }
+    array[0].base = data;
+    array[0].len = len;
+    *bufs = array;
+    *n_bufs = 1;
+    return 0;
+}
+
+static int glueSnapshotFinalize(struct raft_fsm *fsm,
+                                struct raft_buffer *bufs[],
+                                unsigned *n_bufs)
+{
+    struct replica *r = replicaOfFsm(fsm);
+    unsigned i;
+
+    if (*bufs != NULL) {
+        for (i = 0; i < *n_bufs; i++) {
+            raft_free((*bufs)[i].base);
+        }
+        raft_free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    if (r->snapshot != NULL) {
+        fsmSnapshotEnd(r->snapshot);
+        r->snapshot = NULL;
+    }
+    return 0;
+}
+
+/* On success the buffer's memory becomes ours (libraft 0.15 snapshotRestore
+ * does not free it). On failure libraft keeps it. */
+static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct replica *r = replicaOfFsm(fsm);
+    int rv;
+
+    rv = fsmRestore(r->config.fsm, buf->base, buf->len);
+    if (rv != 0) {
+        replicaLog(r, REPLICA_LOG_ERROR, "snapshot restore failed", "rv=%d error=\"%s\"", rv,
+                   fsmErrmsg(r->config.fsm));
+        return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
+    }
+    raft_free(buf->base);
+    replicaLog(r, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu", buf->len);
+    return 0;
+}
+
+void replicaFsmInit(struct replica *r)
+{
+    memset(&r->raft_fsm, 0, sizeof r->raft_fsm);
+    r->raft_fsm.version = 3;
+    r->raft_fsm.data = r;
+    r->raft_fsm.apply = glueApply;
+    r->raft_fsm.snapshot = glueSnapshot;
+    r->raft_fsm.restore = glueRestore;
+    r->raft_fsm.snapshot_finalize = glueSnapshotFinalize;
+    r->raft_fsm.snapshot_async = glueSnapshotAsync;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fail-stop disk I/O (canonical/raft #320, #450, #470): libraft 0.15 goes on
+ * after a failed write as if the data might be there. We stop instead. */
+
+static struct replica *replicaOfIo(struct raft_io *io)
+{
+    return (struct replica *)((char *)io - offsetof(struct replica, io));
+}
+
+/* An append in flight: libraft's request, wrapped. */
+struct guardedAppend
+{
+    struct raft_io_append inner;
+    struct raft_io_append *outer;
+    struct replica *r;
+};
+
+static void guardedAppendCb(struct raft_io_append *req, int status)
+{
+    struct guardedAppend *g = req->data;
+    struct raft_io_append *outer = g->outer;
+    struct replica *r = g->r;
+
+    raft_free(g);
+    if (status != 0 && status != RAFT_CANCELED && !r->closing) {
+        replicaFatal(r, "log append failed", status);
+    }
+    outer->cb(outer, status);
+}
+
+static int guardedAppend(struct raft_io *io,
+                         struct raft_io_append *req,
+                         const struct raft_entry entries[],
+                         unsigned n,
+                         raft_io_append_cb cb)
+{
+    struct replica *r = replicaOfIo(io);
+    struct guardedAppend *g;
+    int rv;
+
+    g = raft_malloc(sizeof *g);
+    if (g == NULL) {
+        return RAFT_NOMEM;
+    }
+    g->inner.data = g;
+    g->outer = req;
+    g->r = r;
+    req->cb = cb;
+    rv = r->uv_methods.append(io, &g->inner, entries, n, guardedAppendCb);
+    if (rv != 0) {
+        raft_free(g);
+        if (rv == RAFT_IOERR || rv == RAFT_NOSPACE) {
+            replicaFatal(r, "log append failed", rv);
+        }
+    }
+    return rv;
+}
+
+static int guardedTruncate(struct raft_io *io, raft_index index)
+{
+    struct replica *r = replicaOfIo(io);
+    int rv = r->uv_methods.truncate(io, index);
+    if (rv != 0) {
+        replicaFatal(r, "log truncate failed", rv);
+    }
+    return rv;
+}
+
+struct guardedSnapshotPut
+{
+    struct raft_io_snapshot_put inner;
+    struct raft_io_snapshot_put *outer;
+    struct replica *r;
+};
+
+static void guardedSnapshotPutCb(struct raft_io_snapshot_put *req, int status)
+{
+    struct guardedSnapshotPut *g = req->data;
+    struct raft_io_snapshot_put *outer = g->outer;
+    struct replica *r = g->r;
+
+    raft_free(g);
+    if (status != 0 && status != RAFT_CANCELED && !r->closing) {
+        replicaFatal(r, "snapshot write failed", status);
+    }
+    outer->cb(outer, status);
+}
+
+static int guardedSnapshotPut(struct raft_io *io,
+                              unsigned trailing,
+                              struct raft_io_snapshot_put *req,
+                              const struct raft_snapshot *snapshot,
+                              raft_io_snapshot_put_cb cb)
+{
+    struct replica *r = replicaOfIo(io);
+    struct guardedSnapshotPut *g;
+    int rv;
+
+    g = raft_malloc(sizeof *g);
+    if (g == NULL) {
+        return RAFT_NOMEM;
+    }
+    g->inner.data = g;
+    g->outer = req;
+    g->r = r;
+    req->cb = cb;
+    rv = r->uv_methods.snapshot_put(io, trailing, &g->inner, snapshot,
+                                    guardedSnapshotPutCb);
+    if (rv != 0) {
+        raft_free(g);
+        if (rv == RAFT_IOERR || rv == RAFT_NOSPACE) {
+            replicaFatal(r, "snapshot write failed", rv);
+        }
+    }
+    return rv;
+}
+
+static int guardedSetTerm(struct raft_io *io, raft_term term)
+{
+    struct replica *r = replicaOfIo(io);
+    int rv = r->uv_methods.set_term(io, term);
+    if (rv != 0) {
+        replicaFatal(r, "term write failed", rv);
+    }
+    return rv;
+}
+
+static int guardedSetVote(struct raft_io *io, raft_id server_id)
+{
+    struct replica *r = replicaOfIo(io);
+    int rv = r->uv_methods.set_vote(io, server_id);
+    if (rv != 0) {
+        replicaFatal(r, "vote write failed", rv);
+    }
+    return rv;
+}
+
+void replicaWrapIo(struct replica *r)
+{
+    r->uv_methods.append = r->io.append;
+    r->uv_methods.truncate = r->io.truncate;
+    r->uv_methods.snapshot_put = r->io.snapshot_put;
+    r->uv_methods.set_term = r->io.set_term;
+    r->uv_methods.set_vote = r->io.set_vote;
+    r->io.append = guardedAppend;
+    r->io.truncate = guardedTruncate;
+    r->io.snapshot_put = guardedSnapshotPut;
+    r->io.set_term = guardedSetTerm;
+    r->io.set_vote = guardedSetVote;
+}

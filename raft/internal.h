@@ -1,0 +1,81 @@
+/* Private to raft/: the replica's state, shared by its files. */
+#ifndef QRAFT_RAFT_INTERNAL_H
+#define QRAFT_RAFT_INTERNAL_H
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "raft/replica.h"
+
+struct replica
+{
+    uv_loop_t *loop;
+    struct replicaConfig config;
+    char *dir;       /* owned copy of config.dir */
+    char *raft_addr; /* owned copy of config.raft_addr */
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm raft_fsm;
+
+    /* libraft's own I/O methods, which ours wrap to catch disk errors. */
+    struct
+    {
+        int (*append)(struct raft_io *io,
+                      struct raft_io_append *req,
+                      const struct raft_entry entries[],
+                      unsigned n,
+                      raft_io_append_cb cb);
+        int (*truncate)(struct raft_io *io, raft_index index);
+        int (*snapshot_put)(struct raft_io *io,
+                            unsigned trailing,
+                            struct raft_io_snapshot_put *req,
+                            const struct raft_snapshot *snapshot,
+                            raft_io_snapshot_put_cb cb);
+        int (*set_term)(struct raft_io *io, raft_term term);
+        int (*set_vote)(struct raft_io *io, raft_id server_id);
+    } uv_methods;
+
+    /* Apply results: the fsm's reply to the entry being applied. */
+    struct fsmReply reply;
+    /* The snapshot being taken, between fsm->snapshot and finalize. */
+    struct fsmSnapshot *snapshot;
+
+    /* Leadership readiness: the barrier of the current term. */
+    struct raft_barrier barrier;
+    bool barrier_pending;
+    raft_term barrier_term;
+    raft_term ready_term; /* term whose barrier was applied, 0 if none */
+    raft_term logged_term;
+    int logged_state;
+
+    uint64_t last_stamp; /* last now_ms this leader stamped */
+
+    uv_prepare_t prepare; /* flushes the fsm's write batch */
+    uv_check_t check;     /* watches leadership */
+    uv_timer_t tick;      /* housekeeping proposals */
+
+    /* Closing. */
+    bool closing;
+    bool fatal;
+    struct raft_transfer transfer;
+    unsigned handles_open;
+    void (*close_cb)(void *arg);
+    void *close_arg;
+};
+
+/* Log through the configured sink; @kv is "k=v k=v" or NULL. */
+void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Stop the node: a disk or store error. Never returns to raft normally:
+ * the fatal callback exits the process. */
+void replicaFatal(struct replica *r, const char *what, int rv);
+
+/* Fill r->raft_fsm with the raft_fsm v3 adapter over r->config.fsm. */
+void replicaFsmInit(struct replica *r);
+
+/* Put wrappers around libraft's disk methods (fail-stop on errors). */
+void replicaWrapIo(struct replica *r);
+
+#endif /* QRAFT_RAFT_INTERNAL_H */
