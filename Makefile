@@ -20,7 +20,8 @@ pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pc_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
-        -Wmissing-prototypes -Wno-missing-field-initializers
+        -Wmissing-prototypes -Wno-missing-field-initializers \
+        -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -I. $(WARN)
 BASE_LDFLAGS :=
 
@@ -44,6 +45,7 @@ NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_LIB_SRC := $(filter-out $(INTEG_SRC),$(wildcard tests/integration/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -52,6 +54,7 @@ FSM_OBJ := $(call obj,$(FSM_SRC))
 RAFT_OBJ := $(call obj,$(RAFT_SRC))
 NODE_OBJ := $(call obj,$(NODE_SRC))
 TESTLIB_OBJ := $(call obj,$(TESTLIB_SRC))
+INTEG_LIB_OBJ := $(call obj,$(INTEG_LIB_SRC))
 
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
@@ -105,7 +108,7 @@ $(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(TESTLIB_OBJ) $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
-$(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(BUILD)/libqraft.a
+$(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(TESTLIB_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 

@@ -1,0 +1,317 @@
+/* Three real qraftd processes on loopback: failover under a pipelined load,
+ * catch-up of a restarted node, a full restart, and snapshot install to a
+ * node left behind a compacted log. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tests/integration/cluster.h"
+
+#define SENDS 2000
+#define KILL_AFTER 1000
+
+/* Common flags: fast elections, no housekeeping ticks (so that the applied
+ * index stands still once the load stops and digests can be compared). */
+#define FLAGS "--election-timeout 1000 --heartbeat-timeout 100 --tick-interval 0"
+
+/* The cluster of the running test, stopped by the teardown even when an
+ * assertion fails half-way. */
+static struct testCluster *activeCluster;
+
+static int stopActiveCluster(void **state)
+{
+    (void)state;
+    if (activeCluster != NULL) {
+        testClusterStop(activeCluster, true);
+        activeCluster = NULL;
+    }
+    return 0;
+}
+
+struct failoverRun
+{
+    struct testCluster *cluster;
+    int leader;           /* index of the leader killed */
+    unsigned acked;       /* sends acknowledged */
+    unsigned failed;      /* sends that completed with an error */
+    bool killed;
+    uint64_t killed_at;   /* ms */
+    uint64_t first_ack_after_kill; /* ms */
+    unsigned char status[SENDS]; /* 1 acked, 2 failed */
+};
+
+struct sendArg
+{
+    struct failoverRun *run;
+    unsigned index;
+};
+
+static struct sendArg sendArgs[SENDS];
+
+static void sentCb(void *arg, int status, const char *msg_id)
+{
+    struct sendArg *a = arg;
+    struct failoverRun *run = a->run;
+    (void)msg_id;
+
+    if (status == QRAFT_OK) {
+        run->status[a->index] = 1;
+        run->acked++;
+        if (run->killed && run->first_ack_after_kill == 0) {
+            run->first_ack_after_kill = testNowMs();
+        }
+    } else {
+        run->status[a->index] = 2;
+        run->failed++;
+        fprintf(stderr, "send %u failed: %s\n", a->index, qraft_errname(status));
+    }
+    if (!run->killed && run->acked == KILL_AFTER) {
+        run->killed = true;
+        run->killed_at = testNowMs();
+        testNodeStop(run->cluster, (unsigned)run->leader, SIGKILL, 5000);
+        printf("# killed leader node %d with SIGKILL after %u acknowledged sends\n",
+               run->leader + 1, run->acked);
+    }
+}
+
+/* Receive and delete until the queue stays empty; count each body. */
+static unsigned drain(qraft_client *client, const char *queue, unsigned *counts, unsigned n)
+{
+    unsigned received = 0;
+    unsigned empty = 0;
+    unsigned rounds = 0;
+
+    while (empty < 3 && rounds++ < 10 * n) {
+        struct qraft_message *msgs;
+        size_t got;
+        size_t k;
+        int rv = qraft_receive(client, queue, 10, 120, &msgs, &got);
+        assert_int_equal(rv, QRAFT_OK);
+        if (got == 0) {
+            empty++;
+            continue;
+        }
+        empty = 0;
+        for (k = 0; k < got; k++) {
+            unsigned idx;
+            char body[32];
+            snprintf(body, sizeof body, "%.*s", (int)msgs[k].body_len, (char *)msgs[k].body);
+            assert_int_equal(sscanf(body, "msg-%u", &idx), 1);
+            assert_true(idx < n);
+            counts[idx]++;
+            received++;
+            assert_int_equal(qraft_delete(client, queue, msgs[k].receipt), QRAFT_OK);
+        }
+        qraft_messages_free(msgs, got);
+    }
+    return received;
+}
+
+static void assertDigestsAgree(struct testCluster *c)
+{
+    struct qraft_node_status st[TEST_NODES_MAX];
+    unsigned i;
+
+    for (i = 0; i < c->n; i++) {
+        assert_int_equal(testNodeStatus(c, i, &st[i]), 0);
+    }
+    for (i = 1; i < c->n; i++) {
+        assert_int_equal(st[i].applied_index, st[0].applied_index);
+        assert_string_equal(st[i].digest, st[0].digest);
+    }
+    printf("# all %u nodes at applied index %llu with digest %s\n", c->n,
+           (unsigned long long)st[0].applied_index, st[0].digest);
+}
+
+static void test_failover_and_restart(void **state)
+{
+    static struct testCluster cluster;
+    static struct failoverRun run;
+    static unsigned counts[SENDS];
+    struct qraft_node_status st;
+    qraft_client *client;
+    uint64_t t0;
+    unsigned i;
+    unsigned received;
+    unsigned duplicates = 0;
+    int new_leader;
+    char body[32];
+    (void)state;
+
+    assert_int_equal(testClusterStart(&cluster, 3, 17000, FLAGS, 30000), 0);
+    activeCluster = &cluster;
+    run.cluster = &cluster;
+    run.leader = testClusterLeader(&cluster, 10000);
+    assert_true(run.leader >= 0);
+
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 30000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_queue_create(client, "orders", -1), QRAFT_OK);
+
+    t0 = testNowMs();
+    for (i = 0; i < SENDS; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        sendArgs[i].run = &run;
+        sendArgs[i].index = i;
+        assert_int_equal(qraft_send_async(client, "orders", body, strlen(body), sentCb,
+                                          &sendArgs[i]),
+                         QRAFT_OK);
+    }
+    assert_int_equal(qraft_wait(client), QRAFT_OK);
+    assert_true(run.killed);
+    new_leader = testClusterLeader(&cluster, 10000);
+    assert_true(new_leader >= 0);
+    assert_int_not_equal(new_leader, run.leader);
+    printf("# %u sends in %llu ms: %u acknowledged, %u failed\n", SENDS,
+           (unsigned long long)(testNowMs() - t0), run.acked, run.failed);
+    printf("# first acknowledgement %llu ms after SIGKILL of the leader; new leader node %d\n",
+           (unsigned long long)(run.first_ack_after_kill - run.killed_at), new_leader + 1);
+    assert_int_equal(run.acked, SENDS);
+    assert_true(run.first_ack_after_kill - run.killed_at < 10000);
+
+    received = drain(client, "orders", counts, SENDS);
+    for (i = 0; i < SENDS; i++) {
+        if (counts[i] > 1) {
+            duplicates++;
+        }
+        if (run.status[i] == 1) {
+            assert_int_equal(counts[i], 1);
+        }
+    }
+    printf("# received %u messages, %u duplicates\n", received, duplicates);
+    assert_int_equal(received, SENDS);
+
+    /* The killed node comes back and catches up. */
+    assert_int_equal(testNodeStart(&cluster, (unsigned)run.leader), 0);
+    t0 = testNowMs();
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    printf("# restarted node %d caught up in %llu ms\n", run.leader + 1,
+           (unsigned long long)(testNowMs() - t0));
+    assertDigestsAgree(&cluster);
+
+    /* Messages left in a queue survive stopping every node. */
+    assert_int_equal(qraft_queue_create(client, "durable", -1), QRAFT_OK);
+    for (i = 0; i < 50; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, "durable", body, strlen(body), NULL), QRAFT_OK);
+    }
+    qraft_close(client);
+    for (i = 0; i < cluster.n; i++) {
+        int status = testNodeStop(&cluster, i, SIGTERM, 15000);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    t0 = testNowMs();
+    for (i = 0; i < cluster.n; i++) {
+        assert_int_equal(testNodeStart(&cluster, i), 0);
+    }
+    assert_true(testClusterLeader(&cluster, 20000) >= 0);
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    {
+        char **names;
+        size_t n;
+        assert_int_equal(qraft_queue_list(client, &names, &n), QRAFT_OK);
+        printf("# after a full restart (%llu ms to a readable leader): %zu queues\n",
+               (unsigned long long)(testNowMs() - t0), n);
+        assert_int_equal(n, 3); /* durable, orders, ready-probe */
+        assert_string_equal(names[0], "durable");
+        assert_string_equal(names[1], "orders");
+        qraft_strings_free(names, n);
+    }
+    memset(counts, 0, sizeof counts);
+    assert_int_equal(drain(client, "durable", counts, SENDS), 50);
+    for (i = 0; i < 50; i++) {
+        assert_int_equal(counts[i], 1);
+    }
+    qraft_close(client);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assertDigestsAgree(&cluster);
+    testClusterStop(&cluster, true);
+    activeCluster = NULL;
+}
+
+/* A follower down while the leader compacts its log gets a snapshot. */
+static void test_snapshot_install(void **state)
+{
+    static struct testCluster cluster;
+    qraft_client *client;
+    struct qraft_node_status st;
+    char body[32];
+    char path[300];
+    char line[1024];
+    unsigned i;
+    int leader;
+    unsigned follower;
+    bool restored = false;
+    FILE *f;
+    uint64_t t0;
+    (void)state;
+
+    assert_int_equal(testClusterStart(&cluster, 3, 17200,
+                                      FLAGS " --snapshot-threshold 64 --snapshot-trailing 16",
+                                      30000),
+                     0);
+    activeCluster = &cluster;
+    leader = testClusterLeader(&cluster, 10000);
+    assert_true(leader >= 0);
+    follower = (unsigned)(leader + 1) % 3;
+    assert_int_equal(testNodeStop(&cluster, follower, SIGKILL, 5000) != -1, 1);
+
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_queue_create(client, "snap", -1), QRAFT_OK);
+    for (i = 0; i < 600; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, "snap", body, strlen(body), NULL), QRAFT_OK);
+    }
+    assert_int_equal(testNodeStatus(&cluster, (unsigned)leader, &st), 0);
+    printf("# leader at index %llu while node %u was down\n",
+           (unsigned long long)st.applied_index, follower + 1);
+
+    assert_int_equal(testNodeStart(&cluster, follower), 0);
+    t0 = testNowMs();
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    printf("# node %u caught up in %llu ms\n", follower + 1,
+           (unsigned long long)(testNowMs() - t0));
+    assertDigestsAgree(&cluster);
+
+    snprintf(path, sizeof path, "%s/log", cluster.nodes[follower].dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, "snapshot restored") != NULL) {
+            restored = true;
+        }
+    }
+    fclose(f);
+    assert_true(restored);
+
+    /* Every message is still there. */
+    {
+        static unsigned counts[600];
+        assert_int_equal(drain(client, "snap", counts, 600), 600);
+    }
+    qraft_close(client);
+    testClusterStop(&cluster, true);
+    activeCluster = NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_failover_and_restart, stopActiveCluster),
+        cmocka_unit_test_teardown(test_snapshot_install, stopActiveCluster),
+    };
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return cmocka_run_group_tests_name("integration/cluster", tests, NULL, NULL);
+}
