@@ -1,0 +1,352 @@
+/* The state machine: open/close, apply, query, digest.
+ *
+ * The happy path of fsmApply() is:
+ * 1. fold the entry's bytes into the running digest (every entry, even one
+ *    that does not decode, so that replicas that applied the same entries
+ *    agree);
+ * 2. decode it (cmd.c); an entry that does not decode gets an
+ *    InvalidCommand reply;
+ * 3. raise last_now to the entry's now_ms;
+ * 4. a mutating op goes through the session rules (session.c), which run the
+ *    op if its sequence is the next one and store its reply; other ops
+ *    (queue_list, tick) run directly;
+ * 5. write digest and last_now to the meta table.
+ *
+ * Possible failure modes: a store failure (LMDB error, map full) or running
+ * out of memory. Both abort the pending write transaction and make the fsm
+ * fail-stop: this and every later call return the error, since the state no
+ * longer matches the entries applied. */
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void fsmConfigDefaults(struct fsmConfig *c)
+{
+    c->dir = NULL;
+    c->map_size = (size_t)8 << 30;
+    c->session_window = 1024;
+    c->session_idle_ms = 3600 * 1000;
+}
+
+/* msgpack write callback into the fsm's reply buffer; latches OOM. */
+static int fsmReplyWrite(void *data, const char *buf, size_t len)
+{
+    struct fsm *f = data;
+
+    if (f->oom || msgpack_sbuffer_write(&f->reply, buf, len) != 0) {
+        f->oom = true;
+        return -1;
+    }
+    return 0;
+}
+
+int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
+{
+    struct fsm *f;
+    int rv;
+
+    *out = NULL;
+    if (c->dir == NULL || c->session_window == 0 || c->map_size == 0) {
+        snprintf(errmsg, FSM_ERRMSG_LEN,
+                 "fsm config: dir, map_size and session_window must be set");
+        return FSM_ESTORE;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        snprintf(errmsg, FSM_ERRMSG_LEN, "out of memory");
+        return FSM_ENOMEM;
+    }
+    f->session_window = c->session_window;
+    f->session_idle_ms = c->session_idle_ms;
+    f->md = EVP_MD_CTX_new();
+    if (f->md == NULL) {
+        snprintf(errmsg, FSM_ERRMSG_LEN, "out of memory");
+        rv = FSM_ENOMEM;
+        goto err;
+    }
+    msgpack_sbuffer_init(&f->reply);
+    msgpack_packer_init(&f->pk, f, fsmReplyWrite);
+    rv = storeOpen(&f->store, c->dir, c->map_size, f->errmsg);
+    if (rv != 0) {
+        snprintf(errmsg, FSM_ERRMSG_LEN, "%s", f->errmsg);
+        goto err;
+    }
+    *out = f;
+    return 0;
+
+err:
+    EVP_MD_CTX_free(f->md);
+    free(f);
+    return rv;
+}
+
+void fsmClose(struct fsm *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    if (!f->failed) {
+        storeCommit(&f->store);
+    }
+    storeAbort(&f->store);
+    storeClose(&f->store);
+    msgpack_sbuffer_destroy(&f->reply);
+    EVP_MD_CTX_free(f->md);
+    free(f);
+}
+
+const char *fsmErrmsg(const struct fsm *f)
+{
+    return f->errmsg;
+}
+
+void fsmReplyOk(struct fsm *f, uint32_t nfields)
+{
+    msgpack_sbuffer_clear(&f->reply);
+    msgpack_pack_map(&f->pk, 1 + nfields);
+    fsmPackStr(f, "ok");
+    msgpack_pack_true(&f->pk);
+}
+
+int fsmReplyError(struct fsm *f, enum fsmError e, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    msgpack_sbuffer_clear(&f->reply);
+    msgpack_pack_map(&f->pk, 3);
+    fsmPackStr(f, "ok");
+    msgpack_pack_false(&f->pk);
+    fsmPackStr(f, "code");
+    fsmPackStr(f, fsmErrorName(e));
+    fsmPackStr(f, "message");
+    fsmPackStr(f, text);
+    return 0;
+}
+
+void fsmReplyRaw(struct fsm *f, const void *data, size_t len)
+{
+    msgpack_sbuffer_clear(&f->reply);
+    fsmReplyWrite(f, data, len);
+}
+
+void fsmPackStr(struct fsm *f, const char *s)
+{
+    fsmPackStrN(f, s, strlen(s));
+}
+
+void fsmPackStrN(struct fsm *f, const void *s, size_t len)
+{
+    msgpack_pack_str_with_body(&f->pk, len > 0 ? s : "", len);
+}
+
+int fsmLoadMeta(struct fsm *f, uint8_t digest[32], uint64_t *last_now)
+{
+    struct storeVal v;
+    bool found;
+    int rv;
+
+    memset(digest, 0, 32);
+    *last_now = 0;
+    rv = storeGet(&f->store, STORE_META, META_DIGEST, strlen(META_DIGEST), &v,
+                  &found);
+    if (rv != 0) {
+        return rv;
+    }
+    if (found) {
+        if (v.len != 32) {
+            goto corrupt;
+        }
+        memcpy(digest, v.data, 32);
+    }
+    rv = storeGet(&f->store, STORE_META, META_LAST_NOW, strlen(META_LAST_NOW),
+                  &v, &found);
+    if (rv != 0) {
+        return rv;
+    }
+    if (found) {
+        if (v.len != 8) {
+            goto corrupt;
+        }
+        *last_now = beGet64(v.data);
+    }
+    return 0;
+
+corrupt:
+    snprintf(f->errmsg, FSM_ERRMSG_LEN, "meta table holds a malformed value");
+    return FSM_ECORRUPT;
+}
+
+/* Fold an entry into the running digest: digest = SHA-256(digest || buf). */
+static int fsmDigestUpdate(struct fsm *f, const void *buf, size_t len)
+{
+    unsigned n = 0;
+
+    if (EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(f->md, f->digest, sizeof f->digest) != 1 ||
+        EVP_DigestUpdate(f->md, buf, len) != 1 ||
+        EVP_DigestFinal_ex(f->md, f->digest, &n) != 1 || n != 32) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "sha-256 failed");
+        return FSM_ENOMEM;
+    }
+    return 0;
+}
+
+/* Write the digest and last_now to the meta table. */
+static int fsmSaveMeta(struct fsm *f)
+{
+    uint8_t now[8];
+    int rv;
+
+    rv = storePut(&f->store, STORE_META, META_DIGEST, strlen(META_DIGEST),
+                  f->digest, sizeof f->digest);
+    if (rv != 0) {
+        return rv;
+    }
+    bePut64(now, f->last_now);
+    return storePut(&f->store, STORE_META, META_LAST_NOW,
+                    strlen(META_LAST_NOW), now, sizeof now);
+}
+
+int fsmExecute(struct fsm *f, const struct fsmCommand *cmd)
+{
+    int rv;
+
+    switch (cmd->op) {
+        case FSM_OP_QUEUE_CREATE:
+            return queueCreate(f, cmd);
+        case FSM_OP_QUEUE_DELETE:
+            return queueDelete(f, cmd);
+        case FSM_OP_QUEUE_LIST:
+            return queueList(f);
+        case FSM_OP_SEND:
+            return queueSend(f, cmd);
+        case FSM_OP_RECEIVE:
+            return queueReceive(f, cmd);
+        case FSM_OP_DELETE:
+            return queueDeleteMessage(f, cmd);
+        case FSM_OP_TICK:
+            rv = sessionExpire(f, cmd->now_ms);
+            if (rv == 0) {
+                fsmReplyOk(f, 0);
+            }
+            return rv;
+        default:
+            return fsmReplyError(f, FSM_ERR_INVALID_COMMAND, "unknown op %u",
+                                 cmd->op);
+    }
+}
+
+/* End a call: on failure abort the write transaction and stop for good;
+ * on success point @reply at the reply buffer. */
+static int fsmFinish(struct fsm *f, int rv, struct fsmReply *reply)
+{
+    if (rv == 0 && f->oom) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "out of memory packing a reply");
+        rv = FSM_ENOMEM;
+    }
+    if (rv != 0) {
+        storeAbort(&f->store);
+        f->failed = true;
+        reply->data = NULL;
+        reply->len = 0;
+        return rv;
+    }
+    reply->data = f->reply.data;
+    reply->len = f->reply.size;
+    return 0;
+}
+
+int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
+{
+    struct fsmCommand cmd;
+    int rv;
+
+    if (f->failed) {
+        return FSM_ESTORE;
+    }
+    msgpack_sbuffer_clear(&f->reply);
+    rv = storeBegin(&f->store);
+    if (rv != 0) {
+        goto out;
+    }
+    rv = fsmDigestUpdate(f, buf, len);
+    if (rv != 0) {
+        goto out;
+    }
+    if (fsmCommandDecode(buf, len, &cmd) != 0) {
+        fsmReplyError(f, FSM_ERR_INVALID_COMMAND,
+                      "log entry does not decode as a command");
+    } else {
+        if (cmd.now_ms > f->last_now) {
+            f->last_now = cmd.now_ms;
+        }
+        if (fsmOpMutates(cmd.op)) {
+            rv = sessionApply(f, &cmd);
+        } else {
+            rv = fsmExecute(f, &cmd);
+        }
+        if (rv != 0) {
+            goto out;
+        }
+    }
+    rv = fsmSaveMeta(f);
+
+out:
+    return fsmFinish(f, rv, reply);
+}
+
+int fsmFlush(struct fsm *f)
+{
+    int rv;
+
+    if (f->failed) {
+        return FSM_ESTORE;
+    }
+    rv = storeCommit(&f->store);
+    if (rv != 0) {
+        f->failed = true;
+    }
+    return rv;
+}
+
+int fsmQuery(struct fsm *f, const struct fsmCommand *cmd, struct fsmReply *reply)
+{
+    int rv = 0;
+
+    if (f->failed) {
+        return FSM_ESTORE;
+    }
+    msgpack_sbuffer_clear(&f->reply);
+    if (cmd->op == FSM_OP_QUEUE_LIST) {
+        rv = queueList(f);
+    } else {
+        fsmReplyError(f, FSM_ERR_INVALID_COMMAND,
+                      "op %u is not a read-only query", cmd->op);
+    }
+    return fsmFinish(f, rv, reply);
+}
+
+void fsmDigest(struct fsm *f, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    int i;
+
+    for (i = 0; i < 16; i++) {
+        out[2 * i] = hex[f->digest[i] >> 4];
+        out[2 * i + 1] = hex[f->digest[i] & 0x0f];
+    }
+    out[32] = '\0';
+}
+
+uint64_t fsmLastNow(struct fsm *f)
+{
+    return f->last_now;
+}

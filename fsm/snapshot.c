@@ -1,0 +1,382 @@
+/* Snapshots and restore.
+ *
+ * A snapshot is an exact image of every table at one applied index. Format
+ * (integers big-endian):
+ *
+ *   magic        8 bytes  "QRAFTSN1"
+ *   version      u32      1
+ *   table count  u32      6
+ *   per table, in enum storeTable order (meta, queues, messages,
+ *   visibility, sessions, replies):
+ *     name length  u8, name bytes
+ *     entry count  u64
+ *     per entry, in key order: key length u32, key, value length u32, value
+ *   checksum     32 bytes SHA-256 of every byte before it
+ *
+ * The same state gives the same bytes: tables come in a fixed order and
+ * entries in LMDB key order, with no padding, time or address in them.
+ *
+ * fsmSnapshotBegin() commits pending writes and pins a read transaction
+ * (MDB_NOTLS); fsmSnapshotWrite() walks it twice from the thread pool (once
+ * to size the buffer, once to fill it) while the loop thread goes on
+ * applying in new write transactions, which the pinned one does not see.
+ *
+ * fsmRestore() validates the whole buffer first (checksum, magic, version,
+ * table names and order, every length in bounds, keys strictly increasing,
+ * key and value shapes of each table), then in one write transaction
+ * empties every table and inserts every entry, then reloads digest and
+ * last_now. Any failure aborts that transaction: the state is unchanged. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SNAP_MAGIC "QRAFTSN1"
+#define SNAP_MAGIC_LEN 8
+#define SNAP_VERSION 1
+#define SNAP_SUM_LEN 32
+
+/* A snapshot in progress. */
+struct fsmSnapshot
+{
+    struct fsm *f;         /* the fsm it was taken from */
+    struct storeView *view; /* the pinned read transaction */
+};
+
+int fsmSnapshotBegin(struct fsm *f, struct fsmSnapshot **out)
+{
+    struct fsmSnapshot *s;
+    int rv;
+
+    *out = NULL;
+    rv = fsmFlush(f);
+    if (rv != 0) {
+        return rv;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "out of memory");
+        return FSM_ENOMEM;
+    }
+    s->f = f;
+    rv = storeViewBegin(&f->store, &s->view);
+    if (rv != 0) {
+        free(s);
+        return rv;
+    }
+    *out = s;
+    return 0;
+}
+
+void fsmSnapshotEnd(struct fsmSnapshot *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    storeViewEnd(s->view);
+    free(s);
+}
+
+/* Walk every table of @s. With @out NULL only add up the size into *size;
+ * otherwise write the body (everything but the checksum) into @out, which
+ * holds *size bytes. */
+static int snapshotWalk(struct fsmSnapshot *s, uint8_t *out, size_t *size)
+{
+    size_t off = 0;
+    unsigned t;
+    int rv = 0;
+
+    if (out != NULL) {
+        memcpy(out, SNAP_MAGIC, SNAP_MAGIC_LEN);
+        bePut32(out + 8, SNAP_VERSION);
+        bePut32(out + 12, STORE_NTABLES);
+    }
+    off = SNAP_MAGIC_LEN + 8;
+    for (t = 0; t < STORE_NTABLES && rv == 0; t++) {
+        const char *name = storeTableName(t);
+        size_t nlen = strlen(name);
+        size_t count_off = off + 1 + nlen;
+        uint64_t count = 0;
+        struct storeCursor c;
+        struct storeVal k;
+        struct storeVal v;
+        bool found;
+
+        if (out != NULL) {
+            out[off] = (uint8_t)nlen;
+            memcpy(out + off + 1, name, nlen);
+        }
+        off = count_off + 8;
+        rv = storeCursorOpen(&s->f->store, s->view, t, &c);
+        if (rv != 0) {
+            break;
+        }
+        rv = storeCursorSeek(&c, NULL, 0, &k, &v, &found);
+        while (rv == 0 && found) {
+            if (k.len > UINT32_MAX || v.len > UINT32_MAX) {
+                rv = FSM_ECORRUPT;
+                break;
+            }
+            if (out != NULL) {
+                if (off + 8 + k.len + v.len > *size) {
+                    rv = FSM_ECORRUPT; /* cannot happen: the view is fixed */
+                    break;
+                }
+                bePut32(out + off, (uint32_t)k.len);
+                memcpy(out + off + 4, k.data, k.len);
+                off += 4 + k.len;
+                bePut32(out + off, (uint32_t)v.len);
+                memcpy(out + off + 4, v.data, v.len);
+                off += 4 + v.len;
+            } else {
+                off += 8 + k.len + v.len;
+            }
+            count++;
+            rv = storeCursorNext(&c, &k, &v, &found);
+        }
+        storeCursorClose(&c);
+        if (out != NULL) {
+            bePut64(out + count_off, count);
+        }
+    }
+    if (rv == 0 && out != NULL && off != *size) {
+        rv = FSM_ECORRUPT;
+    }
+    *size = off;
+    return rv;
+}
+
+/* SHA-256 of @len bytes at @p. */
+static int snapshotSum(const void *p, size_t len, uint8_t out[SNAP_SUM_LEN])
+{
+    unsigned n = 0;
+
+    if (EVP_Digest(p, len, out, &n, EVP_sha256(), NULL) != 1 ||
+        n != SNAP_SUM_LEN) {
+        return FSM_ENOMEM;
+    }
+    return 0;
+}
+
+int fsmSnapshotWrite(struct fsmSnapshot *s,
+                     void *(*alloc)(size_t),
+                     void **buf,
+                     size_t *len)
+{
+    uint8_t *out;
+    size_t size = 0;
+    size_t body;
+    int rv;
+
+    *buf = NULL;
+    *len = 0;
+    rv = snapshotWalk(s, NULL, &size);
+    if (rv != 0) {
+        return rv;
+    }
+    body = size;
+    out = alloc(body + SNAP_SUM_LEN);
+    if (out == NULL) {
+        return FSM_ENOMEM;
+    }
+    rv = snapshotWalk(s, out, &size);
+    if (rv == 0) {
+        rv = snapshotSum(out, body, out + body);
+    }
+    if (rv != 0) {
+        /* @alloc has no matching free we know of (raft_malloc/raft_free):
+         * the caller's allocator must be free()-compatible or this leaks.
+         * Both raft_malloc (default heap) and malloc are. */
+        free(out);
+        return rv;
+    }
+    *buf = out;
+    *len = body + SNAP_SUM_LEN;
+    return 0;
+}
+
+/* A position in a snapshot being parsed. */
+struct snapReader
+{
+    const uint8_t *p;
+    size_t left;
+};
+
+/* Take @n bytes. */
+static bool snapTake(struct snapReader *r, size_t n, const uint8_t **out)
+{
+    if (r->left < n) {
+        return false;
+    }
+    *out = r->p;
+    r->p += n;
+    r->left -= n;
+    return true;
+}
+
+/* Bytewise order of LMDB's default comparator: memcmp, then length. */
+static int snapKeyCmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (c != 0) {
+        return c;
+    }
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* True if a key/value pair has the shape table @t stores. */
+static bool snapShapeValid(unsigned t, size_t klen, size_t vlen)
+{
+    switch (t) {
+        case STORE_META:
+            return klen <= 32;
+        case STORE_QUEUES:
+            return klen <= FSM_QUEUE_NAME_MAX && vlen == 28;
+        case STORE_MESSAGES:
+            return klen == 16 && vlen >= 28 && vlen <= 28 + FSM_BODY_MAX;
+        case STORE_VISIBILITY:
+            return klen == 24 && vlen == 0;
+        case STORE_SESSIONS:
+            return klen == 8 && vlen == 24;
+        case STORE_REPLIES:
+            return klen == 16;
+        default:
+            return false;
+    }
+}
+
+/* One entry located in a validated snapshot. */
+struct snapEntry
+{
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+};
+
+/* Read one entry. */
+static bool snapEntryRead(struct snapReader *r, struct snapEntry *e)
+{
+    const uint8_t *b;
+
+    if (!snapTake(r, 4, &b)) {
+        return false;
+    }
+    e->klen = beGet32(b);
+    if (!snapTake(r, e->klen, &e->key) || !snapTake(r, 4, &b)) {
+        return false;
+    }
+    e->vlen = beGet32(b);
+    return snapTake(r, e->vlen, &e->val);
+}
+
+/* Parse the body of a snapshot (without checksum). With @f NULL only
+ * validate; otherwise insert every entry into @f's write transaction. */
+static int snapshotParse(struct fsm *f,
+                         const uint8_t *p,
+                         size_t len,
+                         size_t max_key)
+{
+    struct snapReader r = {p, len};
+    const uint8_t *b;
+    unsigned t;
+    int rv;
+
+    if (!snapTake(&r, SNAP_MAGIC_LEN + 8, &b) ||
+        memcmp(b, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0 ||
+        beGet32(b + 8) != SNAP_VERSION || beGet32(b + 12) != STORE_NTABLES) {
+        return FSM_ECORRUPT;
+    }
+    for (t = 0; t < STORE_NTABLES; t++) {
+        const char *name = storeTableName(t);
+        struct snapEntry prev = {NULL, 0, NULL, 0};
+        uint64_t count;
+        uint64_t i;
+
+        if (!snapTake(&r, 1, &b) || b[0] != strlen(name) ||
+            !snapTake(&r, b[0], &b) || memcmp(b, name, strlen(name)) != 0 ||
+            !snapTake(&r, 8, &b)) {
+            return FSM_ECORRUPT;
+        }
+        count = beGet64(b);
+        if (count > r.left / 8) { /* each entry takes at least 8 bytes */
+            return FSM_ECORRUPT;
+        }
+        for (i = 0; i < count; i++) {
+            struct snapEntry e;
+            if (!snapEntryRead(&r, &e) || e.klen == 0 || e.klen > max_key ||
+                !snapShapeValid(t, e.klen, e.vlen) ||
+                (i > 0 && snapKeyCmp(prev.key, prev.klen, e.key, e.klen) >= 0)) {
+                return FSM_ECORRUPT;
+            }
+            if (f != NULL) {
+                rv = storeAppend(&f->store, t, e.key, e.klen, e.val, e.vlen);
+                if (rv != 0) {
+                    return rv;
+                }
+            }
+            prev = e;
+        }
+    }
+    return r.left == 0 ? 0 : FSM_ECORRUPT;
+}
+
+int fsmRestore(struct fsm *f, const void *buf, size_t len)
+{
+    uint8_t sum[SNAP_SUM_LEN];
+    uint8_t digest[32];
+    uint64_t last_now;
+    size_t body;
+    int rv;
+
+    if (f->failed) {
+        return FSM_ESTORE;
+    }
+    if (buf == NULL || len < SNAP_SUM_LEN) {
+        goto corrupt;
+    }
+    body = len - SNAP_SUM_LEN;
+    rv = snapshotSum(buf, body, sum);
+    if (rv != 0) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "sha-256 failed");
+        return rv;
+    }
+    if (memcmp(sum, (const uint8_t *)buf + body, SNAP_SUM_LEN) != 0 ||
+        snapshotParse(NULL, buf, body, f->store.max_key) != 0) {
+        goto corrupt;
+    }
+    /* Keep what was applied so far, then replace it in one transaction. */
+    rv = fsmFlush(f);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = storeClear(&f->store);
+    if (rv == 0) {
+        rv = snapshotParse(f, buf, body, f->store.max_key);
+    }
+    if (rv == 0) {
+        rv = fsmLoadMeta(f, digest, &last_now);
+    }
+    if (rv == 0) {
+        rv = storeCommit(&f->store);
+        if (rv != 0) {
+            /* LMDB freed the transaction; the file may hold anything. */
+            f->failed = true;
+            return rv;
+        }
+    }
+    if (rv != 0) {
+        storeAbort(&f->store);
+        return rv;
+    }
+    memcpy(f->digest, digest, sizeof digest);
+    f->last_now = last_now;
+    return 0;
+
+corrupt:
+    snprintf(f->errmsg, FSM_ERRMSG_LEN, "snapshot is corrupt");
+    return FSM_ECORRUPT;
+}
