@@ -157,6 +157,9 @@ static int applyKey(struct nodeConfig *c,
     UNSIGNED("session-idle", session_idle_ms, 1, 30 * 86400, 1000)
     UNSIGNED("max-frame", max_frame, 1024, 64u << 20, 1)
     UNSIGNED("map-size", map_size, 16, 1u << 24, 1u << 20)
+    /* For tests: the Nth log append reports a disk error, to show that
+     * the node stops (fail-stop) instead of going on. */
+    UNSIGNED("fault-append-after", fault_append_after, 0, UINT32_MAX, 1)
 #undef UNSIGNED
 
 #define STRING(NAME, FIELD, CHECK)                                                       \

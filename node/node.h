@@ -46,6 +46,7 @@ struct nodeConfig
     size_t max_frame;
     size_t map_size;
     int log_level;
+    unsigned fault_append_after; /* tests only, see --fault-append-after */
 };
 
 /* Fill @c from argv (and --config FILE, whose keys are the long flags

@@ -143,6 +143,7 @@ int nodeRun(const struct nodeConfig *c)
     rc.snapshot_threshold = c->snapshot_threshold;
     rc.snapshot_trailing = c->snapshot_trailing;
     rc.tick_interval_ms = c->tick_interval_ms;
+    rc.fault_append_after = c->fault_append_after;
     rc.fsm = s->fsm;
     rc.log = replicaLogCb;
     rc.fatal = fatalCb;

@@ -156,6 +156,7 @@ struct guardedAppend
     struct raft_io_append inner;
     struct raft_io_append *outer;
     struct replica *r;
+    bool inject_fault; /* report a disk error whatever the outcome */
 };
 
 static void guardedAppendCb(struct raft_io_append *req, int status)
@@ -164,6 +165,9 @@ static void guardedAppendCb(struct raft_io_append *req, int status)
     struct raft_io_append *outer = g->outer;
     struct replica *r = g->r;
 
+    if (g->inject_fault) {
+        status = RAFT_IOERR;
+    }
     raft_free(g);
     if (status != 0 && status != RAFT_CANCELED && !r->closing) {
         replicaFatal(r, "log append failed", status);
@@ -188,6 +192,9 @@ static int guardedAppend(struct raft_io *io,
     g->inner.data = g;
     g->outer = req;
     g->r = r;
+    r->appends++;
+    g->inject_fault = r->config.fault_append_after != 0 &&
+                      r->appends == r->config.fault_append_after;
     req->cb = cb;
     rv = r->uv_methods.append(io, &g->inner, entries, n, guardedAppendCb);
     if (rv != 0) {

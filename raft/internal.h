@@ -50,6 +50,7 @@ struct replica
     int logged_state;
 
     uint64_t last_stamp; /* last now_ms this leader stamped */
+    unsigned appends;    /* log appends so far (for the fault seam) */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */

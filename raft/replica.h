@@ -60,6 +60,8 @@ struct replicaConfig
     unsigned snapshot_threshold; /* entries between snapshots */
     unsigned snapshot_trailing;  /* entries kept behind a snapshot */
     unsigned tick_interval_ms;   /* leader housekeeping (session expiry) */
+    unsigned fault_append_after; /* tests only: the Nth log append reports a
+                                    disk error (0: never) */
     struct fsm *fsm;             /* owned by the caller, outlives the replica */
     /* Log sink (printf-style message, then key=value text). */
     void (*log)(void *arg, int level, const char *msg, const char *kv);

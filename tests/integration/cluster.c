@@ -70,7 +70,7 @@ int testNodeStart(struct testCluster *c, unsigned i)
     argv[argc++] = node->client_addr;
     argv[argc++] = "--cluster";
     argv[argc++] = members;
-    snprintf(extra, sizeof extra, "%s", c->extra);
+    snprintf(extra, sizeof extra, "%s %s", c->extra, c->node_extra[i]);
     for (tok = strtok_r(extra, " ", &save); tok != NULL && argc < 62;
          tok = strtok_r(NULL, " ", &save)) {
         argv[argc++] = tok;

@@ -29,6 +29,7 @@ struct testCluster
     int base_port;
     char dir[256];
     char extra[512]; /* more qraftd flags, space separated */
+    char node_extra[TEST_NODES_MAX][128]; /* flags for one node only */
     char servers[512];
     struct testNode nodes[TEST_NODES_MAX];
 };

@@ -1,0 +1,232 @@
+/* Faults below the protocol: a disk error stops the node (fail-stop) and
+ * loses nothing acknowledged; a corrupt raft segment is a start error, never
+ * skipped (auto-recovery off). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/integration/cluster.h"
+
+#define FLAGS "--election-timeout 1000 --heartbeat-timeout 100 --tick-interval 0"
+
+static struct testCluster cluster;
+static bool clusterUp;
+
+static int stopCluster(void **state)
+{
+    (void)state;
+    if (clusterUp) {
+        testClusterStop(&cluster, true);
+        clusterUp = false;
+    }
+    return 0;
+}
+
+static bool logHas(unsigned node, const char *needle)
+{
+    char path[300];
+    char line[2048];
+    bool found = false;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/log", cluster.nodes[node].dir);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Wait (bounded) for node @i to exit on its own; its wait status or -1. */
+static int waitExit(unsigned i, int timeout_ms)
+{
+    uint64_t deadline = testNowMs() + (uint64_t)timeout_ms;
+    int status;
+
+    while (testNowMs() < deadline) {
+        if (waitpid(cluster.nodes[i].pid, &status, WNOHANG) == cluster.nodes[i].pid) {
+            cluster.nodes[i].pid = 0;
+            return status;
+        }
+        testSleepMs(20);
+    }
+    return -1;
+}
+
+static void sendMany(qraft_client *client, const char *queue, unsigned n)
+{
+    char body[32];
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, queue, body, strlen(body), NULL), QRAFT_OK);
+    }
+}
+
+static unsigned drainCount(qraft_client *client, const char *queue)
+{
+    unsigned total = 0;
+    unsigned empty = 0;
+    unsigned rounds = 0;
+    while (empty < 3 && rounds++ < 1000) {
+        struct qraft_message *msgs;
+        size_t got;
+        size_t k;
+        assert_int_equal(qraft_receive(client, queue, 10, 120, &msgs, &got), QRAFT_OK);
+        empty = got == 0 ? empty + 1 : 0;
+        for (k = 0; k < got; k++) {
+            assert_int_equal(qraft_delete(client, queue, msgs[k].receipt), QRAFT_OK);
+        }
+        total += (unsigned)got;
+        qraft_messages_free(msgs, got);
+    }
+    return total;
+}
+
+static void test_disk_error_stops_node(void **state)
+{
+    qraft_client *client;
+    struct qraft_node_status a;
+    struct qraft_node_status b;
+    int status;
+    (void)state;
+
+    /* Node 3's 40th log append reports a disk error. */
+    memset(&cluster, 0, sizeof cluster);
+    assert_int_equal(testClusterStart(&cluster, 3, 17600, FLAGS, 30000), 0);
+    clusterUp = true;
+    assert_int_not_equal(testNodeStop(&cluster, 2, SIGTERM, 15000), -1);
+    snprintf(cluster.node_extra[2], sizeof cluster.node_extra[2], "--fault-append-after 40");
+    assert_int_equal(testNodeStart(&cluster, 2), 0);
+
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_queue_create(client, "disk", -1), QRAFT_OK);
+    sendMany(client, "disk", 300);
+
+    status = waitExit(2, 10000);
+    assert_true(status != -1);
+    assert_true(WIFEXITED(status));
+    printf("# node 3 exited with status %d after an injected append error\n",
+           WEXITSTATUS(status));
+    assert_int_equal(WEXITSTATUS(status), 3);
+    assert_true(logHas(2, "fatal"));
+
+    /* Nothing acknowledged was lost; the node comes back without the fault
+     * and agrees with the others. */
+    assert_int_equal(drainCount(client, "disk"), 300);
+    cluster.node_extra[2][0] = '\0';
+    assert_int_equal(testNodeStart(&cluster, 2), 0);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assert_int_equal(testNodeStatus(&cluster, 0, &a), 0);
+    assert_int_equal(testNodeStatus(&cluster, 2, &b), 0);
+    assert_int_equal(a.applied_index, b.applied_index);
+    assert_string_equal(a.digest, b.digest);
+    qraft_close(client);
+    stopCluster(NULL);
+}
+
+/* Flip one byte in the middle of the largest closed segment of node @i. */
+static void corruptSegment(unsigned i)
+{
+    char dir[300];
+    char best[600] = "";
+    off_t best_size = 0;
+    struct dirent *e;
+    DIR *d;
+    int fd;
+    unsigned char byte;
+
+    snprintf(dir, sizeof dir, "%s/raft", cluster.nodes[i].dir);
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long first;
+        unsigned long long last;
+        char path[600];
+        struct stat st;
+        if (sscanf(e->d_name, "%16llu-%16llu", &first, &last) != 2) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && st.st_size > best_size) {
+            best_size = st.st_size;
+            snprintf(best, sizeof best, "%s", path);
+        }
+    }
+    closedir(d);
+    assert_true(best_size > 64);
+    printf("# corrupting %s (%lld bytes) at offset %lld\n", best, (long long)best_size,
+           (long long)(best_size / 2));
+    fd = open(best, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &byte, 1, best_size / 2), 1);
+    byte ^= 0xff;
+    assert_int_equal(pwrite(fd, &byte, 1, best_size / 2), 1);
+    close(fd);
+}
+
+static void test_corrupt_segment_refused(void **state)
+{
+    qraft_client *client;
+    int status;
+    (void)state;
+
+    memset(&cluster, 0, sizeof cluster);
+    assert_int_equal(testClusterStart(&cluster, 3, 17800, FLAGS, 30000), 0);
+    clusterUp = true;
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_queue_create(client, "seg", -1), QRAFT_OK);
+    sendMany(client, "seg", 200);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+
+    /* A clean restart turns node 3's open segment into a closed one. */
+    assert_int_not_equal(testNodeStop(&cluster, 2, SIGTERM, 15000), -1);
+    assert_int_equal(testNodeStart(&cluster, 2), 0);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assert_int_not_equal(testNodeStop(&cluster, 2, SIGTERM, 15000), -1);
+
+    corruptSegment(2);
+    assert_int_equal(testNodeStart(&cluster, 2), 0);
+    status = waitExit(2, 10000);
+    assert_true(status != -1);
+    assert_true(WIFEXITED(status));
+    printf("# node 3 refused to start on a corrupt segment: exit status %d\n",
+           WEXITSTATUS(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_true(logHas(2, "cannot start raft"));
+
+    /* The two others go on serving. */
+    sendMany(client, "seg", 10);
+    assert_int_equal(drainCount(client, "seg"), 210);
+    qraft_close(client);
+    stopCluster(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_disk_error_stops_node, stopCluster),
+        cmocka_unit_test_teardown(test_corrupt_segment_refused, stopCluster),
+    };
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return cmocka_run_group_tests_name("integration/faults", tests, NULL, NULL);
+}
