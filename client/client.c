@@ -1,0 +1,1050 @@
+/* The session engine of libqraft: one connection, a pending list, resends.
+ *
+ * The happy path of a request is:
+ * - clientReqNew() gives it the next seq (session ops) and a uid;
+ * - it joins the pending list, which is in seq order;
+ * - clientFill() encodes it with a fresh frame id (uid and attempt number)
+ *   and the current ack (the seq of the first pending session request);
+ * - the reply, matched by frame id, completes it: the blocking caller takes
+ *   its result, or its callback runs, exactly once.
+ *
+ * Possible failure modes, and what the engine does:
+ * - connect refused, reset, EOF, a bad reply or hello: drop the connection,
+ *   wait the backoff (50 ms doubling to 500 ms, reset by any completed
+ *   request), connect to the next server of the list, resend every pending
+ *   request in seq order;
+ * - NotLeader: the same, but go at once to the leader named in the reply
+ *   (with the backoff only after more hops than servers without progress);
+ * - Unavailable, TooManyInFlight: resend that request after its own backoff
+ *   (50 ms doubling to 500 ms); later session requests wait behind it;
+ * - UnknownOutcome: resend that request (same seq) at once;
+ * - OutOfOrder: resend every pending session request from the first
+ *   unanswered, in seq order;
+ * - SessionExpired to the first attempt under the current session: new
+ *   client id, pending requests renumbered from seq 1 (those whose caller
+ *   already timed out are dropped: their outcome was reported unknown), and
+ *   resent; to a later attempt: the request completes with that error;
+ * - deadline: the call returns QRAFT_ETIMEDOUT, but the request stays in the
+ *   session (its reply will be dropped) and is resent in order by later
+ *   calls, since the server applies a session's requests with no gaps. If it
+ *   was in flight, the connection is dropped: a server that does not answer
+ *   in time may be a partitioned leader.
+ *
+ * Retryable errors are acted on only for the current attempt of a request;
+ * a final reply (success or business error) to any attempt of the current
+ * session completes the request if it is still pending.
+ */
+#include "client/internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Frame ids: uid in the high bits, attempt number in the low ones. */
+#define CLIENT_ATTEMPT_BITS 24
+#define CLIENT_ATTEMPT_MAX ((1u << CLIENT_ATTEMPT_BITS) - 1)
+
+/* Backoff bounds, ms. */
+#define CLIENT_BACKOFF_MIN 50
+#define CLIENT_BACKOFF_MAX 500
+
+/* Longest a single connect + hello may take before trying the next server. */
+#define CLIENT_CONNECT_MS 2000
+
+/* Stop encoding when this many bytes wait to be written. */
+#define CLIENT_OUT_BUDGET (4u << 20)
+
+/* Defaults of struct qraft_options. */
+#define CLIENT_TIMEOUT_DEFAULT 10000
+#define CLIENT_WINDOW_DEFAULT 1024
+
+struct qraft_client
+{
+    struct netAddr *servers;     /* from qraft_open */
+    size_t nServers;             /* entries in servers */
+    size_t nextServer;           /* next to try */
+    struct netAddr hint;         /* leader named by NotLeader */
+    bool hasHint;                /* hint is to be tried next */
+    char peer[272];              /* address of the connection */
+    int fd;                      /* -1: not connected */
+    struct qraft_wire_reader rd; /* reply frames */
+    char *out;                   /* frames to write */
+    size_t outLen;               /* bytes in out */
+    size_t outOff;               /* bytes of out written */
+    size_t outCap;               /* allocated size of out */
+    uint64_t cid;                /* session client id, never 0 */
+    uint64_t nextSeq;            /* seq of the next session request */
+    uint64_t nextUid;            /* uid of the next request */
+    uint64_t helloCount;         /* ids of hello frames (uid 0) */
+    struct clientReq *head;      /* pending list, seq order */
+    struct clientReq *tail;      /* last of the pending list */
+    unsigned inFlight;           /* requests whose attempt awaits a reply */
+    unsigned window;             /* max in flight */
+    int timeoutMs;               /* per-call deadline */
+    int64_t connectAt;           /* no connect attempt before this */
+    int backoffMs;               /* last reconnect backoff, 0: none */
+    unsigned hops;               /* reconnects since the last progress */
+    bool everConnected;          /* some hello succeeded */
+    bool running;                /* inside clientRun: no reentry */
+    bool asyncTimedOut;          /* an async request timed out */
+    char lastErr[256];           /* last transport problem */
+    char errmsg[256];            /* detail of the last error */
+};
+
+void clientErrf(qraft_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+/* A random non-zero 64-bit client id. */
+static uint64_t clientRandomId(void)
+{
+    uint64_t x = 0;
+    struct timespec ts;
+    while (x == 0) {
+        if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            x = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+                ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&x;
+        }
+    }
+    return x;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Requests and the pending list                                           */
+
+/* malloc'd copy of @len bytes (at least 1 byte allocated), or NULL. */
+static void *clientDup(const void *p, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (d != NULL) {
+        if (len > 0) {
+            memcpy(d, p, len);
+        }
+        d[len] = '\0';
+    }
+    return d;
+}
+
+struct clientReq *clientReqNew(qraft_client *c,
+                               int op,
+                               const char *queue,
+                               const void *body,
+                               size_t bodyLen,
+                               const char *receipt)
+{
+    struct clientReq *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return NULL;
+    }
+    r->op = op;
+    r->visibility = -1;
+    r->sessionFirst = 1;
+    if (queue != NULL) {
+        r->queueLen = strlen(queue);
+        r->queue = clientDup(queue, r->queueLen);
+        if (r->queue == NULL) {
+            goto err;
+        }
+    }
+    if (body != NULL) {
+        r->bodyLen = bodyLen;
+        r->body = clientDup(body, bodyLen);
+        if (r->body == NULL) {
+            goto err;
+        }
+    }
+    if (receipt != NULL) {
+        r->receiptLen = strlen(receipt);
+        r->receipt = clientDup(receipt, r->receiptLen);
+        if (r->receipt == NULL) {
+            goto err;
+        }
+    }
+    r->uid = c->nextUid++;
+    if (wireOpHasSession(op)) {
+        r->seq = c->nextSeq++;
+    }
+    return r;
+err:
+    clientReqFree(r);
+    return NULL;
+}
+
+void clientReqFree(struct clientReq *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->queue);
+    free(r->body);
+    free(r->receipt);
+    qraft_messages_free(r->msgs, r->nMsgs);
+    qraft_strings_free(r->names, r->nNames);
+    free(r);
+}
+
+/* Append @r to the pending list. */
+static void clientAppend(qraft_client *c, struct clientReq *r)
+{
+    r->next = NULL;
+    r->prev = c->tail;
+    if (c->tail != NULL) {
+        c->tail->next = r;
+    } else {
+        c->head = r;
+    }
+    c->tail = r;
+}
+
+/* Take @r out of the pending list. */
+static void clientUnlink(qraft_client *c, struct clientReq *r)
+{
+    if (r->inFlight) {
+        r->inFlight = false;
+        c->inFlight--;
+    }
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        c->head = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    } else {
+        c->tail = r->prev;
+    }
+    r->prev = r->next = NULL;
+}
+
+/* The request of @uid, or NULL if it completed already. Replies mostly
+ * answer the head, so the search is short. */
+static struct clientReq *clientFind(qraft_client *c, uint64_t uid)
+{
+    struct clientReq *r;
+    for (r = c->head; r != NULL; r = r->next) {
+        if (r->uid == uid) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* The ack mark: lowest seq not yet answered. */
+static uint64_t clientAck(const qraft_client *c)
+{
+    const struct clientReq *r;
+    for (r = c->head; r != NULL; r = r->next) {
+        if (r->seq != 0) {
+            return r->seq;
+        }
+    }
+    return c->nextSeq;
+}
+
+/* Mark @r as needing a new attempt. */
+static void clientUnsend(qraft_client *c, struct clientReq *r)
+{
+    if (r->inFlight) {
+        r->inFlight = false;
+        c->inFlight--;
+    }
+}
+
+/* Complete @r with @status: result already in @r. Runs the callback of an
+ * async request, frees what nobody waits for. */
+static void clientFinish(qraft_client *c, struct clientReq *r, int status)
+{
+    clientUnlink(c, r);
+    r->done = true;
+    r->status = status;
+    if (r->async) {
+        if (!r->abandoned && r->cb != NULL) {
+            r->cb(r->arg, status, status == QRAFT_OK ? r->msgId : NULL);
+        }
+        clientReqFree(r);
+    } else if (r->abandoned) {
+        clientReqFree(r);
+    }
+}
+
+/* Complete @r from its final reply. */
+static void clientComplete(qraft_client *c,
+                           struct clientReq *r,
+                           const struct opsReplyHead *h,
+                           const void *payload,
+                           size_t len)
+{
+    int status = QRAFT_OK;
+    c->backoffMs = 0;
+    c->hops = 0;
+    if (h->ok) {
+        status = opsParseResult(r, payload, len);
+    } else {
+        status = h->code;
+        snprintf(r->errmsg, sizeof r->errmsg, "%.*s: %.*s",
+                 (int)(h->codeName.len > 64 ? 64 : h->codeName.len),
+                 h->codeName.ptr != NULL ? h->codeName.ptr : "",
+                 (int)(h->message.len > 180 ? 180 : h->message.len),
+                 h->message.ptr != NULL ? h->message.ptr : "");
+    }
+    clientFinish(c, r, status);
+}
+
+/* Start a new session: new client id, pending requests renumbered. */
+static void clientResetSession(qraft_client *c)
+{
+    struct clientReq *r;
+    struct clientReq *next;
+    uint64_t seq = 1;
+    c->cid = clientRandomId();
+    for (r = c->head; r != NULL; r = next) {
+        next = r->next;
+        if (r->seq == 0) {
+            continue;
+        }
+        if (r->abandoned) {
+            clientUnlink(c, r);
+            clientReqFree(r);
+            continue;
+        }
+        clientUnsend(c, r);
+        r->seq = seq++;
+        r->sessionFirst = r->attempts + 1;
+        r->retryAt = 0;
+        r->retries = 0;
+    }
+    c->nextSeq = seq;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connection                                                              */
+
+/* Drop the connection; every pending request will be resent, in order,
+ * on the next one. @why goes into lastErr. */
+static void clientDisconnect(qraft_client *c, const char *why)
+{
+    struct clientReq *r;
+    int64_t now = netNow();
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    qraft_wire_reader_close(&c->rd);
+    qraft_wire_reader_init(&c->rd, NET_REPLY_FRAME_MAX);
+    c->outLen = c->outOff = 0;
+    for (r = c->head; r != NULL; r = r->next) {
+        r->inFlight = false;
+    }
+    c->inFlight = 0;
+    if (why != NULL && why != c->lastErr) {
+        snprintf(c->lastErr, sizeof c->lastErr, "%s", why);
+    }
+    c->hops++;
+    if (c->hasHint && c->hops <= c->nServers + 1) {
+        c->connectAt = now;
+        return;
+    }
+    c->backoffMs = c->backoffMs == 0 ? CLIENT_BACKOFF_MIN : c->backoffMs * 2;
+    if (c->backoffMs > CLIENT_BACKOFF_MAX) {
+        c->backoffMs = CLIENT_BACKOFF_MAX;
+    }
+    c->connectAt = now + c->backoffMs;
+}
+
+/* Check a hello reply. Returns 0 or an error with lastErr set. */
+static int clientCheckHello(qraft_client *c,
+                            const struct netAddr *a,
+                            uint64_t id,
+                            const void *payload,
+                            size_t len)
+{
+    struct opsReplyHead h;
+    struct wireCursor cur;
+    struct wireValue m;
+    struct wireValue k;
+    struct wireValue v;
+    size_t i;
+    if (opsReplyHead(payload, len, &h) != 0 || !h.hasId || h.id != id) {
+        snprintf(c->lastErr, sizeof c->lastErr, "%s: bad hello reply",
+                 a->text);
+        return QRAFT_EPROTO;
+    }
+    if (!h.ok) {
+        snprintf(c->lastErr, sizeof c->lastErr, "%s: hello: %.*s: %.*s",
+                 a->text, (int)(h.codeName.len > 40 ? 40 : h.codeName.len),
+                 h.codeName.ptr != NULL ? h.codeName.ptr : "",
+                 (int)(h.message.len > 120 ? 120 : h.message.len),
+                 h.message.ptr != NULL ? h.message.ptr : "");
+        return h.code;
+    }
+    wireCursorInit(&cur, payload, len);
+    if (wireNext(&cur, &m) != 0) {
+        return QRAFT_EPROTO;
+    }
+    for (i = 0; i < m.len; i++) {
+        if (wireNext(&cur, &k) != 0 || wireNext(&cur, &v) != 0 ||
+            wireSkipElements(&cur, &v) != 0) {
+            return QRAFT_EPROTO;
+        }
+        if (wireStrEq(&k, "version") &&
+            (v.type != WIRE_UINT || v.u != QRAFT_PROTOCOL_VERSION)) {
+            snprintf(c->lastErr, sizeof c->lastErr,
+                     "%s: server speaks another protocol version", a->text);
+            return QRAFT_EPROTO;
+        }
+    }
+    return 0;
+}
+
+/* Connect to the next server (the leader hint first) and say hello, by
+ * @deadline at the latest. Returns 0, or an error after scheduling the
+ * next attempt. */
+static int clientConnect(qraft_client *c, int64_t deadline)
+{
+    struct netAddr a;
+    struct qraft_request hello;
+    void *frame = NULL;
+    size_t flen;
+    const void *payload;
+    size_t plen;
+    int64_t until = netNow() + CLIENT_CONNECT_MS;
+    int fd = -1;
+    int rv;
+
+    if (until > deadline) {
+        until = deadline;
+    }
+    if (c->hasHint) {
+        a = c->hint;
+        c->hasHint = false;
+    } else {
+        a = c->servers[c->nextServer];
+        c->nextServer = (c->nextServer + 1) % c->nServers;
+    }
+    rv = netDial(&a, until, &fd, c->lastErr, sizeof c->lastErr);
+    if (rv != 0) {
+        goto err;
+    }
+    memset(&hello, 0, sizeof hello);
+    hello.op = QRAFT_OP_HELLO;
+    hello.id = ++c->helloCount & CLIENT_ATTEMPT_MAX;
+    hello.version = QRAFT_PROTOCOL_VERSION;
+    hello.visibility_s = -1;
+    rv = qraft_wire_encode_request(&hello, &frame, &flen);
+    if (rv != 0) {
+        snprintf(c->lastErr, sizeof c->lastErr, "out of memory");
+        goto err;
+    }
+    rv = netWriteAll(fd, frame, flen, until, c->lastErr, sizeof c->lastErr);
+    free(frame);
+    if (rv == 0) {
+        rv = netReadFrame(fd, &c->rd, until, &payload, &plen, c->lastErr,
+                          sizeof c->lastErr);
+    }
+    if (rv == 0) {
+        rv = clientCheckHello(c, &a, hello.id, payload, plen);
+    }
+    if (rv != 0) {
+        goto err;
+    }
+    c->fd = fd;
+    c->everConnected = true;
+    snprintf(c->peer, sizeof c->peer, "%s", a.text);
+    return 0;
+err:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (strncmp(c->lastErr, a.text, strlen(a.text)) != 0) {
+        char tmp[sizeof c->lastErr];
+        snprintf(tmp, sizeof tmp, "%s: %s", a.text, c->lastErr);
+        memcpy(c->lastErr, tmp, sizeof tmp);
+    }
+    clientDisconnect(c, c->lastErr);
+    return rv;
+}
+
+/* Append @len bytes to the output buffer. */
+static int clientOut(qraft_client *c, const void *data, size_t len)
+{
+    size_t cap;
+    char *p;
+    if (c->outOff > 0 && c->outOff == c->outLen) {
+        c->outOff = c->outLen = 0;
+    }
+    if (c->outLen + len > c->outCap) {
+        if (c->outOff > 0) {
+            memmove(c->out, c->out + c->outOff, c->outLen - c->outOff);
+            c->outLen -= c->outOff;
+            c->outOff = 0;
+        }
+        cap = c->outCap > 0 ? c->outCap : 65536;
+        while (cap < c->outLen + len) {
+            cap *= 2;
+        }
+        if (cap > c->outCap) {
+            p = realloc(c->out, cap);
+            if (p == NULL) {
+                return QRAFT_ENOMEM;
+            }
+            c->out = p;
+            c->outCap = cap;
+        }
+    }
+    memcpy(c->out + c->outLen, data, len);
+    c->outLen += len;
+    return 0;
+}
+
+/* Encode the next attempt of @r into the output buffer. */
+static int clientEncode(qraft_client *c, struct clientReq *r, uint64_t ack)
+{
+    struct qraft_request q;
+    void *frame;
+    size_t flen;
+    int rv;
+    memset(&q, 0, sizeof q);
+    q.id = r->uid << CLIENT_ATTEMPT_BITS | (r->attempts + 1);
+    q.op = r->op;
+    if (r->seq != 0) {
+        q.client_id = c->cid;
+        q.seq = r->seq;
+        q.ack = ack;
+    }
+    q.queue = r->queue;
+    q.queue_len = r->queueLen;
+    q.body = r->body;
+    q.body_len = r->bodyLen;
+    q.receipt = r->receipt;
+    q.receipt_len = r->receiptLen;
+    q.max_messages = r->maxMessages;
+    q.visibility_s = r->visibility;
+    rv = qraft_wire_encode_request(&q, &frame, &flen);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = clientOut(c, frame, flen);
+    free(frame);
+    if (rv != 0) {
+        return rv;
+    }
+    r->attempts++;
+    r->inFlight = true;
+    c->inFlight++;
+    return 0;
+}
+
+/* Encode every request that may be sent now, in list order. A session
+ * request waiting for its backoff holds back the later ones. */
+static void clientFill(qraft_client *c, int64_t now)
+{
+    struct clientReq *r;
+    struct clientReq *next;
+    uint64_t ack = clientAck(c);
+    bool held = false;
+    for (r = c->head; r != NULL; r = next) {
+        next = r->next;
+        if (c->inFlight >= c->window || c->outLen - c->outOff >= CLIENT_OUT_BUDGET) {
+            return;
+        }
+        if (r->inFlight || (r->seq != 0 && held)) {
+            continue;
+        }
+        if (r->retryAt > now) {
+            held = held || r->seq != 0;
+            continue;
+        }
+        if (r->seq != 0 && r->seq - ack >= c->window) {
+            return;
+        }
+        if (r->attempts >= CLIENT_ATTEMPT_MAX) {
+            snprintf(r->errmsg, sizeof r->errmsg,
+                     "Unavailable: gave up after %u attempts", r->attempts);
+            clientFinish(c, r, QRAFT_EUNAVAILABLE);
+            continue;
+        }
+        if (clientEncode(c, r, ack) != 0) {
+            return; /* out of memory: try again on the next round */
+        }
+    }
+}
+
+/* Write what the socket takes now. */
+static void clientFlush(qraft_client *c)
+{
+    ssize_t n;
+    char why[300];
+    while (c->fd >= 0 && c->outOff < c->outLen) {
+        n = send(c->fd, c->out + c->outOff, c->outLen - c->outOff,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c->outOff += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        snprintf(why, sizeof why, "%s: write: %s", c->peer, strerror(errno));
+        clientDisconnect(c, why);
+        return;
+    }
+    if (c->outOff == c->outLen) {
+        c->outOff = c->outLen = 0;
+    }
+}
+
+/* Act on a retryable error reply to the current attempt of @r. */
+static void clientRetry(qraft_client *c,
+                        struct clientReq *r,
+                        const struct opsReplyHead *h,
+                        uint32_t att)
+{
+    char why[300];
+    int64_t delay;
+    struct clientReq *q;
+    switch (h->code) {
+        case QRAFT_ENOTLEADER:
+            if (h->leader.type == WIRE_STR && h->leader.len > 0 &&
+                netAddrParse(h->leader.ptr, h->leader.len, &c->hint) == 0) {
+                c->hasHint = true;
+            }
+            snprintf(why, sizeof why, "%s: not the leader", c->peer);
+            clientDisconnect(c, why);
+            return;
+        case QRAFT_EUNAVAILABLE:
+        case QRAFT_ETOO_MANY_IN_FLIGHT:
+            delay = CLIENT_BACKOFF_MIN << (r->retries < 4 ? r->retries : 4);
+            if (delay > CLIENT_BACKOFF_MAX) {
+                delay = CLIENT_BACKOFF_MAX;
+            }
+            r->retries++;
+            r->retryAt = netNow() + delay;
+            return;
+        case QRAFT_EUNKNOWN_OUTCOME:
+            return; /* already unsent: resent at once, same seq */
+        case QRAFT_EOUT_OF_ORDER:
+            for (q = c->head; q != NULL; q = q->next) {
+                if (q->seq != 0) {
+                    clientUnsend(c, q);
+                }
+            }
+            return;
+        case QRAFT_ESESSION_EXPIRED:
+            if (att == r->sessionFirst) {
+                clientResetSession(c);
+                return;
+            }
+            clientComplete(c, r, h, NULL, 0);
+            return;
+        default:
+            return;
+    }
+}
+
+/* True for the errors that ask for a resend. */
+static bool clientRetryable(int code)
+{
+    switch (code) {
+        case QRAFT_ENOTLEADER:
+        case QRAFT_EUNAVAILABLE:
+        case QRAFT_ETOO_MANY_IN_FLIGHT:
+        case QRAFT_EUNKNOWN_OUTCOME:
+        case QRAFT_EOUT_OF_ORDER:
+        case QRAFT_ESESSION_EXPIRED:
+            return true;
+        default:
+            return false;
+    }
+}
+
+/* Handle one reply frame. */
+static void clientHandleFrame(qraft_client *c, const void *payload, size_t len)
+{
+    struct opsReplyHead h;
+    struct clientReq *r;
+    uint64_t uid;
+    uint32_t att;
+    bool current;
+    char why[300];
+
+    if (opsReplyHead(payload, len, &h) != 0 || !h.hasId) {
+        snprintf(why, sizeof why, "%s: malformed reply", c->peer);
+        clientDisconnect(c, why);
+        return;
+    }
+    uid = h.id >> CLIENT_ATTEMPT_BITS;
+    att = (uint32_t)(h.id & CLIENT_ATTEMPT_MAX);
+    r = uid == 0 ? NULL : clientFind(c, uid);
+    if (r == NULL || att < r->sessionFirst || att > r->attempts) {
+        return; /* completed already, or an attempt of an older session */
+    }
+    current = att == r->attempts;
+    if (current) {
+        clientUnsend(c, r);
+    }
+    if (h.ok || !clientRetryable(h.code)) {
+        clientComplete(c, r, &h, payload, len);
+        return;
+    }
+    if (!current) {
+        return; /* a newer attempt is on its way */
+    }
+    if (r->seq == 0 && h.code != QRAFT_ENOTLEADER) {
+        /* No session (queue_list): just try it again shortly. */
+        r->retryAt = netNow() + CLIENT_BACKOFF_MIN;
+        return;
+    }
+    clientRetry(c, r, &h, att);
+}
+
+/* Read what the socket has and handle every complete frame. */
+static void clientReadAvail(qraft_client *c)
+{
+    char buf[65536];
+    const void *payload;
+    size_t len;
+    ssize_t n;
+    int rv;
+    char why[300];
+    while (c->fd >= 0) {
+        n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0) {
+            snprintf(why, sizeof why, "%s: connection closed by the server",
+                     c->peer);
+            clientDisconnect(c, why);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            snprintf(why, sizeof why, "%s: read: %s", c->peer,
+                     strerror(errno));
+            clientDisconnect(c, why);
+            return;
+        }
+        if (qraft_wire_reader_feed(&c->rd, buf, (size_t)n) != 0) {
+            clientDisconnect(c, "out of memory");
+            return;
+        }
+        while (c->fd >= 0) {
+            rv = qraft_wire_reader_next(&c->rd, &payload, &len);
+            if (rv == 0) {
+                break;
+            }
+            if (rv != 1) {
+                snprintf(why, sizeof why, "%s: reply frame too large",
+                         c->peer);
+                clientDisconnect(c, why);
+                return;
+            }
+            clientHandleFrame(c, payload, len);
+        }
+    }
+}
+
+/* Time out async requests past their deadline (callback once with
+ * QRAFT_ETIMEDOUT). They stay in the session. */
+static void clientExpire(qraft_client *c, int64_t now)
+{
+    struct clientReq *r;
+    bool stuck = false;
+    for (r = c->head; r != NULL; r = r->next) {
+        if (!r->async || r->abandoned || r->deadline > now) {
+            continue;
+        }
+        r->abandoned = true;
+        c->asyncTimedOut = true;
+        stuck = stuck || r->inFlight;
+        if (r->cb != NULL) {
+            r->cb(r->arg, QRAFT_ETIMEDOUT, NULL);
+        }
+    }
+    if (stuck && c->fd >= 0) {
+        clientDisconnect(c, "no reply before the deadline");
+    }
+}
+
+/* Earliest time something must happen: an async deadline, or (with
+ * @backoffs) the end of a request's backoff. */
+static int64_t clientNextWake(const qraft_client *c,
+                              int64_t deadline,
+                              bool backoffs)
+{
+    const struct clientReq *r;
+    int64_t wake = deadline;
+    for (r = c->head; r != NULL; r = r->next) {
+        if (r->async && !r->abandoned && r->deadline < wake) {
+            wake = r->deadline;
+        }
+        if (backoffs && !r->inFlight && r->retryAt > 0 &&
+            r->retryAt < wake) {
+            wake = r->retryAt;
+        }
+    }
+    return wake;
+}
+
+/* One round of I/O: encode, wait until @wake for the socket, write, read. */
+static void clientStep(qraft_client *c, int64_t wake)
+{
+    short events = POLLIN;
+    int rv;
+    clientFill(c, netNow());
+    if (c->outOff < c->outLen) {
+        events |= POLLOUT;
+    }
+    rv = netWait(c->fd, events, wake);
+    if (rv < 0) {
+        clientDisconnect(c, "poll failed");
+        return;
+    }
+    if (rv & POLLOUT) {
+        clientFlush(c);
+    }
+    if (c->fd >= 0 && (rv & (POLLIN | POLLHUP | POLLERR))) {
+        clientReadAvail(c);
+    }
+}
+
+/* What clientRun waits for. */
+typedef bool (*clientDoneFn)(const qraft_client *c, const void *arg);
+
+/* Drive the connection until @done or @deadline. Returns 0 or
+ * QRAFT_ETIMEDOUT. */
+static int clientRun(qraft_client *c,
+                     clientDoneFn done,
+                     const void *arg,
+                     int64_t deadline)
+{
+    int64_t now;
+    int64_t wake;
+    int rv;
+    c->running = true;
+    for (;;) {
+        now = netNow();
+        clientExpire(c, now);
+        if (done(c, arg)) {
+            rv = 0;
+            break;
+        }
+        if (now >= deadline) {
+            rv = QRAFT_ETIMEDOUT;
+            break;
+        }
+        wake = clientNextWake(c, deadline, c->fd >= 0);
+        if (c->fd < 0) {
+            if (now < c->connectAt) {
+                netSleepUntil(c->connectAt < wake ? c->connectAt : wake);
+            } else {
+                clientConnect(c, wake);
+            }
+            continue;
+        }
+        clientStep(c, wake);
+    }
+    c->running = false;
+    return rv;
+}
+
+/* Done when @arg (a request) has completed. */
+static bool clientReqDone(const qraft_client *c, const void *arg)
+{
+    (void)c;
+    return ((const struct clientReq *)arg)->done;
+}
+
+/* Done when no async request waits for its callback. */
+static bool clientAsyncDone(const qraft_client *c, const void *arg)
+{
+    const struct clientReq *r;
+    (void)arg;
+    for (r = c->head; r != NULL; r = r->next) {
+        if (r->async && !r->abandoned) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done)
+{
+    int rv;
+    *done = NULL;
+    r->deadline = netNow() + c->timeoutMs;
+    clientAppend(c, r);
+    rv = clientRun(c, clientReqDone, r, r->deadline);
+    if (rv == 0) {
+        if (r->status != QRAFT_OK) {
+            snprintf(c->errmsg, sizeof c->errmsg, "%s", r->errmsg);
+        }
+        *done = r;
+        return r->status;
+    }
+    if (r->attempts == 0 && (r->seq == 0 || r == c->tail)) {
+        /* Never sent: it can be forgotten, its seq given back. */
+        clientUnlink(c, r);
+        if (r->seq != 0) {
+            c->nextSeq--;
+        }
+        clientReqFree(r);
+        if (!c->everConnected) {
+            clientErrf(c, "Unavailable: no server reachable (%s)",
+                       c->lastErr);
+        } else {
+            clientErrf(c, "Unavailable: not sent within %d ms (%s)",
+                       c->timeoutMs, c->lastErr);
+        }
+        return QRAFT_EUNAVAILABLE;
+    }
+    clientErrf(c, "Timeout: no reply within %d ms; the request stays in "
+               "the session and is resent by later calls (last problem: %s)",
+               c->timeoutMs, c->lastErr[0] != '\0' ? c->lastErr : "none");
+    if (r->seq == 0) {
+        clientUnlink(c, r);
+        clientReqFree(r);
+        return QRAFT_ETIMEDOUT;
+    }
+    r->abandoned = true;
+    if (r->inFlight && c->fd >= 0) {
+        clientDisconnect(c, "no reply before the deadline");
+    }
+    return QRAFT_ETIMEDOUT;
+}
+
+void clientSubmitAsync(qraft_client *c, struct clientReq *r)
+{
+    r->async = true;
+    r->deadline = netNow() + c->timeoutMs;
+    clientAppend(c, r);
+}
+
+void clientPump(qraft_client *c)
+{
+    if (c->running || c->fd < 0) {
+        return;
+    }
+    c->running = true;
+    clientStep(c, netNow());
+    c->running = false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public calls of the client itself                                       */
+
+QRAFT_API int qraft_open(const char *servers,
+                         const struct qraft_options *opts,
+                         qraft_client **out)
+{
+    qraft_client *c;
+    char err[256];
+    int rv;
+    if (out == NULL) {
+        return QRAFT_EINVAL;
+    }
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return QRAFT_ENOMEM;
+    }
+    rv = netAddrList(servers, &c->servers, &c->nServers, err, sizeof err);
+    if (rv != 0) {
+        free(c);
+        return rv;
+    }
+    c->fd = -1;
+    qraft_wire_reader_init(&c->rd, NET_REPLY_FRAME_MAX);
+    c->cid = clientRandomId();
+    c->nextSeq = 1;
+    c->nextUid = 1;
+    c->timeoutMs = CLIENT_TIMEOUT_DEFAULT;
+    c->window = CLIENT_WINDOW_DEFAULT;
+    if (opts != NULL && opts->timeout_ms > 0) {
+        c->timeoutMs = opts->timeout_ms;
+    }
+    if (opts != NULL && opts->window > 0) {
+        c->window = opts->window;
+    }
+    *out = c;
+    return 0;
+}
+
+QRAFT_API void qraft_close(qraft_client *c)
+{
+    struct clientReq *r;
+    if (c == NULL) {
+        return;
+    }
+    while ((r = c->head) != NULL) {
+        clientUnlink(c, r);
+        if (r->async && !r->abandoned && r->cb != NULL) {
+            r->cb(r->arg, QRAFT_EUNAVAILABLE, NULL);
+        }
+        clientReqFree(r);
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    qraft_wire_reader_close(&c->rd);
+    free(c->out);
+    free(c->servers);
+    free(c);
+}
+
+QRAFT_API const char *qraft_errmsg(const qraft_client *c)
+{
+    return c != NULL ? c->errmsg : "no client";
+}
+
+QRAFT_API void qraft_set_timeout(qraft_client *c, int timeout_ms)
+{
+    if (c != NULL) {
+        c->timeoutMs = timeout_ms > 0 ? timeout_ms : CLIENT_TIMEOUT_DEFAULT;
+    }
+}
+
+QRAFT_API int qraft_wait(qraft_client *c)
+{
+    int rv;
+    if (c == NULL) {
+        return QRAFT_EINVAL;
+    }
+    if (c->running) {
+        clientErrf(c, "InvalidArgument: qraft_wait called from a callback");
+        return QRAFT_EINVAL;
+    }
+    clientRun(c, clientAsyncDone, NULL, NET_NEVER);
+    rv = c->asyncTimedOut ? QRAFT_ETIMEDOUT : QRAFT_OK;
+    if (rv != QRAFT_OK) {
+        clientErrf(c, "Timeout: some requests got no reply before their "
+                   "deadline (%s)", c->lastErr[0] != '\0' ? c->lastErr : "no detail");
+    }
+    c->asyncTimedOut = false;
+    return rv;
+}
+
+bool clientBusy(qraft_client *c)
+{
+    if (c->running) {
+        clientErrf(c, "InvalidArgument: blocking call from a callback");
+        return true;
+    }
+    return false;
+}

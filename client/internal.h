@@ -1,0 +1,253 @@
+/* Private declarations of libqraft, shared by wire.c, net.c, client.c and
+ * ops.c. Nothing here is exported (the library is built with hidden
+ * visibility); the public contract is qraft.h.
+ *
+ * Layers, bottom up:
+ * - wire.c: msgpack reading (wireCursor, no allocation, strings point into
+ *   the input) and the public frame codec.
+ * - net.c: the monotonic clock, "host:port" parsing, dialing with a
+ *   deadline, whole-frame writes and reads on a blocking-style socket.
+ * - client.c: the session engine (pending list, resend rules, one
+ *   connection, backoff).
+ * - ops.c: one public call per operation, reply parsing, node status.
+ */
+#ifndef QRAFT_CLIENT_INTERNAL_H
+#define QRAFT_CLIENT_INTERNAL_H
+
+#include "client/qraft.h"
+
+#include <stdarg.h>
+
+/* ---------------------------------------------------------------------- */
+/* msgpack reading (wire.c)                                                */
+
+/* Types of a msgpack value as wireNext() reports them. Integers that are
+ * not negative are WIRE_UINT whatever their encoding. */
+enum wireType {
+    WIRE_NIL = 1,
+    WIRE_BOOL,
+    WIRE_UINT,
+    WIRE_INT, /* negative */
+    WIRE_FLOAT,
+    WIRE_STR,
+    WIRE_BIN,
+    WIRE_ARRAY,
+    WIRE_MAP,
+    WIRE_EXT
+};
+
+/* A read position in msgpack bytes. */
+struct wireCursor
+{
+    const unsigned char *p;   /* next byte */
+    const unsigned char *end; /* one past the last byte */
+};
+
+/* One value header. For str, bin and ext, ptr/len are the bytes (pointing
+ * into the input); for array and map, len is the count of elements (pairs
+ * for a map), and the elements follow in the input. */
+struct wireValue
+{
+    int type;        /* enum wireType */
+    bool b;          /* WIRE_BOOL */
+    uint64_t u;      /* WIRE_UINT */
+    int64_t i;       /* WIRE_INT */
+    const char *ptr; /* WIRE_STR, WIRE_BIN, WIRE_EXT */
+    size_t len;      /* bytes, or elements of an array or map */
+};
+
+/* Point @cur at @len bytes. */
+void wireCursorInit(struct wireCursor *cur, const void *data, size_t len);
+
+/* Read one value header. Returns 0, or -1 if the bytes are truncated or not
+ * msgpack (a declared length beyond the input, or a container declaring
+ * more elements than bytes left, counts as truncated). */
+int wireNext(struct wireCursor *cur, struct wireValue *v);
+
+/* Skip one whole value, containers included, without recursion. Returns 0
+ * or -1 as wireNext(). */
+int wireSkip(struct wireCursor *cur);
+
+/* Skip the elements of a container whose header @v was just read. */
+int wireSkipElements(struct wireCursor *cur, const struct wireValue *v);
+
+/* True if @v is a string equal to the NUL-terminated @s. */
+bool wireStrEq(const struct wireValue *v, const char *s);
+
+/* Copy a str or bin value into @dst (size @cap) with a NUL. Returns 0, or
+ * -1 if it is not a string or does not fit. */
+int wireStrCopy(const struct wireValue *v, char *dst, size_t cap);
+
+/* snprintf into @buf unless @buf is NULL or @len is 0. */
+void wireErrf(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* True for queue_create, queue_delete, send, recv, delete: the operations
+ * that carry a session. */
+bool wireOpHasSession(int op);
+
+/* ---------------------------------------------------------------------- */
+/* Network (net.c)                                                         */
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t netNow(void);
+
+/* Deadline value meaning "never". */
+#define NET_NEVER INT64_MAX
+
+/* A server address: "host:port" split, "[v6]:port" accepted. */
+struct netAddr
+{
+    char host[256];
+    char port[8];
+    char text[272]; /* as given, for messages */
+};
+
+/* Parse one "host:port". Returns 0 or QRAFT_EINVAL. */
+int netAddrParse(const char *s, size_t len, struct netAddr *a);
+
+/* Parse "host:port[,host:port...]" into a malloc'd array. Returns 0 or
+ * QRAFT_EINVAL (with a sentence in @err) or QRAFT_ENOMEM. */
+int netAddrList(const char *s,
+                struct netAddr **out,
+                size_t *n,
+                char *err,
+                size_t errlen);
+
+/* Connect a non-blocking TCP socket to @a, trying each resolved address,
+ * until @deadline (monotonic ms). Returns 0 and *fd, or QRAFT_EUNAVAILABLE
+ * or QRAFT_ETIMEDOUT with a sentence in @err. */
+int netDial(const struct netAddr *a,
+            int64_t deadline,
+            int *fd,
+            char *err,
+            size_t errlen);
+
+/* Wait for @events on @fd until @deadline. Returns revents (> 0), 0 at the
+ * deadline, or -1 on a poll error. */
+int netWait(int fd, short events, int64_t deadline);
+
+/* Sleep until @until (monotonic ms). */
+void netSleepUntil(int64_t until);
+
+/* Write all of @data to non-blocking @fd by @deadline. Returns 0,
+ * QRAFT_ETIMEDOUT or QRAFT_EUNAVAILABLE (with a sentence in @err). */
+int netWriteAll(int fd,
+                const void *data,
+                size_t len,
+                int64_t deadline,
+                char *err,
+                size_t errlen);
+
+/* Read from @fd into @r until it yields one frame or @deadline. Returns 0
+ * and the payload, or QRAFT_ETIMEDOUT, QRAFT_EUNAVAILABLE (EOF, reset),
+ * QRAFT_EFRAME_TOO_LARGE, QRAFT_ENOMEM (with a sentence in @err). */
+int netReadFrame(int fd,
+                 struct qraft_wire_reader *r,
+                 int64_t deadline,
+                 const void **payload,
+                 size_t *len,
+                 char *err,
+                 size_t errlen);
+
+/* Largest reply frame the library accepts: ten maximum-size messages plus
+ * room for everything around them. */
+#define NET_REPLY_FRAME_MAX (16u << 20)
+
+/* ---------------------------------------------------------------------- */
+/* Session engine (client.c)                                               */
+
+/* One request of the client, from creation to completion. Session
+ * requests sit in the client's pending list in seq order. */
+struct clientReq
+{
+    struct clientReq *prev, *next; /* pending list */
+    int op;                        /* enum qraft_op */
+    uint64_t uid;                  /* unique per client, never reused */
+    uint64_t seq;                  /* session sequence; 0: no session */
+    uint32_t attempts;             /* frames written so far */
+    uint32_t sessionFirst;  /* first attempt under the current seq */
+    bool inFlight;          /* current attempt awaits its reply */
+    bool abandoned;         /* caller gone: the reply is dropped */
+    bool done;              /* completed (blocking: result ready) */
+    bool async;             /* a qraft_send_async request */
+    qraft_send_cb cb;       /* async completion */
+    void *arg;              /* argument of cb */
+    int64_t deadline;       /* monotonic ms */
+    int64_t retryAt;        /* not sent before this (backoff) */
+    unsigned retries;       /* Unavailable/TooManyInFlight replies */
+    /* Arguments (owned copies). */
+    char *queue;
+    size_t queueLen;
+    void *body;
+    size_t bodyLen;
+    char *receipt;
+    size_t receiptLen;
+    uint32_t maxMessages;
+    int64_t visibility;
+    /* Outcome. */
+    int status;
+    char errmsg[256];
+    char msgId[QRAFT_MESSAGE_ID_MAX];
+    struct qraft_message *msgs;
+    size_t nMsgs;
+    char **names;
+    size_t nNames;
+};
+
+/* Create a request of @op with copies of the given strings (NULL: absent).
+ * Session operations take the next seq. Returns NULL on allocation
+ * failure. */
+struct clientReq *clientReqNew(qraft_client *c,
+                               int op,
+                               const char *queue,
+                               const void *body,
+                               size_t bodyLen,
+                               const char *receipt);
+
+/* Free a request that is in no list. */
+void clientReqFree(struct clientReq *r);
+
+/* Queue @r (from clientReqNew) and drive the connection until it completes
+ * or the call's deadline passes. Ownership of @r passes to the client: on
+ * QRAFT_OK or a server error it is returned in *done for the caller to read
+ * and free; otherwise *done is NULL. Returns the outcome. */
+int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done);
+
+/* Queue an async request; the engine owns it from here. */
+void clientSubmitAsync(qraft_client *c, struct clientReq *r);
+
+/* Run the I/O once without blocking, if connected. */
+void clientPump(qraft_client *c);
+
+/* True (with errmsg set) if a blocking call comes from inside a callback,
+ * which is not allowed. */
+bool clientBusy(qraft_client *c);
+
+/* Set the client's errmsg. */
+void clientErrf(qraft_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------------- */
+/* Replies (ops.c)                                                         */
+
+/* Fields common to every reply. */
+struct opsReplyHead
+{
+    bool hasId;
+    uint64_t id;
+    bool ok;
+    int code;             /* QRAFT_OK when ok */
+    struct wireValue codeName;
+    struct wireValue message;
+    struct wireValue leader; /* str, or type 0 if absent */
+};
+
+/* Decode the common fields of a reply. Returns 0 or QRAFT_EPROTO. */
+int opsReplyHead(const void *payload, size_t len, struct opsReplyHead *h);
+
+/* Parse the op-specific fields of a successful reply into @r. Returns 0
+ * or QRAFT_EPROTO / QRAFT_ENOMEM (with a sentence in r->errmsg). */
+int opsParseResult(struct clientReq *r, const void *payload, size_t len);
+
+#endif /* QRAFT_CLIENT_INTERNAL_H */
