@@ -17,7 +17,11 @@
 static void replicaLogCb(void *arg, int level, const char *msg, const char *kv)
 {
     (void)arg;
-    nodeLog(level, msg, "%s", kv);
+    if (kv == NULL || kv[0] == '\0') {
+        nodeLog(level, msg, NULL);
+    } else {
+        nodeLog(level, msg, "%s", kv);
+    }
 }
 
 static void fatalCb(void *arg, const char *what)

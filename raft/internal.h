@@ -48,6 +48,7 @@ struct replica
     raft_term ready_term; /* term whose barrier was applied, 0 if none */
     raft_term logged_term;
     int logged_state;
+    raft_id logged_leader;
 
     uint64_t last_stamp; /* last now_ms this leader stamped */
     unsigned appends;    /* log appends so far (for the fault seam) */

@@ -138,6 +138,8 @@ static void barrierCb(struct raft_barrier *req, int status)
 
 static void watchLeadership(struct replica *r)
 {
+    raft_id leader_id;
+    const char *leader_addr;
     int state;
     int rv;
 
@@ -145,15 +147,15 @@ static void watchLeadership(struct replica *r)
         return;
     }
     state = raft_state(&r->raft);
-    if (state != r->logged_state || r->raft.current_term != r->logged_term) {
-        raft_id leader_id;
-        const char *leader_addr;
-        raft_leader(&r->raft, &leader_id, &leader_addr);
+    raft_leader(&r->raft, &leader_id, &leader_addr);
+    if (state != r->logged_state || r->raft.current_term != r->logged_term ||
+        leader_id != r->logged_leader) {
         replicaLog(r, REPLICA_LOG_INFO, "raft state", "state=%s term=%llu leader=%llu",
                    stateName(state), (unsigned long long)r->raft.current_term,
                    (unsigned long long)leader_id);
         r->logged_state = state;
         r->logged_term = r->raft.current_term;
+        r->logged_leader = leader_id;
     }
     if (state != RAFT_LEADER) {
         r->ready_term = 0;
