@@ -30,7 +30,7 @@ struct h
 };
 
 /* Open a fresh fsm with @window and @idle_ms. */
-static struct h *hOpen(uint32_t window, uint64_t idle_ms)
+static inline struct h *hOpen(uint32_t window, uint64_t idle_ms)
 {
     struct fsmConfig conf;
     char errmsg[256];
@@ -52,7 +52,7 @@ static struct h *hOpen(uint32_t window, uint64_t idle_ms)
 }
 
 /* Close and remove everything. */
-static void hClose(struct h *h)
+static inline void hClose(struct h *h)
 {
     msgpack_unpacked_destroy(&h->u);
     fsmClose(h->f);
@@ -61,7 +61,7 @@ static void hClose(struct h *h)
 }
 
 /* Decode the reply bytes in h->raw into h->u. */
-static const msgpack_object *hDecode(struct h *h)
+static inline const msgpack_object *hDecode(struct h *h)
 {
     size_t off = 0;
 
@@ -73,14 +73,14 @@ static const msgpack_object *hDecode(struct h *h)
 }
 
 /* Apply raw entry bytes. */
-static const msgpack_object *hApplyRaw(struct h *h, const void *buf, size_t len)
+static inline const msgpack_object *hApplyRaw(struct h *h, const void *buf, size_t len)
 {
     assert_int_equal(fsmApply(h->f, buf, len, &h->raw), 0);
     return hDecode(h);
 }
 
 /* Apply @c exactly as given (no session filled in). */
-static const msgpack_object *hApplyExact(struct h *h, const struct fsmCommand *c)
+static inline const msgpack_object *hApplyExact(struct h *h, const struct fsmCommand *c)
 {
     const msgpack_object *o;
     void *buf;
@@ -94,7 +94,7 @@ static const msgpack_object *hApplyExact(struct h *h, const struct fsmCommand *c
 
 /* Apply @c, filling in now (if 0) and, for a mutating op without a client
  * id, the harness session's next sequence (acknowledging all before it). */
-static const msgpack_object *hApply(struct h *h, struct fsmCommand c)
+static inline const msgpack_object *hApply(struct h *h, struct fsmCommand c)
 {
     if (c.now_ms == 0) {
         c.now_ms = h->now;
@@ -108,7 +108,7 @@ static const msgpack_object *hApply(struct h *h, struct fsmCommand c)
 }
 
 /* Value of @key in map @o, or NULL. */
-static const msgpack_object *hGet(const msgpack_object *o, const char *key)
+static inline const msgpack_object *hGet(const msgpack_object *o, const char *key)
 {
     uint32_t i;
 
@@ -123,7 +123,7 @@ static const msgpack_object *hGet(const msgpack_object *o, const char *key)
 }
 
 /* Copy of string @o (static buffer, overwritten by the next call). */
-static const char *hStr(const msgpack_object *o)
+static inline const char *hStr(const msgpack_object *o)
 {
     static char buf[2][512];
     static int which;
@@ -138,7 +138,7 @@ static const char *hStr(const msgpack_object *o)
 }
 
 /* "ok" for a success reply, else its error code. */
-static const char *hCode(const msgpack_object *o)
+static inline const char *hCode(const msgpack_object *o)
 {
     const msgpack_object *ok = hGet(o, "ok");
 
@@ -152,34 +152,34 @@ static const char *hCode(const msgpack_object *o)
 }
 
 /* Command builders. */
-static struct fsmCommand cCreate(const char *q, int64_t vis)
+static inline struct fsmCommand cCreate(const char *q, int64_t vis)
 {
     struct fsmCommand c = {.op = FSM_OP_QUEUE_CREATE, .queue = q,
                            .queue_len = strlen(q), .visibility_s = vis};
     return c;
 }
 
-static struct fsmCommand cDrop(const char *q)
+static inline struct fsmCommand cDrop(const char *q)
 {
     struct fsmCommand c = {.op = FSM_OP_QUEUE_DELETE, .queue = q,
                            .queue_len = strlen(q), .visibility_s = -1};
     return c;
 }
 
-static struct fsmCommand cList(void)
+static inline struct fsmCommand cList(void)
 {
     struct fsmCommand c = {.op = FSM_OP_QUEUE_LIST, .visibility_s = -1};
     return c;
 }
 
-static struct fsmCommand cSend(const char *q, const void *body, size_t len)
+static inline struct fsmCommand cSend(const char *q, const void *body, size_t len)
 {
     struct fsmCommand c = {.op = FSM_OP_SEND, .queue = q, .queue_len = strlen(q),
                            .body = body, .body_len = len, .visibility_s = -1};
     return c;
 }
 
-static struct fsmCommand cRecv(const char *q, uint32_t max, int64_t vis)
+static inline struct fsmCommand cRecv(const char *q, uint32_t max, int64_t vis)
 {
     struct fsmCommand c = {.op = FSM_OP_RECEIVE, .queue = q,
                            .queue_len = strlen(q), .max_messages = max,
@@ -187,7 +187,7 @@ static struct fsmCommand cRecv(const char *q, uint32_t max, int64_t vis)
     return c;
 }
 
-static struct fsmCommand cDel(const char *q, const char *receipt)
+static inline struct fsmCommand cDel(const char *q, const char *receipt)
 {
     struct fsmCommand c = {.op = FSM_OP_DELETE, .queue = q,
                            .queue_len = strlen(q), .receipt = receipt,
@@ -195,14 +195,14 @@ static struct fsmCommand cDel(const char *q, const char *receipt)
     return c;
 }
 
-static struct fsmCommand cTick(void)
+static inline struct fsmCommand cTick(void)
 {
     struct fsmCommand c = {.op = FSM_OP_TICK, .visibility_s = -1};
     return c;
 }
 
 /* The "messages" array of a recv reply. */
-static const msgpack_object *hMessages(const msgpack_object *o)
+static inline const msgpack_object *hMessages(const msgpack_object *o)
 {
     const msgpack_object *m = hGet(o, "messages");
 
@@ -213,7 +213,7 @@ static const msgpack_object *hMessages(const msgpack_object *o)
 }
 
 /* Unsigned field @key of map @o. */
-static uint64_t hU(const msgpack_object *o, const char *key)
+static inline uint64_t hU(const msgpack_object *o, const char *key)
 {
     const msgpack_object *v = hGet(o, key);
 
@@ -223,7 +223,7 @@ static uint64_t hU(const msgpack_object *o, const char *key)
 }
 
 /* Take a snapshot of @h; *len gets its length. Caller frees. */
-static uint8_t *hSnapshot(struct h *h, size_t *len)
+static inline uint8_t *hSnapshot(struct h *h, size_t *len)
 {
     struct fsmSnapshot *s;
     void *buf;
@@ -236,7 +236,7 @@ static uint8_t *hSnapshot(struct h *h, size_t *len)
 
 /* The bytes of snapshot tables whose names are listed in @names
  * (space-separated), concatenated. Caller frees. */
-static uint8_t *hTables(struct h *h, const char *names, size_t *outlen)
+static inline uint8_t *hTables(struct h *h, const char *names, size_t *outlen)
 {
     size_t len;
     uint8_t *snap = hSnapshot(h, &len);
