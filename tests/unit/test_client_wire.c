@@ -1,0 +1,964 @@
+/* Unit tests of the wire codec (client/wire.c): frames, requests, replies,
+ * error names, and seeded garbage that must never crash the decoder (run
+ * this binary under SANITIZE=1 too). QRAFT_SEED picks the garbage seed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "client/qraft.h"
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                 */
+
+/* Kinds of value the map builder can write. */
+enum { V_UINT, V_INT, V_STR, V_BIN, V_BOOL, V_NIL, V_ARRAY, V_MAP, V_FLOAT };
+
+/* One key and value of a map to build. */
+struct kv
+{
+    const char *key;
+    int type;
+    uint64_t u; /* V_UINT, V_BOOL; V_ARRAY/V_MAP: count of nil elements */
+    int64_t i;  /* V_INT */
+    const char *s; /* V_STR, V_BIN */
+};
+
+/* Pack @v into @pk. */
+static void packValue(msgpack_packer *pk, const struct kv *v)
+{
+    size_t n;
+    uint64_t k;
+    switch (v->type) {
+        case V_UINT:
+            msgpack_pack_uint64(pk, v->u);
+            break;
+        case V_INT:
+            msgpack_pack_int64(pk, v->i);
+            break;
+        case V_STR:
+            n = strlen(v->s);
+            msgpack_pack_str(pk, n);
+            msgpack_pack_str_body(pk, v->s, n);
+            break;
+        case V_BIN:
+            n = strlen(v->s);
+            msgpack_pack_bin(pk, n);
+            msgpack_pack_bin_body(pk, v->s, n);
+            break;
+        case V_BOOL:
+            if (v->u) {
+                msgpack_pack_true(pk);
+            } else {
+                msgpack_pack_false(pk);
+            }
+            break;
+        case V_ARRAY:
+            msgpack_pack_array(pk, v->u);
+            for (k = 0; k < v->u; k++) {
+                msgpack_pack_nil(pk);
+            }
+            break;
+        case V_MAP:
+            msgpack_pack_map(pk, v->u);
+            for (k = 0; k < 2 * v->u; k++) {
+                msgpack_pack_uint8(pk, (uint8_t)k);
+            }
+            break;
+        case V_FLOAT:
+            msgpack_pack_double(pk, 1.5);
+            break;
+        default:
+            msgpack_pack_nil(pk);
+            break;
+    }
+}
+
+/* Build a msgpack map of @n pairs into @sb (initialised here). */
+static void buildMap(msgpack_sbuffer *sb, const struct kv *kv, size_t n)
+{
+    msgpack_packer pk;
+    size_t i;
+    size_t len;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n);
+    for (i = 0; i < n; i++) {
+        len = strlen(kv[i].key);
+        msgpack_pack_str(&pk, len);
+        msgpack_pack_str_body(&pk, kv[i].key, len);
+        packValue(&pk, &kv[i]);
+    }
+}
+
+/* A valid send request, as pairs. */
+static const struct kv sendPairs[] = {
+    {"id", V_UINT, 77, 0, NULL},      {"op", V_STR, 0, 0, "send"},
+    {"cid", V_UINT, 9, 0, NULL},      {"seq", V_UINT, 3, 0, NULL},
+    {"ack", V_UINT, 2, 0, NULL},      {"queue", V_STR, 0, 0, "orders"},
+    {"body", V_BIN, 0, 0, "payload"},
+};
+#define N_SEND_PAIRS (sizeof sendPairs / sizeof sendPairs[0])
+
+/* Decode @sb's bytes. */
+static int decode(const msgpack_sbuffer *sb,
+                  struct qraft_request *req,
+                  char *err,
+                  size_t errlen)
+{
+    return qraft_wire_decode_request(sb->data, sb->size, req, err, errlen);
+}
+
+/* Split a whole frame: check the length prefix, return the payload. */
+static const char *framePayload(const void *frame, size_t len, size_t *plen)
+{
+    const unsigned char *p = frame;
+    uint32_t n;
+    assert_true(len >= 4);
+    n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+        p[3];
+    assert_int_equal(n, len - 4);
+    *plen = n;
+    return (const char *)p + 4;
+}
+
+/* True if [p, p+n) lies inside [base, base+len). */
+static bool inside(const void *p, size_t n, const void *base, size_t len)
+{
+    const char *a = p;
+    const char *b = base;
+    return a >= b && n <= len && a - b <= (ptrdiff_t)(len - n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Requests                                                                */
+
+/* Encode @in, decode it back, compare every field. */
+static void roundTrip(const struct qraft_request *in)
+{
+    struct qraft_request out;
+    void *frame;
+    size_t len;
+    size_t plen;
+    const char *payload;
+    char err[256];
+    assert_int_equal(qraft_wire_encode_request(in, &frame, &len), 0);
+    payload = framePayload(frame, len, &plen);
+    assert_int_equal(qraft_wire_decode_request(payload, plen, &out, err,
+                                               sizeof err),
+                     0);
+    assert_int_equal(out.id, in->id);
+    assert_int_equal(out.op, in->op);
+    assert_int_equal(out.client_id, in->client_id);
+    assert_int_equal(out.seq, in->seq);
+    assert_int_equal(out.ack, in->ack);
+    assert_int_equal(out.version, in->version);
+    assert_int_equal(out.queue_len, in->queue_len);
+    if (in->queue != NULL) {
+        assert_memory_equal(out.queue, in->queue, in->queue_len);
+        assert_true(inside(out.queue, out.queue_len, payload, plen));
+    } else {
+        assert_null(out.queue);
+    }
+    assert_int_equal(out.body_len, in->body_len);
+    if (in->body != NULL) {
+        assert_non_null(out.body);
+        assert_true(inside(out.body, out.body_len, payload, plen));
+        if (in->body_len > 0) {
+            assert_memory_equal(out.body, in->body, in->body_len);
+        }
+    }
+    assert_int_equal(out.receipt_len, in->receipt_len);
+    if (in->receipt != NULL) {
+        assert_memory_equal(out.receipt, in->receipt, in->receipt_len);
+        assert_true(inside(out.receipt, out.receipt_len, payload, plen));
+    }
+    assert_int_equal(out.max_messages, in->max_messages);
+    assert_int_equal(out.visibility_s, in->visibility_s);
+    free(frame);
+}
+
+static void roundTripEveryOp(void **state)
+{
+    static char big[QRAFT_BODY_MAX];
+    struct qraft_request r;
+    (void)state;
+    memset(big, 'b', sizeof big);
+
+    memset(&r, 0, sizeof r);
+    r.visibility_s = -1;
+    r.id = 1;
+    r.op = QRAFT_OP_HELLO;
+    r.version = QRAFT_PROTOCOL_VERSION;
+    roundTrip(&r);
+
+    memset(&r, 0, sizeof r);
+    r.visibility_s = -1;
+    r.id = UINT64_MAX;
+    r.op = QRAFT_OP_STATUS;
+    roundTrip(&r);
+    r.op = QRAFT_OP_QUEUE_LIST;
+    roundTrip(&r);
+
+    memset(&r, 0, sizeof r);
+    r.id = 5;
+    r.client_id = 0xdeadbeefcafef00dULL;
+    r.seq = 1;
+    r.ack = 1;
+    r.queue = "orders";
+    r.queue_len = 6;
+    r.visibility_s = 43200;
+    r.op = QRAFT_OP_QUEUE_CREATE;
+    roundTrip(&r);
+    r.visibility_s = -1;
+    roundTrip(&r);
+    r.op = QRAFT_OP_QUEUE_DELETE;
+    r.seq = 1000;
+    r.ack = 999;
+    roundTrip(&r);
+
+    r.op = QRAFT_OP_SEND;
+    r.body = "hello";
+    r.body_len = 5;
+    roundTrip(&r);
+    r.body = "";
+    r.body_len = 0;
+    roundTrip(&r);
+    r.body = big;
+    r.body_len = sizeof big;
+    roundTrip(&r);
+    r.body = NULL;
+    r.body_len = 0;
+
+    r.op = QRAFT_OP_RECEIVE;
+    r.max_messages = 10;
+    r.visibility_s = 0;
+    roundTrip(&r);
+    r.max_messages = 0;
+    r.visibility_s = -1;
+    roundTrip(&r);
+
+    r.op = QRAFT_OP_DELETE;
+    r.receipt = "0000000100000002";
+    r.receipt_len = 16;
+    roundTrip(&r);
+}
+
+static void encodeRejectsUnknownOp(void **state)
+{
+    struct qraft_request r;
+    void *frame = NULL;
+    size_t len;
+    (void)state;
+    memset(&r, 0, sizeof r);
+    r.op = QRAFT_OP_UNKNOWN;
+    assert_int_equal(qraft_wire_encode_request(&r, &frame, &len),
+                     QRAFT_EINVAL);
+    r.op = 999;
+    assert_int_equal(qraft_wire_encode_request(&r, &frame, &len),
+                     QRAFT_EINVAL);
+    assert_null(frame);
+}
+
+static void decodeAcceptsStrBodyAndIgnoresUnknownKeys(void **state)
+{
+    struct kv kv[N_SEND_PAIRS + 3];
+    msgpack_sbuffer sb;
+    struct qraft_request r;
+    char err[256];
+    (void)state;
+    memcpy(kv, sendPairs, sizeof sendPairs);
+    kv[6].type = V_STR;
+    kv[7] = (struct kv){"zzz", V_MAP, 3, 0, NULL};
+    kv[8] = (struct kv){"list", V_ARRAY, 4, 0, NULL};
+    kv[9] = (struct kv){"f", V_FLOAT, 0, 0, NULL};
+    buildMap(&sb, kv, N_SEND_PAIRS + 3);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), 0);
+    assert_int_equal(r.op, QRAFT_OP_SEND);
+    assert_int_equal(r.body_len, 7);
+    assert_memory_equal(r.body, "payload", 7);
+    assert_int_equal(r.max_messages, 0);
+    assert_int_equal(r.visibility_s, -1);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void decodeRejectsTruncated(void **state)
+{
+    msgpack_sbuffer sb;
+    struct qraft_request r;
+    char err[256];
+    size_t n;
+    (void)state;
+    buildMap(&sb, sendPairs, N_SEND_PAIRS);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), 0);
+    for (n = 0; n < sb.size; n++) {
+        assert_int_equal(qraft_wire_decode_request(sb.data, n, &r, err,
+                                                   sizeof err),
+                         QRAFT_EMALFORMED);
+        assert_true(strlen(err) > 0);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void decodeRejectsNonMap(void **state)
+{
+    static const char *const bad[] = {
+        "\x93\x01\x02\x03", /* array */
+        "\x05",             /* int */
+        "\xa3" "abc",       /* str */
+        "\xc0",             /* nil */
+        "\xc1",             /* never used */
+    };
+    static const size_t lens[] = {4, 1, 4, 1, 1};
+    struct qraft_request r;
+    char err[256];
+    size_t i;
+    (void)state;
+    assert_int_equal(qraft_wire_decode_request("", 0, &r, err, sizeof err),
+                     QRAFT_EMALFORMED);
+    assert_int_equal(qraft_wire_decode_request(NULL, 0, &r, NULL, 0),
+                     QRAFT_EMALFORMED);
+    for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        assert_int_equal(qraft_wire_decode_request(bad[i], lens[i], &r, err,
+                                                   sizeof err),
+                         QRAFT_EMALFORMED);
+        assert_non_null(strstr(err, "not a msgpack map"));
+    }
+}
+
+static void decodeRejectsTrailingBytesAndBadKeys(void **state)
+{
+    msgpack_sbuffer sb;
+    struct qraft_request r;
+    char err[256];
+    static const char intKey[] = "\x81\x01\x02";
+    struct kv dup[N_SEND_PAIRS + 1];
+    (void)state;
+    buildMap(&sb, sendPairs, N_SEND_PAIRS);
+    msgpack_sbuffer_write(&sb, "\xc0", 1);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "after the map"));
+    assert_int_equal(r.id, 77);
+    msgpack_sbuffer_destroy(&sb);
+
+    assert_int_equal(qraft_wire_decode_request(intKey, 3, &r, err,
+                                               sizeof err),
+                     QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "strings"));
+
+    memcpy(dup, sendPairs, sizeof sendPairs);
+    dup[N_SEND_PAIRS] = (struct kv){"seq", V_UINT, 4, 0, NULL};
+    buildMap(&sb, dup, N_SEND_PAIRS + 1);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'seq'"));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void decodeRejectsWrongTypes(void **state)
+{
+    /* Every known key, with a value of a wrong type. */
+    static const struct kv wrong[] = {
+        {"id", V_STR, 0, 0, "1"},        {"op", V_UINT, 1, 0, NULL},
+        {"cid", V_STR, 0, 0, "9"},       {"seq", V_INT, 0, -1, NULL},
+        {"ack", V_BOOL, 1, 0, NULL},     {"version", V_STR, 0, 0, "1"},
+        {"queue", V_UINT, 5, 0, NULL},   {"body", V_UINT, 7, 0, NULL},
+        {"receipt", V_ARRAY, 0, 0, NULL}, {"max", V_STR, 0, 0, "3"},
+        {"visibility", V_INT, 0, -5, NULL}, {"queue", V_NIL, 0, 0, NULL},
+        {"body", V_MAP, 1, 0, NULL},     {"max", V_FLOAT, 0, 0, NULL},
+    };
+    struct kv kv[N_SEND_PAIRS + 1];
+    msgpack_sbuffer sb;
+    struct qraft_request r;
+    char err[256];
+    char quoted[32];
+    size_t i;
+    size_t j;
+    size_t n;
+    (void)state;
+    for (i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        n = 0;
+        for (j = 0; j < N_SEND_PAIRS; j++) {
+            if (strcmp(sendPairs[j].key, wrong[i].key) != 0) {
+                kv[n++] = sendPairs[j];
+            }
+        }
+        kv[n++] = wrong[i];
+        buildMap(&sb, kv, n);
+        assert_int_equal(decode(&sb, &r, err, sizeof err), QRAFT_EMALFORMED);
+        snprintf(quoted, sizeof quoted, "'%s'", wrong[i].key);
+        assert_non_null(strstr(err, quoted));
+        if (strcmp(wrong[i].key, "id") != 0) {
+            assert_int_equal(r.id, 77); /* still reported */
+        }
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
+/* Decode @sendPairs without @key (and the op set to @op). */
+static int decodeWithout(const char *key, const char *op, char *err,
+                         struct qraft_request *r)
+{
+    struct kv kv[N_SEND_PAIRS];
+    msgpack_sbuffer sb;
+    size_t j;
+    size_t n = 0;
+    int rv;
+    for (j = 0; j < N_SEND_PAIRS; j++) {
+        if (strcmp(sendPairs[j].key, key) != 0) {
+            kv[n] = sendPairs[j];
+            if (strcmp(kv[n].key, "op") == 0) {
+                kv[n].s = op;
+            }
+            n++;
+        }
+    }
+    buildMap(&sb, kv, n);
+    rv = decode(&sb, r, err, 256);
+    msgpack_sbuffer_destroy(&sb);
+    return rv;
+}
+
+static void decodeRejectsMissingKeys(void **state)
+{
+    static const char *const sessionOps[] = {"queue_create", "queue_delete",
+                                             "send", "recv", "delete"};
+    static const char *const sessionKeys[] = {"cid", "seq", "ack", "queue"};
+    struct qraft_request r;
+    char err[256];
+    size_t i;
+    size_t j;
+    (void)state;
+    assert_int_equal(decodeWithout("id", "send", err, &r), QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'id'"));
+    assert_int_equal(decodeWithout("op", "send", err, &r), QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'op'"));
+    assert_int_equal(r.id, 77);
+    assert_int_equal(decodeWithout("body", "send", err, &r),
+                     QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'body'"));
+    /* delete without receipt (the send pairs carry none) */
+    assert_int_equal(decodeWithout("body", "delete", err, &r),
+                     QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'receipt'"));
+    for (i = 0; i < 5; i++) {
+        for (j = 0; j < 4; j++) {
+            assert_int_equal(decodeWithout(sessionKeys[j], sessionOps[i], err,
+                                           &r),
+                             QRAFT_EMALFORMED);
+            assert_non_null(strstr(err, sessionKeys[j]));
+            assert_int_equal(r.id, 77);
+        }
+    }
+    /* Ops without a session need none of it. */
+    assert_int_equal(decodeWithout("cid", "queue_list", err, &r), 0);
+    assert_int_equal(decodeWithout("queue", "status", err, &r), 0);
+    assert_int_equal(decodeWithout("seq", "hello", err, &r), 0);
+}
+
+static void decodeRejectsZeroCidAndSeq(void **state)
+{
+    struct kv kv[N_SEND_PAIRS];
+    msgpack_sbuffer sb;
+    struct qraft_request r;
+    char err[256];
+    (void)state;
+    memcpy(kv, sendPairs, sizeof sendPairs);
+    kv[2].u = 0;
+    buildMap(&sb, kv, N_SEND_PAIRS);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'cid'"));
+    msgpack_sbuffer_destroy(&sb);
+    kv[2].u = 9;
+    kv[3].u = 0;
+    buildMap(&sb, kv, N_SEND_PAIRS);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), QRAFT_EMALFORMED);
+    assert_non_null(strstr(err, "'seq'"));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void decodeUnknownOpKeepsId(void **state)
+{
+    struct qraft_request r;
+    char err[256];
+    (void)state;
+    assert_int_equal(decodeWithout("nothing", "explode", err, &r),
+                     QRAFT_EUNKNOWN_OP);
+    assert_int_equal(r.id, 77);
+    assert_int_equal(r.op, QRAFT_OP_UNKNOWN);
+    assert_non_null(strstr(err, "explode"));
+    /* Non-printable op names are shown safely. */
+    assert_int_equal(decodeWithout("nothing", "\x01\x02", err, &r),
+                     QRAFT_EUNKNOWN_OP);
+    assert_non_null(strstr(err, "??"));
+}
+
+static void decodeSaturatesLargeNumbers(void **state)
+{
+    struct kv kv[N_SEND_PAIRS + 2];
+    msgpack_sbuffer sb;
+    struct qraft_request r;
+    char err[256];
+    (void)state;
+    memcpy(kv, sendPairs, sizeof sendPairs);
+    kv[1].s = "recv";
+    kv[N_SEND_PAIRS] = (struct kv){"max", V_UINT, UINT64_MAX, 0, NULL};
+    kv[N_SEND_PAIRS + 1] =
+        (struct kv){"visibility", V_UINT, UINT64_MAX, 0, NULL};
+    buildMap(&sb, kv, N_SEND_PAIRS + 2);
+    assert_int_equal(decode(&sb, &r, err, sizeof err), 0);
+    assert_int_equal(r.max_messages, UINT32_MAX);
+    assert_true(r.visibility_s == INT64_MAX);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Frame reader                                                            */
+
+/* Two frames, payloads "abc" and 300 bytes of 'x'. */
+static size_t twoFrames(char *out)
+{
+    size_t n = 0;
+    memcpy(out, "\0\0\0\x03" "abc", 7);
+    n = 7;
+    memcpy(out + n, "\0\0\x01\x2c", 4);
+    n += 4;
+    memset(out + n, 'x', 300);
+    return n + 300;
+}
+
+static void readerByteByByte(void **state)
+{
+    struct qraft_wire_reader r;
+    char buf[400];
+    size_t n = twoFrames(buf);
+    size_t i;
+    const void *p;
+    size_t len;
+    int got = 0;
+    int rv;
+    (void)state;
+    qraft_wire_reader_init(&r, 1024);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(qraft_wire_reader_feed(&r, buf + i, 1), 0);
+        while ((rv = qraft_wire_reader_next(&r, &p, &len)) == 1) {
+            if (got == 0) {
+                assert_int_equal(len, 3);
+                assert_memory_equal(p, "abc", 3);
+                assert_int_equal(i, 6);
+            } else {
+                assert_int_equal(len, 300);
+                assert_int_equal(((const char *)p)[299], 'x');
+                assert_int_equal(i, n - 1);
+            }
+            got++;
+        }
+        assert_int_equal(rv, 0);
+    }
+    assert_int_equal(got, 2);
+    qraft_wire_reader_close(&r);
+}
+
+static void readerTwoFramesInOneFeed(void **state)
+{
+    struct qraft_wire_reader r;
+    char buf[400];
+    size_t n = twoFrames(buf);
+    const void *p;
+    size_t len;
+    int round;
+    (void)state;
+    qraft_wire_reader_init(&r, 1024);
+    /* Twice, so that the second round starts from a compacted buffer. */
+    for (round = 0; round < 2; round++) {
+        assert_int_equal(qraft_wire_reader_feed(&r, buf, n), 0);
+        assert_int_equal(qraft_wire_reader_next(&r, &p, &len), 1);
+        assert_int_equal(len, 3);
+        assert_memory_equal(p, "abc", 3);
+        assert_int_equal(qraft_wire_reader_next(&r, &p, &len), 1);
+        assert_int_equal(len, 300);
+        assert_int_equal(qraft_wire_reader_next(&r, &p, &len), 0);
+    }
+    /* An empty frame is a frame (the decoder refuses its payload). */
+    assert_int_equal(qraft_wire_reader_feed(&r, "\0\0\0\0", 4), 0);
+    assert_int_equal(qraft_wire_reader_next(&r, &p, &len), 1);
+    assert_int_equal(len, 0);
+    qraft_wire_reader_close(&r);
+}
+
+static void readerMaxFrame(void **state)
+{
+    struct qraft_wire_reader r;
+    const size_t max = 1u << 20;
+    unsigned char head[4];
+    char *payload;
+    const void *p;
+    size_t len;
+    (void)state;
+
+    /* Exactly max_frame: accepted once complete. */
+    qraft_wire_reader_init(&r, max);
+    head[0] = (unsigned char)(max >> 24);
+    head[1] = (unsigned char)(max >> 16);
+    head[2] = (unsigned char)(max >> 8);
+    head[3] = (unsigned char)max;
+    assert_int_equal(qraft_wire_reader_feed(&r, head, 4), 0);
+    assert_int_equal(qraft_wire_reader_next(&r, &p, &len), 0);
+    assert_true(r.cap < max); /* nothing reserved from the declared size */
+    payload = calloc(1, max);
+    assert_non_null(payload);
+    assert_int_equal(qraft_wire_reader_feed(&r, payload, max), 0);
+    assert_int_equal(qraft_wire_reader_next(&r, &p, &len), 1);
+    assert_int_equal(len, max);
+    qraft_wire_reader_close(&r);
+    free(payload);
+
+    /* max_frame + 1: an error from the header alone, nothing allocated
+     * for it. */
+    qraft_wire_reader_init(&r, max);
+    head[3] = (unsigned char)(max + 1);
+    assert_int_equal(qraft_wire_reader_feed(&r, head, 4), 0);
+    assert_int_equal(qraft_wire_reader_next(&r, &p, &len),
+                     QRAFT_EFRAME_TOO_LARGE);
+    assert_true(r.cap <= 4096);
+    assert_int_equal(qraft_wire_reader_next(&r, &p, &len),
+                     QRAFT_EFRAME_TOO_LARGE);
+    qraft_wire_reader_close(&r);
+
+    /* 4 GiB - 1 declared. */
+    qraft_wire_reader_init(&r, max);
+    assert_int_equal(qraft_wire_reader_feed(&r, "\xff\xff\xff\xff", 4), 0);
+    assert_int_equal(qraft_wire_reader_next(&r, &p, &len),
+                     QRAFT_EFRAME_TOO_LARGE);
+    qraft_wire_reader_close(&r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Replies                                                                 */
+
+static void encodeReplyMergesId(void **state)
+{
+    static const struct kv body[] = {
+        {"ok", V_BOOL, 1, 0, NULL},
+        {"msg_id", V_STR, 0, 0, "m-1"},
+        {"pad1", V_UINT, 1, 0, NULL}, {"pad2", V_UINT, 1, 0, NULL},
+        {"pad3", V_UINT, 1, 0, NULL}, {"pad4", V_UINT, 1, 0, NULL},
+        {"pad5", V_UINT, 1, 0, NULL}, {"pad6", V_UINT, 1, 0, NULL},
+        {"pad7", V_UINT, 1, 0, NULL}, {"pad8", V_UINT, 1, 0, NULL},
+        {"pad9", V_UINT, 1, 0, NULL}, {"padA", V_UINT, 1, 0, NULL},
+        {"padB", V_UINT, 1, 0, NULL}, {"padC", V_UINT, 1, 0, NULL},
+        {"padD", V_UINT, 1, 0, NULL},
+    };
+    size_t counts[] = {2, 15};
+    msgpack_sbuffer sb;
+    msgpack_unpacked u;
+    void *frame;
+    size_t len;
+    size_t plen;
+    const char *payload;
+    size_t c;
+    (void)state;
+    for (c = 0; c < 2; c++) {
+        buildMap(&sb, body, counts[c]);
+        assert_int_equal(qraft_wire_encode_reply(1234567890123ULL, sb.data,
+                                                 sb.size, &frame, &len),
+                         0);
+        payload = framePayload(frame, len, &plen);
+        msgpack_unpacked_init(&u);
+        assert_int_equal(msgpack_unpack_next(&u, payload, plen, NULL),
+                         MSGPACK_UNPACK_SUCCESS);
+        assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
+        assert_int_equal(u.data.via.map.size, counts[c] + 1);
+        assert_int_equal(u.data.via.map.ptr[0].key.via.str.size, 2);
+        assert_memory_equal(u.data.via.map.ptr[0].key.via.str.ptr, "id", 2);
+        assert_int_equal(u.data.via.map.ptr[0].val.via.u64, 1234567890123ULL);
+        assert_memory_equal(u.data.via.map.ptr[2].val.via.str.ptr, "m-1", 3);
+        msgpack_unpacked_destroy(&u);
+        free(frame);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
+static void encodeReplyRejectsNonMap(void **state)
+{
+    void *frame = NULL;
+    size_t len;
+    (void)state;
+    assert_int_equal(qraft_wire_encode_reply(1, "\x91\x01", 2, &frame, &len),
+                     QRAFT_EMALFORMED);
+    assert_int_equal(qraft_wire_encode_reply(1, "", 0, &frame, &len),
+                     QRAFT_EMALFORMED);
+    assert_int_equal(qraft_wire_encode_reply(1, "\x81\xa1x", 3, &frame, &len),
+                     QRAFT_EMALFORMED); /* truncated */
+    assert_int_equal(qraft_wire_encode_reply(1, "\x80\x80", 2, &frame, &len),
+                     QRAFT_EMALFORMED); /* two maps */
+    assert_null(frame);
+    assert_int_equal(qraft_wire_encode_reply(1, "\x80", 1, &frame, &len), 0);
+    free(frame);
+}
+
+static void encodeErrorFields(void **state)
+{
+    msgpack_unpacked u;
+    void *frame;
+    size_t len;
+    size_t plen;
+    const char *payload;
+    const msgpack_object_kv *kv;
+    (void)state;
+    assert_int_equal(qraft_wire_encode_error(9, QRAFT_ENOTLEADER, "go there",
+                                             "10.0.0.1:7101", &frame, &len),
+                     0);
+    payload = framePayload(frame, len, &plen);
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, payload, plen, NULL),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(u.data.via.map.size, 5);
+    kv = u.data.via.map.ptr;
+    assert_int_equal(kv[0].val.via.u64, 9);
+    assert_int_equal(kv[1].val.type, MSGPACK_OBJECT_BOOLEAN);
+    assert_false(kv[1].val.via.boolean);
+    assert_memory_equal(kv[2].val.via.str.ptr, "NotLeader", 9);
+    assert_memory_equal(kv[3].val.via.str.ptr, "go there", 8);
+    assert_memory_equal(kv[4].val.via.str.ptr, "10.0.0.1:7101", 13);
+    msgpack_unpacked_destroy(&u);
+    free(frame);
+
+    assert_int_equal(qraft_wire_encode_error(9, QRAFT_EMALFORMED, NULL, NULL,
+                                             &frame, &len),
+                     0);
+    payload = framePayload(frame, len, &plen);
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, payload, plen, NULL),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(u.data.via.map.size, 4);
+    msgpack_unpacked_destroy(&u);
+    free(frame);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Names                                                                   */
+
+static void errorNamesRoundTrip(void **state)
+{
+    int code;
+    const char *name;
+    (void)state;
+    for (code = 0; code < QRAFT_ERROR_COUNT; code++) {
+        name = qraft_errname(code);
+        assert_int_equal(qraft_errcode(name, strlen(name)), code);
+        assert_true(strlen(qraft_strerror(code)) > 0);
+    }
+    assert_string_equal(qraft_errname(QRAFT_EQUEUE_DOES_NOT_EXIST),
+                        "QueueDoesNotExist");
+    assert_string_equal(qraft_errname(QRAFT_ERECEIPT_INVALID),
+                        "ReceiptHandleIsInvalid");
+    assert_int_equal(qraft_errcode("NotLeaderX", 9), QRAFT_ENOTLEADER);
+    assert_int_equal(qraft_errcode("Nope", 4), QRAFT_EINTERNAL);
+    assert_int_equal(qraft_errcode(NULL, 0), QRAFT_EINTERNAL);
+    assert_string_equal(qraft_errname(-1), "UnknownError");
+    assert_string_equal(qraft_errname(QRAFT_ERROR_COUNT), "UnknownError");
+    assert_non_null(qraft_strerror(1000));
+}
+
+static void opNames(void **state)
+{
+    (void)state;
+    assert_string_equal(qraft_op_name(QRAFT_OP_HELLO), "hello");
+    assert_string_equal(qraft_op_name(QRAFT_OP_RECEIVE), "recv");
+    assert_string_equal(qraft_op_name(QRAFT_OP_DELETE), "delete");
+    assert_string_equal(qraft_op_name(QRAFT_OP_UNKNOWN), "unknown");
+    assert_string_equal(qraft_op_name(100), "unknown");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Garbage                                                                 */
+
+/* A small seeded generator (xorshift64*), independent of libc's rand. */
+static uint64_t rngState;
+
+static uint64_t rng(void)
+{
+    rngState ^= rngState >> 12;
+    rngState ^= rngState << 25;
+    rngState ^= rngState >> 27;
+    return rngState * 2685821657736338717ULL;
+}
+
+/* Decode @buf and check that what it says holds. */
+static void decodeAnything(const char *buf, size_t len)
+{
+    struct qraft_request r;
+    char err[128];
+    void *frame;
+    size_t flen;
+    int rv = qraft_wire_decode_request(buf, len, &r, err, sizeof err);
+    assert_true(rv == 0 || rv == QRAFT_EMALFORMED || rv == QRAFT_EUNKNOWN_OP);
+    if (rv == 0) {
+        assert_true(r.op > QRAFT_OP_UNKNOWN && r.op <= QRAFT_OP_DELETE);
+        if (r.queue != NULL) {
+            assert_true(inside(r.queue, r.queue_len, buf, len));
+        }
+        if (r.body != NULL) {
+            assert_true(inside(r.body, r.body_len, buf, len));
+        }
+        if (r.receipt != NULL) {
+            assert_true(inside(r.receipt, r.receipt_len, buf, len));
+        }
+    } else {
+        assert_true(strlen(err) > 0);
+    }
+    /* The reply encoder must cope with the same bytes as a body. */
+    if (qraft_wire_encode_reply(1, buf, len, &frame, &flen) == 0) {
+        free(frame);
+    }
+}
+
+static void garbageNeverCrashes(void **state)
+{
+    /* Bytes that msgpack gives meaning to, to get past the first byte. */
+    static const unsigned char heads[] = {
+        0x80, 0x81, 0x87, 0x8f, 0x90, 0x9f, 0xa0, 0xa2, 0xbf, 0xc0, 0xc1,
+        0xc4, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcf, 0xd3, 0xd4, 0xd8,
+        0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xff, 0x00, 0x7f, 0xe0};
+    char buf[96];
+    const char *env = getenv("QRAFT_SEED");
+    uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : 20240611;
+    size_t len;
+    size_t i;
+    int iter;
+    (void)state;
+    print_message("garbage seed %llu (QRAFT_SEED)\n",
+                  (unsigned long long)seed);
+    rngState = seed * 2 + 1;
+    for (iter = 0; iter < 200000; iter++) {
+        len = rng() % sizeof buf;
+        for (i = 0; i < len; i++) {
+            uint64_t x = rng();
+            buf[i] = (char)(x % 3 == 0 ? heads[(x >> 8) % sizeof heads]
+                                       : (unsigned char)(x >> 16));
+        }
+        decodeAnything(buf, len);
+    }
+}
+
+static void mutatedFramesNeverCrash(void **state)
+{
+    static const char *const ops[] = {"send", "recv", "delete", "hello",
+                                      "queue_create"};
+    struct kv kv[N_SEND_PAIRS + 2];
+    msgpack_sbuffer sb;
+    char *buf;
+    size_t len;
+    size_t orig;
+    size_t k;
+    int iter;
+    int m;
+    (void)state;
+    rngState = 77;
+    for (iter = 0; iter < 50000; iter++) {
+        memcpy(kv, sendPairs, sizeof sendPairs);
+        kv[1].s = ops[iter % 5];
+        kv[N_SEND_PAIRS] = (struct kv){"receipt", V_STR, 0, 0, "r-1"};
+        kv[N_SEND_PAIRS + 1] = (struct kv){"max", V_UINT, 3, 0, NULL};
+        buildMap(&sb, kv, N_SEND_PAIRS + 2);
+        len = orig = sb.size;
+        buf = malloc(len + 8);
+        assert_non_null(buf);
+        memcpy(buf, sb.data, len);
+        msgpack_sbuffer_destroy(&sb);
+        for (m = (int)(rng() % 4); m >= 0; m--) {
+            k = rng() % len;
+            switch (rng() % 4) {
+                case 0: /* flip a byte */
+                    buf[k] = (char)rng();
+                    break;
+                case 1: /* truncate */
+                    len = k;
+                    break;
+                case 2: /* type byte swap */
+                    buf[k] = (char)(0xc4 + rng() % 28);
+                    break;
+                default: /* grow with a random tail */
+                    buf[len] = (char)rng();
+                    len += len < orig + 7 ? 1 : 0;
+                    break;
+            }
+            if (len == 0) {
+                break;
+            }
+        }
+        decodeAnything(buf, len);
+        free(buf);
+    }
+}
+
+static void readerGarbageNeverCrashes(void **state)
+{
+    struct qraft_wire_reader r;
+    char buf[64];
+    const void *p;
+    size_t len;
+    size_t i;
+    int iter;
+    int rv;
+    (void)state;
+    rngState = 12345;
+    for (iter = 0; iter < 2000; iter++) {
+        qraft_wire_reader_init(&r, 256);
+        for (;;) {
+            size_t n = 1 + rng() % sizeof buf;
+            for (i = 0; i < n; i++) {
+                buf[i] = (char)(rng() % 5 == 0 ? 0 : rng());
+            }
+            assert_int_equal(qraft_wire_reader_feed(&r, buf, n), 0);
+            while ((rv = qraft_wire_reader_next(&r, &p, &len)) == 1) {
+                assert_true(len <= 256);
+                decodeAnything(p, len);
+            }
+            if (rv != 0) {
+                assert_int_equal(rv, QRAFT_EFRAME_TOO_LARGE);
+                break;
+            }
+            if (r.len > 4096) {
+                break;
+            }
+        }
+        assert_true(r.cap <= 8192);
+        qraft_wire_reader_close(&r);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(roundTripEveryOp),
+        cmocka_unit_test(encodeRejectsUnknownOp),
+        cmocka_unit_test(decodeAcceptsStrBodyAndIgnoresUnknownKeys),
+        cmocka_unit_test(decodeRejectsTruncated),
+        cmocka_unit_test(decodeRejectsNonMap),
+        cmocka_unit_test(decodeRejectsTrailingBytesAndBadKeys),
+        cmocka_unit_test(decodeRejectsWrongTypes),
+        cmocka_unit_test(decodeRejectsMissingKeys),
+        cmocka_unit_test(decodeRejectsZeroCidAndSeq),
+        cmocka_unit_test(decodeUnknownOpKeepsId),
+        cmocka_unit_test(decodeSaturatesLargeNumbers),
+        cmocka_unit_test(readerByteByByte),
+        cmocka_unit_test(readerTwoFramesInOneFeed),
+        cmocka_unit_test(readerMaxFrame),
+        cmocka_unit_test(encodeReplyMergesId),
+        cmocka_unit_test(encodeReplyRejectsNonMap),
+        cmocka_unit_test(encodeErrorFields),
+        cmocka_unit_test(errorNamesRoundTrip),
+        cmocka_unit_test(opNames),
+        cmocka_unit_test(garbageNeverCrashes),
+        cmocka_unit_test(mutatedFramesNeverCrash),
+        cmocka_unit_test(readerGarbageNeverCrashes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
