@@ -17,6 +17,36 @@
  * order) by later calls, so it may yet take effect exactly once: its outcome
  * is unknown to the caller. Transport failures and leader changes are retried
  * inside the deadline and never surface on their own.
+ * QRAFT_EUNAVAILABLE: the request was never sent (no server reachable before
+ * the deadline); it is not in the session, nothing happened.
+ *
+ * Why a timed-out request stays: the cluster applies a session's requests
+ * in seq order with no gaps, so a later request can only be applied after
+ * every earlier seq. The library therefore resends timed-out requests (same
+ * seq) ahead of new ones, drops their replies, and holds the ack mark below
+ * them until they are answered. Timing out a request that was in flight
+ * also drops the connection (the server may be a partitioned leader); the
+ * next call connects to the next server.
+ *
+ * Retries, exactly:
+ * - connection refused, reset, closed, hello failed: next server of the
+ *   list after a backoff (50 ms, doubling to 500 ms, back to 0 once a
+ *   request completes); every pending request is resent in seq order;
+ * - NotLeader: to the `leader` address of the reply at once (if it is not
+ *   empty; after more hops than servers without progress, with the
+ *   backoff), else as a connection failure;
+ * - Unavailable, TooManyInFlight: that request again after 50, 100, 200,
+ *   400, then 500 ms; later requests of the session wait behind it;
+ * - UnknownOutcome: that request again at once, same seq;
+ * - OutOfOrder: every pending request from the first unanswered, in order;
+ * - SessionExpired to a request's first attempt: a new session (new client
+ *   id, pending requests renumbered from seq 1; those whose caller already
+ *   timed out are dropped), then resent; to a later attempt: the request
+ *   fails with QRAFT_ESESSION_EXPIRED (its outcome is unknown).
+ * Each attempt carries a fresh frame id. Retryable errors count only for a
+ * request's latest attempt; a final reply to any attempt completes it.
+ *
+ * Errors from the cluster fill qraft_errmsg() with "Code: message".
  *
  * Thread safety: a client is used by one thread at a time.
  * Memory: strings passed in are copied or used only during the call;
@@ -114,8 +144,9 @@ QRAFT_API int qraft_open(const char *servers,
                          const struct qraft_options *opts,
                          qraft_client **out);
 
-/* Close the connection and free the client. Requests still queued are
- * completed with QRAFT_EUNAVAILABLE. */
+/* Close the connection and free the client. Async requests whose callback
+ * has not run yet get it now, with QRAFT_EUNAVAILABLE (they may have been
+ * applied). Must not be called from a callback. */
 QRAFT_API void qraft_close(qraft_client *c);
 
 /* Detail of the last error on this client (never NULL). */
@@ -146,8 +177,12 @@ QRAFT_API int qraft_send(qraft_client *c,
 
 /* Pipelined send: queued at once, completed by a later qraft_wait() (or by a
  * later blocking call) with the callback, exactly once. @body is copied.
- * @msg_id in the callback is valid only during the callback. Returns 0, or an
- * error (and then the callback is never called). */
+ * @msg_id in the callback is valid only during the callback, and NULL unless
+ * @status is QRAFT_OK. A request that reaches its deadline (timeout_ms from
+ * this call) gets QRAFT_ETIMEDOUT and stays in the session (see above).
+ * Returns 0, or an error (and then the callback is never called).
+ * Callbacks run inside qraft_wait() and the blocking calls; they may call
+ * qraft_send_async() but no blocking call, qraft_wait() or qraft_close(). */
 typedef void (*qraft_send_cb)(void *arg, int status, const char *msg_id);
 QRAFT_API int qraft_send_async(qraft_client *c,
                                const char *queue,
@@ -173,8 +208,9 @@ struct qraft_message
 };
 
 /* Receive up to @max (1..10) messages; @visibility_s -1 for the queue's
- * default. On success *msgs is an array of *n (possibly 0); free it with
- * qraft_messages_free. */
+ * default. On success *msgs is an array of *n (possibly 0, and then NULL);
+ * free it with qraft_messages_free. Bodies are NUL-terminated (not counted
+ * in body_len) for convenience. */
 QRAFT_API int qraft_receive(qraft_client *c,
                             const char *queue,
                             unsigned max,
@@ -213,7 +249,10 @@ struct qraft_node_status
     struct qraft_member members[16];
 };
 
-/* Ask the node at @addr ("host:port") for its status. */
+/* Ask the node at @addr ("host:port") for its status, on a connection of
+ * its own (hello, then status), within @timeout_ms (0: 10000). On error
+ * st->state is "unavailable" and @errmsg holds "Code: detail". At most 16
+ * members are kept; strings too long for their field are cut. */
 QRAFT_API int qraft_node_status(const char *addr,
                                 int timeout_ms,
                                 struct qraft_node_status *st,
@@ -299,7 +338,12 @@ QRAFT_API int qraft_wire_encode_request(const struct qraft_request *req,
  * of the wrong type, a missing required key, an unknown op or bytes that are
  * not one msgpack map give QRAFT_EMALFORMED or QRAFT_EUNKNOWN_OP, with a
  * sentence in errmsg (errmsg_len bytes). req->id is set whenever the map had
- * a valid id, so that an error reply can echo it. */
+ * a valid id, so that an error reply can echo it.
+ * Also refused: map keys that are not strings, a known key twice, bytes
+ * after the map, cid 0 or seq 0 on a session op. `body` may be bin or str.
+ * Numbers too large for their field (max, visibility, version) saturate,
+ * so that the state machine refuses them as out of range. Allocates
+ * nothing; never reads outside [payload, payload + len). */
 QRAFT_API int qraft_wire_decode_request(const void *payload,
                                         size_t len,
                                         struct qraft_request *req,
@@ -307,7 +351,9 @@ QRAFT_API int qraft_wire_decode_request(const void *payload,
                                         size_t errmsg_len);
 
 /* Encode a reply frame: {"id": id} merged with @body, which is one msgpack
- * map such as the state machine's replies ({"ok": ..., ...}). */
+ * map such as the state machine's replies ({"ok": ..., ...}) and holds no
+ * "id" of its own. "id" comes first. QRAFT_EMALFORMED if @body is not
+ * exactly one map. */
 QRAFT_API int qraft_wire_encode_reply(uint64_t id,
                                       const void *body,
                                       size_t body_len,
