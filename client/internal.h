@@ -1,14 +1,15 @@
-/* Private declarations of libqraft, shared by wire.c, net.c, client.c and
- * ops.c. Nothing here is exported (the library is built with hidden
- * visibility); the public contract is qraft.h.
+/* Private declarations of libqraft, shared by wire.c, net.c, conn.c,
+ * client.c and ops.c. Nothing here is exported (the library is built with
+ * hidden visibility); the public contract is qraft.h.
  *
  * Layers, bottom up:
  * - wire.c: msgpack reading (wireCursor, no allocation, strings point into
  *   the input) and the public frame codec.
  * - net.c: the monotonic clock, "host:port" parsing, dialing with a
  *   deadline, whole-frame writes and reads on a blocking-style socket.
- * - client.c: the session engine (pending list, resend rules, one
- *   connection, backoff).
+ * - conn.c: one connection (dial, hello, output buffer, backoff);
+ * - client.c: the session engine (pending list, resend rules, the I/O
+ *   loop, deadlines).
  * - ops.c: one public call per operation, reply parsing, node status.
  */
 #ifndef QRAFT_CLIENT_INTERNAL_H
@@ -195,6 +196,58 @@ struct clientReq
     size_t nNames;
 };
 
+/* Frame ids: uid in the high bits, attempt number in the low ones. */
+#define CLIENT_ATTEMPT_BITS 24
+#define CLIENT_ATTEMPT_MAX ((1u << CLIENT_ATTEMPT_BITS) - 1)
+
+/* Backoff bounds, ms. */
+#define CLIENT_BACKOFF_MIN 50
+#define CLIENT_BACKOFF_MAX 500
+
+/* Longest a single connect + hello may take before trying the next server. */
+#define CLIENT_CONNECT_MS 2000
+
+/* Stop encoding when this many bytes wait to be written. */
+#define CLIENT_OUT_BUDGET (4u << 20)
+
+/* Defaults of struct qraft_options. */
+#define CLIENT_TIMEOUT_DEFAULT 10000
+#define CLIENT_WINDOW_DEFAULT 1024
+
+/* The client: server list, one connection, the session. */
+struct qraft_client
+{
+    struct netAddr *servers;     /* from qraft_open */
+    size_t nServers;             /* entries in servers */
+    size_t nextServer;           /* next to try */
+    struct netAddr hint;         /* leader named by NotLeader */
+    bool hasHint;                /* hint is to be tried next */
+    char peer[272];              /* address of the connection */
+    int fd;                      /* -1: not connected */
+    struct qraft_wire_reader rd; /* reply frames */
+    char *out;                   /* frames to write */
+    size_t outLen;               /* bytes in out */
+    size_t outOff;               /* bytes of out written */
+    size_t outCap;               /* allocated size of out */
+    uint64_t cid;                /* session client id, never 0 */
+    uint64_t nextSeq;            /* seq of the next session request */
+    uint64_t nextUid;            /* uid of the next request */
+    uint64_t helloCount;         /* ids of hello frames (uid 0) */
+    struct clientReq *head;      /* pending list, seq order */
+    struct clientReq *tail;      /* last of the pending list */
+    unsigned inFlight;           /* requests whose attempt awaits a reply */
+    unsigned window;             /* max in flight */
+    int timeoutMs;               /* per-call deadline */
+    int64_t connectAt;           /* no connect attempt before this */
+    int backoffMs;               /* last reconnect backoff, 0: none */
+    unsigned hops;               /* reconnects since the last progress */
+    bool everConnected;          /* some hello succeeded */
+    bool running;                /* inside clientRun: no reentry */
+    bool asyncTimedOut;          /* an async request timed out */
+    char lastErr[256];           /* last transport problem */
+    char errmsg[256];            /* detail of the last error */
+};
+
 /* Create a request of @op with copies of the given strings (NULL: absent).
  * Session operations take the next seq. Returns NULL on allocation
  * failure. */
@@ -223,6 +276,25 @@ void clientPump(qraft_client *c);
 /* True (with errmsg set) if a blocking call comes from inside a callback,
  * which is not allowed. */
 bool clientBusy(qraft_client *c);
+
+/* Connection (conn.c). */
+
+/* A random non-zero 64-bit client id. */
+uint64_t clientRandomId(void);
+
+/* Connect to the next server and say hello, by @deadline at the latest.
+ * Returns 0, or an error after scheduling the next attempt. */
+int clientConnect(qraft_client *c, int64_t deadline);
+
+/* Drop the connection; every pending request will be resent, in order, on
+ * the next one, which is scheduled here. @why goes into lastErr. */
+void clientDisconnect(qraft_client *c, const char *why);
+
+/* Append @len bytes to the output buffer. */
+int clientOut(qraft_client *c, const void *data, size_t len);
+
+/* Write what the socket takes now (drops the connection on error). */
+void clientFlush(qraft_client *c);
 
 /* Set the client's errmsg. */
 void clientErrf(qraft_client *c, const char *fmt, ...)
