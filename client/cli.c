@@ -674,6 +674,7 @@ static int cliClientCommand(const struct cliArgs *a)
 int main(int argc, char **argv)
 {
     struct cliArgs a;
+    qraft_client *check;
     int rv = cliParse(argc, argv, &a);
     if (rv == -1) {
         return 0;
@@ -694,6 +695,11 @@ int main(int argc, char **argv)
         if (rv != 0) {
             return rv;
         }
+        if (qraft_open(a.servers, NULL, &check) != 0) {
+            return cliUsageError("bad server list '%s' (want host:port,...)",
+                                 a.servers);
+        }
+        qraft_close(check); /* only the address check was wanted */
         rv = cliClusterStatus(&a);
     } else {
         rv = cliClientCommand(&a);
