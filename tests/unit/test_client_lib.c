@@ -886,8 +886,7 @@ static void unreachableFailsAtDeadline(void **state)
     assert_true(nowMs() - t0 >= 290);
     assert_true(nowMs() - t0 < 1300);
     assert_non_null(strstr(qraft_errmsg(c), "refused"));
-    /* Nothing was sent: the seq was given back, and a later call starts
-     * at seq 1 again (checked below through a working server). */
+    /* Nothing was sent: QRAFT_EUNAVAILABLE says so (not Timeout). */
     qraft_close(c);
 
     /* A server that accepts TCP but never answers hello. */
