@@ -136,7 +136,7 @@ static void readCb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct conn *c = stream->data;
     const void *payload;
     size_t len;
-    int rv;
+    int rv = 0;
 
     if (nread < 0) {
         connClose(c);
@@ -155,7 +155,7 @@ static void readCb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     while (!c->closing && (rv = qraft_wire_reader_next(&c->reader, &payload, &len)) == 1) {
         dispatchFrame(c, payload, len);
     }
-    if (!c->closing && rv < 0) {
+    if (!c->closing && rv != 0 && rv != 1) {
         char message[128];
         snprintf(message, sizeof message, "frame above the maximum of %zu bytes",
                  c->server->config->max_frame);

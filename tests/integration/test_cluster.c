@@ -43,6 +43,8 @@ struct failoverRun
     bool killed;
     uint64_t killed_at;   /* ms */
     uint64_t first_ack_after_kill; /* ms */
+    uint64_t last_ack;    /* ms */
+    uint64_t max_gap;     /* longest time without an ack after the kill: the failover stall */
     unsigned char status[SENDS]; /* 1 acked, 2 failed */
 };
 
@@ -63,9 +65,14 @@ static void sentCb(void *arg, int status, const char *msg_id)
     if (status == QRAFT_OK) {
         run->status[a->index] = 1;
         run->acked++;
+        uint64_t now = testNowMs();
         if (run->killed && run->first_ack_after_kill == 0) {
-            run->first_ack_after_kill = testNowMs();
+            run->first_ack_after_kill = now;
         }
+        if (run->killed && now - run->last_ack > run->max_gap) {
+            run->max_gap = now - run->last_ack;
+        }
+        run->last_ack = now;
     } else {
         run->status[a->index] = 2;
         run->failed++;
@@ -134,7 +141,6 @@ static void test_failover_and_restart(void **state)
     static struct testCluster cluster;
     static struct failoverRun run;
     static unsigned counts[SENDS];
-    struct qraft_node_status st;
     qraft_client *client;
     uint64_t t0;
     unsigned i;
@@ -171,10 +177,11 @@ static void test_failover_and_restart(void **state)
     assert_int_not_equal(new_leader, run.leader);
     printf("# %u sends in %llu ms: %u acknowledged, %u failed\n", SENDS,
            (unsigned long long)(testNowMs() - t0), run.acked, run.failed);
-    printf("# first acknowledgement %llu ms after SIGKILL of the leader; new leader node %d\n",
-           (unsigned long long)(run.first_ack_after_kill - run.killed_at), new_leader + 1);
+    printf("# after SIGKILL of the leader: longest stall between acknowledgements %llu ms "
+           "(the failover); new leader node %d\n",
+           (unsigned long long)run.max_gap, new_leader + 1);
     assert_int_equal(run.acked, SENDS);
-    assert_true(run.first_ack_after_kill - run.killed_at < 10000);
+    assert_true(run.max_gap < 10000);
 
     received = drain(client, "orders", counts, SENDS);
     for (i = 0; i < SENDS; i++) {
