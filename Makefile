@@ -25,13 +25,17 @@ WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -I. $(WARN)
 BASE_LDFLAGS :=
 
+# A sanitized build keeps its programs apart (build/san/bin), so that bin/
+# always holds the release build.
 ifeq ($(SANITIZE),1)
 BUILD := build/san
+BINDIR := build/san/bin
 BASE_CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined
 BASE_LDFLAGS += -fsanitize=address,undefined
 else
 BUILD := build/rel
+BINDIR := bin
 endif
 
 CFLAGS_ALL = $(BASE_CFLAGS) $(call pc_cflags,$(PKGS_NODE)) $(CFLAGS)
@@ -60,7 +64,11 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 
 .PHONY: all test unit integration demo deps clean install check-layers
-all: bin/qraftd bin/qraft lib/libqraft.a lib/libqraft.so lib/pkgconfig/qraft.pc
+ifeq ($(SANITIZE),1)
+all: $(BINDIR)/qraftd $(BINDIR)/qraft
+else
+all: $(BINDIR)/qraftd $(BINDIR)/qraft lib/libqraft.a lib/libqraft.so lib/pkgconfig/qraft.pc
+endif
 
 deps:
 	@scripts/install-deps
@@ -85,16 +93,21 @@ lib/libqraft.so: $(CLIENT_OBJ)
 	$(CC) -shared -Wl,-soname,libqraft.so.0 $(BASE_LDFLAGS) -o $@ $^ \
 	    $(call pc_libs,msgpack libcrypto)
 
+# qraft.pc for a prefix, libdir and includedir.
+pc_text = prefix=$(1)\nlibdir=$(2)\nincludedir=$(3)\n\nName: qraft\nDescription: client library of the qraft messaging cluster\nVersion: 0.1.0\nRequires.private: msgpack libcrypto\nLibs: -L$${libdir} -lqraft\nCflags: -I$${includedir}\n
+
+# The in-tree qraft.pc points at this checkout, so that a program can build
+# against libqraft without installing it.
 lib/pkgconfig/qraft.pc: Makefile
 	@mkdir -p lib/pkgconfig
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: qraft\nDescription: client library of the qraft messaging cluster\nVersion: 0.1.0\nRequires.private: msgpack libcrypto\nLibs: -L$${libdir} -lqraft\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+	printf '$(call pc_text,$(CURDIR),$(CURDIR)/lib,$(CURDIR)/client)' > $@
 
-bin/qraftd: $(BUILD)/node/main.o $(NODE_OBJ) $(RAFT_OBJ) $(FSM_OBJ) $(BUILD)/libqraft.a
-	@mkdir -p bin
+$(BINDIR)/qraftd: $(BUILD)/node/main.o $(NODE_OBJ) $(RAFT_OBJ) $(FSM_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p $(BINDIR)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_NODE)
 
-bin/qraft: $(BUILD)/client/cli.o $(BUILD)/libqraft.a
-	@mkdir -p bin
+$(BINDIR)/qraft: $(BUILD)/client/cli.o $(BUILD)/libqraft.a
+	@mkdir -p $(BINDIR)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pc_libs,msgpack libcrypto)
 
 # Unit tests: tests/unit/test_fsm_*.c link the state machine alone,
@@ -120,7 +133,8 @@ unit: deps
 
 integration: deps
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)
-	@tests/run $(INTEG_BIN)
+	@QRAFTD=$(BINDIR)/qraftd LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    tests/run $(INTEG_BIN)
 
 # The include graph follows the data flow: fsm/ includes nothing of ours,
 # client/ nothing of ours, raft/ only fsm/. A reverse include fails the build.
@@ -136,7 +150,8 @@ check-layers:
 
 test: deps
 	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(INTEG_BIN)
-	@tests/run $(UNIT_BIN) $(INTEG_BIN)
+	@QRAFTD=$(BINDIR)/qraftd LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    tests/run $(UNIT_BIN) $(INTEG_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -149,7 +164,7 @@ install: all
 	install -m 755 lib/libqraft.so $(DESTDIR)$(PREFIX)/lib/libqraft.so.0
 	ln -sf libqraft.so.0 $(DESTDIR)$(PREFIX)/lib/libqraft.so
 	install -m 644 client/qraft.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 lib/pkgconfig/qraft.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf '$(call pc_text,$(PREFIX),$${prefix}/lib,$${prefix}/include)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qraft.pc
 
 clean:
 	rm -rf build bin lib

@@ -48,6 +48,9 @@ static int listenOn(struct server *s, char *errmsg, size_t len)
     int port = atoi(colon + 1);
     int rv;
 
+    /* The handle first, so that the caller always has one to close. */
+    uv_tcp_init(&s->loop, &s->listener);
+    s->listener.data = s;
     snprintf(host, sizeof host, "%.*s", (int)(colon - s->config->client_addr),
              s->config->client_addr);
     rv = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
@@ -58,8 +61,6 @@ static int listenOn(struct server *s, char *errmsg, size_t len)
         snprintf(errmsg, len, "--client-addr %s: not an IP address", s->config->client_addr);
         return -1;
     }
-    uv_tcp_init(&s->loop, &s->listener);
-    s->listener.data = s;
     rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
     if (rv == 0) {
         rv = uv_listen((uv_stream_t *)&s->listener, 511, connectionCb);
@@ -160,14 +161,12 @@ int nodeRun(const struct nodeConfig *c)
     rv = replicaStart(s->replica, errmsg);
     if (rv != 0) {
         nodeLog(NODE_LOG_ERROR, "cannot start raft", "error=\"%s\"", errmsg);
-        /* raft holds loop resources now; leaving is the only safe exit. */
-        fsmClose(s->fsm);
-        return 2;
+        goto err_after_replica;
     }
     if (listenOn(s, errmsg, sizeof errmsg) != 0) {
         nodeLog(NODE_LOG_ERROR, "cannot listen for clients", "error=\"%s\"", errmsg);
-        fsmClose(s->fsm);
-        return 2;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        goto err_after_replica;
     }
     uv_signal_init(&s->loop, &s->sigterm);
     s->sigterm.data = s;
@@ -190,6 +189,10 @@ int nodeRun(const struct nodeConfig *c)
     free(s);
     return 0;
 
+err_after_replica:
+    /* raft owns loop resources now: close it and let the loop release them. */
+    replicaClose(s->replica, NULL, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
 err_after_fsm:
     fsmClose(s->fsm);
 err:

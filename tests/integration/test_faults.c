@@ -52,6 +52,16 @@ static bool logHas(unsigned node, const char *needle)
     return found;
 }
 
+/* Print node @i's log, for a failure's context. */
+static void dumpLog(unsigned i)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "tail -n 40 %s/log", cluster.nodes[i].dir);
+    if (system(cmd) != 0) {
+        printf("(no log for node %u)\n", i + 1);
+    }
+}
+
 /* Wait (bounded) for node @i to exit on its own; its wait status or -1. */
 static int waitExit(unsigned i, int timeout_ms)
 {
@@ -220,6 +230,9 @@ static void test_corrupt_segment_refused(void **state)
     assert_true(WIFEXITED(status));
     printf("# node 3 refused to start on a corrupt segment: exit status %d\n",
            WEXITSTATUS(status));
+    if (WEXITSTATUS(status) != 2) {
+        dumpLog(2);
+    }
     assert_int_equal(WEXITSTATUS(status), 2);
     assert_true(logHas(2, "cannot start raft"));
 
