@@ -92,14 +92,40 @@
     X(QRAFT_EINVALID_COMMAND, "InvalidCommand", "log entry does not decode")  \
     X(QRAFT_EINVALID_PARAMETER, "InvalidParameterValue",                      \
       "a parameter is out of range or malformed")                             \
+    X(QRAFT_EINVALID_ATTRIBUTE_NAME, "InvalidAttributeName",                  \
+      "unknown attribute name")                                               \
+    X(QRAFT_EINVALID_ATTRIBUTE_VALUE, "InvalidAttributeValue",                \
+      "attribute value out of range or malformed")                            \
+    X(QRAFT_EMISSING_PARAMETER, "MissingParameter",                           \
+      "a required parameter is missing")                                      \
     X(QRAFT_EQUEUE_DOES_NOT_EXIST, "QueueDoesNotExist",                       \
       "the queue does not exist")                                             \
     X(QRAFT_EQUEUE_ALREADY_EXISTS, "QueueAlreadyExists",                      \
       "a queue of that name exists with other attributes")                    \
+    X(QRAFT_EQUEUE_DELETED_RECENTLY, "QueueDeletedRecently",                  \
+      "a queue of that name was deleted less than 60 s ago")                  \
     X(QRAFT_EMESSAGE_TOO_LONG, "MessageTooLong",                              \
-      "the message body is above the maximum size")                           \
+      "the message is above the queue's maximum size")                        \
+    X(QRAFT_EINVALID_MESSAGE_CONTENTS, "InvalidMessageContents",              \
+      "the message holds characters SQS does not allow")                      \
     X(QRAFT_ERECEIPT_INVALID, "ReceiptHandleIsInvalid",                       \
-      "the receipt handle is malformed or no longer current")
+      "the receipt handle is malformed or no longer current")                 \
+    X(QRAFT_EMESSAGE_NOT_INFLIGHT, "MessageNotInflight",                      \
+      "the message is not in flight")                                         \
+    X(QRAFT_EOVER_LIMIT, "OverLimit", "a queue limit was reached")            \
+    X(QRAFT_EPURGE_IN_PROGRESS, "PurgeQueueInProgress",                       \
+      "the queue was purged less than 60 s ago")                              \
+    X(QRAFT_EEMPTY_BATCH, "EmptyBatchRequest", "the batch has no entries")    \
+    X(QRAFT_ETOO_MANY_ENTRIES, "TooManyEntriesInBatchRequest",                \
+      "the batch has more than 10 entries")                                   \
+    X(QRAFT_EBATCH_IDS_NOT_DISTINCT, "BatchEntryIdsNotDistinct",              \
+      "two batch entries have the same Id")                                   \
+    X(QRAFT_EBATCH_TOO_LONG, "BatchRequestTooLong",                           \
+      "the batch's messages add up to more than 262,144 bytes")               \
+    X(QRAFT_EINVALID_BATCH_ENTRY_ID, "InvalidBatchEntryId",                   \
+      "a batch entry Id is malformed")                                        \
+    X(QRAFT_ERESOURCE_NOT_FOUND, "ResourceNotFoundException",                 \
+      "the resource does not exist")
 
 enum qraft_error {
 #define QRAFT__ERROR_ENUM(CODE, NAME, TEXT) CODE,
@@ -290,42 +316,21 @@ QRAFT_API int qraft_wire_reader_next(struct qraft_wire_reader *r,
                                      const void **payload,
                                      size_t *len);
 
-/* Operations of the wire protocol. */
-#define QRAFT_OPS(X)                                                          \
-    X(QRAFT_OP_HELLO, "hello")                                                \
-    X(QRAFT_OP_STATUS, "status")                                              \
-    X(QRAFT_OP_QUEUE_CREATE, "queue_create")                                  \
-    X(QRAFT_OP_QUEUE_DELETE, "queue_delete")                                  \
-    X(QRAFT_OP_QUEUE_LIST, "queue_list")                                      \
-    X(QRAFT_OP_SEND, "send")                                                  \
-    X(QRAFT_OP_RECEIVE, "recv")                                               \
-    X(QRAFT_OP_DELETE, "delete")
-
-enum qraft_op {
-    QRAFT_OP_UNKNOWN = 0,
-#define QRAFT__OP_ENUM(CODE, NAME) CODE,
-    QRAFT_OPS(QRAFT__OP_ENUM)
-#undef QRAFT__OP_ENUM
-};
-
-QRAFT_API const char *qraft_op_name(int op);
-
-/* A request, decoded or to encode. Strings are not NUL-terminated and point
- * into the frame (decode) or into the caller's memory (encode). */
+/* A request, decoded or to encode (README "Protocol"). The op is a name:
+ * an SQS action ("SendMessage") or "hello"/"status"; the node looks it up.
+ * Strings are not NUL-terminated and point into the frame (decode) or into
+ * the caller's memory (encode). */
 struct qraft_request
 {
-    uint64_t id; /* chosen by the client, echoed in the reply */
-    int op;      /* enum qraft_op */
-    uint64_t client_id, seq, ack; /* session; client_id 0 if none */
-    uint32_t version;             /* hello */
-    const char *queue;
-    size_t queue_len;
-    const void *body;
-    size_t body_len;
-    const char *receipt;
-    size_t receipt_len;
-    uint32_t max_messages; /* recv; 0 if absent */
-    int64_t visibility_s;  /* queue_create, recv; -1 if absent */
+    uint64_t id;        /* chosen by the client, echoed in the reply */
+    const char *op;     /* operation name */
+    size_t op_len;
+    uint64_t client_id; /* session: 0 when absent */
+    uint64_t seq;
+    uint64_t ack;
+    uint32_t version;   /* hello: the client's protocol version, 0 absent */
+    const void *args;   /* one msgpack map (the op's arguments), or NULL */
+    size_t args_len;
 };
 
 /* Encode a request as a whole frame (length prefix included) into malloc'd
@@ -334,16 +339,14 @@ QRAFT_API int qraft_wire_encode_request(const struct qraft_request *req,
                                         void **frame,
                                         size_t *len);
 
-/* Decode a frame payload. Strict: unknown keys are ignored, but a known key
- * of the wrong type, a missing required key, an unknown op or bytes that are
- * not one msgpack map give QRAFT_EMALFORMED or QRAFT_EUNKNOWN_OP, with a
- * sentence in errmsg (errmsg_len bytes). req->id is set whenever the map had
- * a valid id, so that an error reply can echo it.
- * Also refused: map keys that are not strings, a known key twice, bytes
- * after the map, cid 0 or seq 0 on a session op. `body` may be bin or str.
- * Numbers too large for their field (max, visibility, version) saturate,
- * so that the state machine refuses them as out of range. Allocates
- * nothing; never reads outside [payload, payload + len). */
+/* Decode a frame payload: the envelope only. Strict: one msgpack map with
+ * string keys; `id` (uint) and `op` (str) required; `cid`, `seq`, `ack`,
+ * `version` uints and `args` a well-formed map when present; a known key
+ * twice or bytes after the map refused; unknown keys ignored. Errors are
+ * QRAFT_EMALFORMED with a sentence in errmsg (errmsg_len bytes). req->id is
+ * set whenever the map had a valid id, so that an error reply can echo it.
+ * The node checks the op name, the session and the args (fsmCommandCheck).
+ * Allocates nothing; never reads outside [payload, payload + len). */
 QRAFT_API int qraft_wire_decode_request(const void *payload,
                                         size_t len,
                                         struct qraft_request *req,

@@ -29,18 +29,33 @@ enum {
     FSM_ECORRUPT = 3 /* a snapshot or stored value does not decode */
 };
 
-/* Business error names carried in replies ("code"). They reuse AWS names
- * where one fits; the client library maps them to its own enum by name. */
+/* Business error names carried in replies ("code"). SQS's names where one
+ * fits; the client library maps them to its own enum by name. */
 #define FSM_ERRORS(X)                                                        \
     X(FSM_ERR_INVALID_COMMAND, "InvalidCommand")                             \
     X(FSM_ERR_INVALID_PARAMETER, "InvalidParameterValue")                    \
+    X(FSM_ERR_INVALID_ATTRIBUTE_NAME, "InvalidAttributeName")                \
+    X(FSM_ERR_INVALID_ATTRIBUTE_VALUE, "InvalidAttributeValue")              \
+    X(FSM_ERR_MISSING_PARAMETER, "MissingParameter")                         \
     X(FSM_ERR_QUEUE_DOES_NOT_EXIST, "QueueDoesNotExist")                     \
     X(FSM_ERR_QUEUE_ALREADY_EXISTS, "QueueAlreadyExists")                    \
+    X(FSM_ERR_QUEUE_DELETED_RECENTLY, "QueueDeletedRecently")                \
     X(FSM_ERR_MESSAGE_TOO_LONG, "MessageTooLong")                            \
+    X(FSM_ERR_INVALID_MESSAGE_CONTENTS, "InvalidMessageContents")            \
     X(FSM_ERR_RECEIPT_INVALID, "ReceiptHandleIsInvalid")                     \
+    X(FSM_ERR_MESSAGE_NOT_INFLIGHT, "MessageNotInflight")                    \
+    X(FSM_ERR_OVER_LIMIT, "OverLimit")                                       \
+    X(FSM_ERR_PURGE_IN_PROGRESS, "PurgeQueueInProgress")                     \
+    X(FSM_ERR_EMPTY_BATCH, "EmptyBatchRequest")                              \
+    X(FSM_ERR_TOO_MANY_ENTRIES, "TooManyEntriesInBatchRequest")              \
+    X(FSM_ERR_BATCH_IDS_NOT_DISTINCT, "BatchEntryIdsNotDistinct")            \
+    X(FSM_ERR_BATCH_TOO_LONG, "BatchRequestTooLong")                         \
+    X(FSM_ERR_INVALID_BATCH_ENTRY_ID, "InvalidBatchEntryId")                 \
+    X(FSM_ERR_RESOURCE_NOT_FOUND, "ResourceNotFoundException")               \
     X(FSM_ERR_OUT_OF_ORDER, "OutOfOrder")                                    \
     X(FSM_ERR_SESSION_EXPIRED, "SessionExpired")                             \
-    X(FSM_ERR_TOO_MANY_IN_FLIGHT, "TooManyInFlight")
+    X(FSM_ERR_TOO_MANY_IN_FLIGHT, "TooManyInFlight")                         \
+    X(FSM_ERR_WOULD_WAIT, "WouldWait")
 
 enum fsmError {
     FSM_ERR_NONE = 0,
@@ -58,19 +73,34 @@ const char *fsmErrorName(enum fsmError e);
 #define FSM_RECEIVE_MAX 10
 #define FSM_VISIBILITY_DEFAULT_S 30
 #define FSM_VISIBILITY_MAX_S 43200
-#define FSM_RECEIPT_MAX 64   /* longest receipt handle we emit, in chars */
+#define FSM_WAIT_MAX_S 20
+#define FSM_RECEIPT_MAX 128   /* longest receipt handle we emit, in chars */
 #define FSM_MESSAGE_ID_LEN 36 /* UUID text form */
 
-/* Operations of the state machine. Values are part of the log format:
- * never renumber, only append. */
-#define FSM_OPS(X)                                                           \
-    X(FSM_OP_QUEUE_CREATE, 1, "queue_create", true)                          \
-    X(FSM_OP_QUEUE_DELETE, 2, "queue_delete", true)                          \
-    X(FSM_OP_QUEUE_LIST, 3, "queue_list", false)                             \
-    X(FSM_OP_SEND, 4, "send", true)                                          \
-    X(FSM_OP_RECEIVE, 5, "recv", true)                                       \
-    X(FSM_OP_DELETE, 6, "delete", true)                                      \
-    X(FSM_OP_TICK, 7, "tick", false)
+/* Operations of the state machine: wire and log name (SQS's action names),
+ * value in the log format, whether it changes state (and so carries a
+ * session), whether it is answered by fsmQuery after a barrier. Values are
+ * part of the log format: append only once a release exists. */
+#define FSM_OPS(X)                                                              \
+    X(FSM_OP_CREATE_QUEUE, 1, "CreateQueue", true)                              \
+    X(FSM_OP_DELETE_QUEUE, 2, "DeleteQueue", true)                              \
+    X(FSM_OP_LIST_QUEUES, 3, "ListQueues", false)                               \
+    X(FSM_OP_GET_QUEUE_ATTRIBUTES, 4, "GetQueueAttributes", false)              \
+    X(FSM_OP_SET_QUEUE_ATTRIBUTES, 5, "SetQueueAttributes", true)               \
+    X(FSM_OP_PURGE_QUEUE, 6, "PurgeQueue", true)                                \
+    X(FSM_OP_TAG_QUEUE, 7, "TagQueue", true)                                    \
+    X(FSM_OP_UNTAG_QUEUE, 8, "UntagQueue", true)                                \
+    X(FSM_OP_LIST_QUEUE_TAGS, 9, "ListQueueTags", false)                        \
+    X(FSM_OP_LIST_DLQ_SOURCES, 10, "ListDeadLetterSourceQueues", false)         \
+    X(FSM_OP_SEND_MESSAGE, 11, "SendMessage", true)                             \
+    X(FSM_OP_SEND_MESSAGE_BATCH, 12, "SendMessageBatch", true)                  \
+    X(FSM_OP_RECEIVE_MESSAGE, 13, "ReceiveMessage", true)                       \
+    X(FSM_OP_DELETE_MESSAGE, 14, "DeleteMessage", true)                         \
+    X(FSM_OP_DELETE_MESSAGE_BATCH, 15, "DeleteMessageBatch", true)              \
+    X(FSM_OP_CHANGE_VISIBILITY, 16, "ChangeMessageVisibility", true)            \
+    X(FSM_OP_CHANGE_VISIBILITY_BATCH, 17, "ChangeMessageVisibilityBatch", true) \
+    X(FSM_OP_START_MESSAGE_MOVE_TASK, 18, "StartMessageMoveTask", true)         \
+    X(FSM_OP_TICK, 19, "tick", false)
 
 enum fsmOp {
 #define FSM__OP_ENUM(CODE, VALUE, NAME, MUTATES) CODE = VALUE,
@@ -78,31 +108,39 @@ enum fsmOp {
 #undef FSM__OP_ENUM
 };
 
-/* Name of an op ("send"), or NULL if unknown. */
+/* Name of an op ("SendMessage"), or NULL if unknown. */
 const char *fsmOpName(unsigned op);
+
+/* The op of a name, or 0 if unknown. */
+unsigned fsmOpByName(const char *name, size_t len);
 
 /* True for ops that change state on behalf of a client, and so carry a
  * session (client id, sequence, acknowledged mark). */
 bool fsmOpMutates(unsigned op);
 
+/* True for the read-only client ops, answered by fsmQuery after a barrier
+ * (ListQueues, GetQueueAttributes, ListQueueTags,
+ * ListDeadLetterSourceQueues). */
+bool fsmOpReads(unsigned op);
+
 /* One command: what a log entry holds, decoded. Pointers refer to memory
  * owned by the caller (encode) or to the decoded buffer (decode). */
 struct fsmCommand
 {
-    unsigned op;         /* enum fsmOp */
-    uint64_t now_ms;     /* stamped by the leader when it proposes */
-    uint64_t client_id;  /* 0: no session (reads, housekeeping) */
-    uint64_t seq;        /* session sequence, from 1 */
-    uint64_t ack;        /* every sequence below it was answered */
-    const char *queue;   /* queue name, not NUL-terminated */
-    size_t queue_len;
-    const void *body;    /* send */
-    size_t body_len;
-    const char *receipt; /* delete */
-    size_t receipt_len;
-    uint32_t max_messages; /* receive; 0 means 1 */
-    int64_t visibility_s;  /* create: queue default; receive: override.
-                              -1: not given */
+    unsigned op;        /* enum fsmOp */
+    uint64_t now_ms;    /* stamped by the leader when it proposes */
+    uint64_t client_id; /* 0: no session (reads, housekeeping) */
+    uint64_t seq;       /* session sequence, from 1 */
+    uint64_t ack;       /* every sequence below it was answered */
+    bool wait;          /* ReceiveMessage only: when nothing can be delivered
+                           and the effective wait time is above 0, answer
+                           WouldWait (not stored, consumes nothing) instead
+                           of an empty result. The node sets it while a long
+                           poll has time left. */
+    const void *args;   /* one msgpack map: the op's arguments, keyed by
+                           SQS parameter names (README "Protocol"); NULL or
+                           empty means an empty map */
+    size_t args_len;
 };
 
 /* Encode @cmd as a log entry into memory from @alloc (raft_malloc for raft,
@@ -114,10 +152,27 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
                      void **buf,
                      size_t *len);
 
-/* Decode a log entry. Strict: wrong types, unknown op, trailing non-zero
- * bytes give FSM_ECORRUPT (no crash, no allocation that outlives the call).
- * Pointers in @cmd point into @buf. */
+/* Decode a log entry. Strict on the envelope: wrong types, unknown op,
+ * trailing non-zero bytes give FSM_ECORRUPT (no crash, no allocation that
+ * outlives the call); args must be one well-formed msgpack map, whose
+ * contents the op checks when it runs. Pointers in @cmd point into @buf. */
 int fsmCommandDecode(const void *buf, size_t len, struct fsmCommand *cmd);
+
+/* Check @cmd's args as its op will, without touching any state: missing
+ * or mistyped parameters and stateless limits (MaxNumberOfMessages,
+ * WaitTimeSeconds, batch sizes, name syntax, ...). Returns FSM_ERR_NONE, or
+ * the error the op would reply with and a sentence in errmsg. The node
+ * calls it before proposing, so malformed requests never reach the log and
+ * consume no sequence. */
+enum fsmError fsmCommandCheck(const struct fsmCommand *cmd,
+                              char *errmsg,
+                              size_t errmsg_len);
+
+/* The queue @cmd addresses (QueueName, or SourceQueueName for
+ * StartMessageMoveTask), pointing into its args; false if none. */
+bool fsmCommandQueue(const struct fsmCommand *cmd,
+                     const char **name,
+                     size_t *len);
 
 /* Configuration of a state machine. */
 struct fsmConfig
@@ -126,6 +181,7 @@ struct fsmConfig
     size_t map_size;           /* LMDB map size in bytes */
     uint32_t session_window;   /* max replies kept per client (1024) */
     uint64_t session_idle_ms;  /* idle time after which a session expires */
+    uint32_t inflight_max;     /* in-flight messages per queue (120,000) */
 };
 
 /* Defaults for fsmConfig (dir must still be set). */
@@ -145,11 +201,29 @@ void fsmClose(struct fsm *f);
 const char *fsmErrmsg(const struct fsm *f);
 
 /* A reply: one msgpack map, {"ok": true, ...} or {"ok": false, "code": NAME,
- * "message": TEXT}. Owned by the fsm, valid until the next call into it. */
+ * "message": TEXT}. Owned by the fsm, valid until the next call into it.
+ * Beside the bytes, what the node needs for long polling, decoded. */
 struct fsmReply
 {
     const void *data;
     size_t len;
+    /* ReceiveMessage with cmd.wait found nothing to deliver: wait up to
+     * wait_s seconds (the request's WaitTimeSeconds, else the queue's
+     * ReceiveMessageWaitTimeSeconds) and propose it again. */
+    bool would_wait;
+    uint32_t wait_s;
+    /* This command may have made messages of its queue deliverable now
+     * (a send without delay, a delete that unblocks a FIFO group, a
+     * visibility change to 0, ...): how many, as a hint of how many
+     * waiters to wake. */
+    uint32_t wake;
+    /* Messages may have become deliverable in other queues than the
+     * command's (StartMessageMoveTask): wake every waiter. */
+    bool wake_all;
+    /* The earliest future time, in the state machine's clock, at which a
+     * message of the command's queue becomes deliverable (a delay or a
+     * visibility timeout ending), 0 if none known. */
+    uint64_t next_visible_ms;
 };
 
 /* Apply one log entry. Writes go into a write transaction that stays open
@@ -160,8 +234,8 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
 /* Commit the pending write transaction, if any. */
 int fsmFlush(struct fsm *f);
 
-/* Answer a read-only command (FSM_OP_QUEUE_LIST) from the current state,
- * including writes not yet flushed. */
+/* Answer a read-only command (fsmOpReads) from the current state, including
+ * writes not yet flushed. Time-driven rules use cmd->now_ms. */
 int fsmQuery(struct fsm *f, const struct fsmCommand *cmd, struct fsmReply *reply);
 
 /* Running digest of every applied command, hex, NUL-terminated (33 chars
