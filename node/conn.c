@@ -56,6 +56,7 @@ static void connUnlink(struct conn *c)
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
+    longpollConnClosed(s, c);
 }
 
 void connClose(struct conn *c)

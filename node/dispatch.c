@@ -1,10 +1,16 @@
 /* Request dispatch: from a decoded frame to a reply.
  *
  * The node refuses before the log only what is malformed (the codec's
- * errors) and what is retryable (NotLeader, Unavailable); every other rule
- * is the state machine's, so that its refusal is stored in the client's
- * session like any reply (DESIGN.md "Client sessions"). A well-formed
- * mutating request therefore always reaches the log when this node leads.
+ * envelope errors, and what fsmCommandCheck finds in the args without
+ * looking at any state) and what is retryable (NotLeader, Unavailable);
+ * every other rule is the state machine's, so that its refusal is stored
+ * in the client's session like any reply (DESIGN.md "Client sessions"). A
+ * well-formed mutating request therefore always reaches the log when this
+ * node leads.
+ *
+ * Reads (ListQueues, GetQueueAttributes, ...) wait for a barrier, then ask
+ * the state machine. Receives may come back WouldWait and are parked by
+ * longpoll.c until something may be deliverable.
  */
 #include "node/internal.h"
 
@@ -12,14 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A request waiting for the log (proposal) or a barrier (read). */
-struct pending
-{
-    struct conn *conn;
-    uint64_t id;
-    unsigned fsm_op;
-};
 
 static void packStr(msgpack_packer *pk, const char *s)
 {
@@ -181,15 +179,28 @@ static void statusServe(struct conn *c, const struct qraft_request *req)
     msgpack_sbuffer_destroy(&sb);
 }
 
-static struct pending *pendingNew(struct conn *c, uint64_t id, unsigned fsm_op)
+static struct pending *pendingNew(struct conn *c, const struct qraft_request *req,
+                                  unsigned fsm_op, bool copy_args)
 {
-    struct pending *p = malloc(sizeof *p);
+    struct pending *p = calloc(1, sizeof *p);
     if (p == NULL) {
         return NULL;
     }
     p->conn = c;
-    p->id = id;
+    p->id = req->id;
     p->fsm_op = fsm_op;
+    p->client_id = req->client_id;
+    p->seq = req->seq;
+    p->ack = req->ack;
+    if (copy_args && req->args_len > 0) {
+        p->args = malloc(req->args_len);
+        if (p->args == NULL) {
+            free(p);
+            return NULL;
+        }
+        memcpy(p->args, req->args, req->args_len);
+        p->args_len = req->args_len;
+    }
     connRequestBegin(c);
     return p;
 }
@@ -197,28 +208,77 @@ static struct pending *pendingNew(struct conn *c, uint64_t id, unsigned fsm_op)
 static void pendingDone(struct pending *p)
 {
     connRequestEnd(p->conn);
+    free(p->args);
     free(p);
+}
+
+void dispatchFail(struct pending *p, int code, const char *message)
+{
+    if (code == QRAFT_ENOTLEADER) {
+        replyNotLeader(p->conn, p->id);
+    } else {
+        connWriteError(p->conn, p->id, code, message, NULL);
+    }
+    pendingDone(p);
+}
+
+/* The command of @p (args in its own copy, or in @args when given). */
+static void commandOf(const struct pending *p, const void *args, size_t args_len,
+                      struct fsmCommand *cmd)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->op = p->fsm_op;
+    cmd->client_id = p->client_id;
+    cmd->seq = p->seq;
+    cmd->ack = p->ack;
+    cmd->args = args != NULL ? args : p->args;
+    cmd->args_len = args != NULL ? args_len : p->args_len;
 }
 
 static void proposedCb(void *arg, int status, const struct fsmReply *reply)
 {
     struct pending *p = arg;
+    struct server *s = p->conn->server;
     void *frame;
     size_t len;
 
-    if (status == REPLICA_OK) {
-        if (qraft_wire_encode_reply(p->id, reply->data, reply->len, &frame, &len) == 0) {
-            connWrite(p->conn, frame, len);
+    if (status != REPLICA_OK) {
+        dispatchFail(p, QRAFT_EUNKNOWN_OUTCOME,
+                     "leadership lost while the request was in flight: it may or may not "
+                     "have been applied; retry with the same sequence");
+        return;
+    }
+    if (reply->would_wait) {
+        if (p->conn->closing) {
+            pendingDone(p);
         } else {
-            connWriteError(p->conn, p->id, QRAFT_EINTERNAL, "could not encode the reply", NULL);
+            longpollPark(s, p, reply->wait_s, reply->next_visible_ms);
         }
+        return;
+    }
+    if (qraft_wire_encode_reply(p->id, reply->data, reply->len, &frame, &len) == 0) {
+        connWrite(p->conn, frame, len);
     } else {
-        connWriteError(p->conn, p->id, QRAFT_EUNKNOWN_OUTCOME,
-                       "leadership lost while the request was in flight: it may or may not "
-                       "have been applied; retry with the same sequence",
-                       NULL);
+        connWriteError(p->conn, p->id, QRAFT_EINTERNAL, "could not encode the reply", NULL);
+    }
+    if (p->queue[0] != '\0' || reply->wake_all) {
+        longpollNotify(s, p->queue, reply->wake, reply->wake_all, reply->next_visible_ms);
     }
     pendingDone(p);
+}
+
+void dispatchPropose(struct pending *p, bool wait)
+{
+    struct fsmCommand cmd;
+    int rv;
+
+    commandOf(p, NULL, 0, &cmd);
+    cmd.wait = wait;
+    rv = replicaPropose(p->conn->server->replica, &cmd, proposedCb, p);
+    if (rv != 0) {
+        replyRefused(p->conn, p->id, rv);
+        pendingDone(p);
+    }
 }
 
 static void queryAfterBarrierCb(void *arg, int status)
@@ -231,14 +291,11 @@ static void queryAfterBarrierCb(void *arg, int status)
     size_t len;
 
     if (status != REPLICA_OK) {
-        connWriteError(p->conn, p->id, QRAFT_EUNAVAILABLE,
-                       "leadership lost before the read: retry", NULL);
-        pendingDone(p);
+        dispatchFail(p, QRAFT_EUNAVAILABLE, "leadership lost before the read: retry");
         return;
     }
-    memset(&cmd, 0, sizeof cmd);
-    cmd.op = p->fsm_op;
-    cmd.visibility_s = -1;
+    commandOf(p, NULL, 0, &cmd);
+    cmd.now_ms = replicaNow(s->replica);
     if (fsmQuery(s->fsm, &cmd, &reply) != 0) {
         connWriteError(p->conn, p->id, QRAFT_EINTERNAL, fsmErrmsg(s->fsm), NULL);
     } else if (qraft_wire_encode_reply(p->id, reply.data, reply.len, &frame, &len) == 0) {
@@ -249,69 +306,54 @@ static void queryAfterBarrierCb(void *arg, int status)
     pendingDone(p);
 }
 
-/* The fsm op of a wire op that goes through the log or a barrier. */
-static unsigned fsmOpOf(int op)
-{
-    switch (op) {
-        case QRAFT_OP_QUEUE_CREATE:
-            return FSM_OP_QUEUE_CREATE;
-        case QRAFT_OP_QUEUE_DELETE:
-            return FSM_OP_QUEUE_DELETE;
-        case QRAFT_OP_QUEUE_LIST:
-            return FSM_OP_QUEUE_LIST;
-        case QRAFT_OP_SEND:
-            return FSM_OP_SEND;
-        case QRAFT_OP_RECEIVE:
-            return FSM_OP_RECEIVE;
-        case QRAFT_OP_DELETE:
-            return FSM_OP_DELETE;
-        default:
-            return 0;
-    }
-}
-
-static void readServe(struct conn *c, const struct qraft_request *req, unsigned fsm_op)
-{
-    struct pending *p = pendingNew(c, req->id, fsm_op);
-    int rv;
-
-    if (p == NULL) {
-        connWriteError(c, req->id, QRAFT_EINTERNAL, "out of memory", NULL);
-        return;
-    }
-    rv = replicaRead(c->server->replica, queryAfterBarrierCb, p);
-    if (rv != 0) {
-        replyRefused(c, req->id, rv);
-        pendingDone(p);
-    }
-}
-
-static void proposeServe(struct conn *c, const struct qraft_request *req, unsigned fsm_op)
+/* Serve a state machine op: check it, then read after a barrier or
+ * propose it. */
+static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned fsm_op)
 {
     struct fsmCommand cmd;
     struct pending *p;
+    const char *queue;
+    size_t queue_len;
+    char errmsg[256];
+    enum fsmError e;
+    bool mutates = fsmOpMutates(fsm_op);
     int rv;
 
+    if (mutates && (req->client_id == 0 || req->seq == 0)) {
+        connWriteError(c, req->id, QRAFT_EMALFORMED,
+                       "this operation changes state: cid and seq are required", NULL);
+        return;
+    }
     memset(&cmd, 0, sizeof cmd);
     cmd.op = fsm_op;
-    cmd.client_id = req->client_id;
-    cmd.seq = req->seq;
-    cmd.ack = req->ack;
-    cmd.queue = req->queue;
-    cmd.queue_len = req->queue_len;
-    cmd.body = req->body;
-    cmd.body_len = req->body_len;
-    cmd.receipt = req->receipt;
-    cmd.receipt_len = req->receipt_len;
-    cmd.max_messages = req->max_messages;
-    cmd.visibility_s = req->visibility_s;
-
-    p = pendingNew(c, req->id, fsm_op);
+    cmd.client_id = mutates ? req->client_id : 0;
+    cmd.seq = mutates ? req->seq : 0;
+    cmd.ack = mutates ? req->ack : 0;
+    cmd.args = req->args;
+    cmd.args_len = req->args_len;
+    e = fsmCommandCheck(&cmd, errmsg, sizeof errmsg);
+    if (e != FSM_ERR_NONE) {
+        const char *name = fsmErrorName(e);
+        connWriteError(c, req->id, qraft_errcode(name, strlen(name)), errmsg, NULL);
+        return;
+    }
+    /* Reads and receives outlive the frame (barrier, long poll): they keep
+     * a copy of their args. */
+    p = pendingNew(c, req, fsm_op, !mutates || fsm_op == FSM_OP_RECEIVE_MESSAGE);
     if (p == NULL) {
         connWriteError(c, req->id, QRAFT_EINTERNAL, "out of memory", NULL);
         return;
     }
-    rv = replicaPropose(c->server->replica, &cmd, proposedCb, p);
+    if (fsmCommandQueue(&cmd, &queue, &queue_len) && queue_len < sizeof p->queue) {
+        memcpy(p->queue, queue, queue_len);
+        p->queue[queue_len] = '\0';
+    }
+    if (!mutates) {
+        rv = replicaRead(c->server->replica, queryAfterBarrierCb, p);
+    } else {
+        cmd.wait = fsm_op == FSM_OP_RECEIVE_MESSAGE;
+        rv = replicaPropose(c->server->replica, &cmd, proposedCb, p);
+    }
     if (rv != 0) {
         replyRefused(c, req->id, rv);
         pendingDone(p);
@@ -330,22 +372,21 @@ void dispatchFrame(struct conn *c, const void *payload, size_t len)
         connWriteError(c, req.id, rv, errmsg, NULL);
         return;
     }
-    switch (req.op) {
-        case QRAFT_OP_HELLO:
-            helloServe(c, &req);
-            return;
-        case QRAFT_OP_STATUS:
-            statusServe(c, &req);
-            return;
-        default:
-            break;
+    if (req.op_len == 5 && memcmp(req.op, "hello", 5) == 0) {
+        helloServe(c, &req);
+        return;
     }
-    fsm_op = fsmOpOf(req.op);
-    if (fsm_op == 0) {
-        connWriteError(c, req.id, QRAFT_EUNKNOWN_OP, "unknown operation", NULL);
-    } else if (fsmOpMutates(fsm_op)) {
-        proposeServe(c, &req, fsm_op);
-    } else {
-        readServe(c, &req, fsm_op);
+    if (req.op_len == 6 && memcmp(req.op, "status", 6) == 0) {
+        statusServe(c, &req);
+        return;
     }
+    fsm_op = fsmOpByName(req.op, req.op_len);
+    if (fsm_op == 0 || fsm_op == FSM_OP_TICK) {
+        char message[128];
+        snprintf(message, sizeof message, "unknown operation '%.*s'",
+                 (int)(req.op_len > 64 ? 64 : req.op_len), req.op);
+        connWriteError(c, req.id, QRAFT_EUNKNOWN_OP, message, NULL);
+        return;
+    }
+    fsmServe(c, &req, fsm_op);
 }

@@ -10,6 +10,17 @@
 #include "raft/replica.h"
 
 struct conn;
+struct pending;
+struct waitQueue;
+
+/* Leader-local long polls: receives parked until a message may be
+ * deliverable or their wait ends (longpoll.c). */
+struct longpoll
+{
+    uv_timer_t timer;          /* earliest deadline or visibility time */
+    struct waitQueue *queues;  /* queues that have waiters */
+    unsigned n_waiters;
+};
 
 struct server
 {
@@ -21,6 +32,7 @@ struct server
     uv_signal_t sigterm;
     uv_signal_t sigint;
     struct conn *conns; /* open connections, a doubly linked list */
+    struct longpoll longpoll;
     bool stopping;
     int exit_code;
 };
@@ -39,6 +51,45 @@ struct conn
     bool closing;
     struct conn *prev, *next;
 };
+
+/* A request waiting for the log, a barrier or a long poll. */
+struct pending
+{
+    struct conn *conn;
+    uint64_t id;
+    unsigned fsm_op;
+    uint64_t client_id, seq, ack;
+    void *args; /* owned copy of the args (reads and receives), or NULL */
+    size_t args_len;
+    char queue[FSM_QUEUE_NAME_MAX + 1]; /* the queue addressed, or "" */
+    /* While parked in a long poll: */
+    struct waitQueue *wq;
+    struct pending *wprev, *wnext;
+    uint64_t deadline; /* loop time (ms) at which the wait ends */
+};
+
+/* Propose @p (again): a receive with @wait true may come back WouldWait
+ * and be parked. On a refusal, replies and frees @p. */
+void dispatchPropose(struct pending *p, bool wait);
+
+/* Reply to @p with an error and free it. */
+void dispatchFail(struct pending *p, int code, const char *message);
+
+void longpollInit(struct server *s);
+/* Fail every waiter with @code and close the timer (shutdown). */
+void longpollClose(struct server *s, int code, const char *message);
+/* Park @p, which came back WouldWait, for up to @wait_s seconds; the fsm
+ * says a message may become deliverable at @next_visible_ms (0: unknown). */
+void longpollPark(struct server *s, struct pending *p, uint32_t wait_s,
+                  uint64_t next_visible_ms);
+/* A command on @queue was applied: wake up to @wake waiters of it (all of
+ * every queue if @wake_all), and remember @next_visible_ms. */
+void longpollNotify(struct server *s, const char *queue, uint32_t wake, bool wake_all,
+                    uint64_t next_visible_ms);
+/* Drop the waiters of a closing connection. */
+void longpollConnClosed(struct server *s, struct conn *c);
+/* This node no longer leads: every waiter gets NotLeader. */
+void longpollLeadershipLost(struct server *s);
 
 /* Accept a connection on the listener. */
 void connAccept(struct server *s);

@@ -31,6 +31,11 @@ static void fatalCb(void *arg, const char *what)
     _exit(3);
 }
 
+static void leadershipLostCb(void *arg)
+{
+    longpollLeadershipLost(arg);
+}
+
 static void connectionCb(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
@@ -77,6 +82,7 @@ static void replicaClosedCb(void *arg)
     struct server *s = arg;
 
     s->replica = NULL;
+    longpollClose(s, QRAFT_EUNAVAILABLE, "node shutting down: retry");
     while (s->conns != NULL) {
         connClose(s->conns);
     }
@@ -120,6 +126,7 @@ int nodeRun(const struct nodeConfig *c)
     }
     s->config = c;
     uv_loop_init(&s->loop);
+    longpollInit(s);
 
     fsmConfigDefaults(&fc);
     snprintf(dir, sizeof dir, "%s/state", c->data_dir);
@@ -152,6 +159,7 @@ int nodeRun(const struct nodeConfig *c)
     rc.fsm = s->fsm;
     rc.log = replicaLogCb;
     rc.fatal = fatalCb;
+    rc.leadership_lost = leadershipLostCb;
     rc.arg = s;
     rv = replicaInit(&s->loop, &rc, &s->replica, errmsg);
     if (rv != 0) {
@@ -193,9 +201,12 @@ err_after_replica:
     /* raft owns loop resources now: close it and let the loop release them. */
     replicaClose(s->replica, NULL, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    s->replica = NULL;
 err_after_fsm:
     fsmClose(s->fsm);
 err:
+    uv_close((uv_handle_t *)&s->longpoll.timer, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
     free(s);
     return 2;

@@ -158,7 +158,12 @@ static void watchLeadership(struct replica *r)
         r->logged_leader = leader_id;
     }
     if (state != RAFT_LEADER) {
-        r->ready_term = 0;
+        if (r->ready_term != 0) {
+            r->ready_term = 0;
+            if (r->config.leadership_lost != NULL) {
+                r->config.leadership_lost(r->config.arg);
+            }
+        }
         return;
     }
     if (r->ready_term == r->raft.current_term || r->barrier_pending) {
@@ -212,7 +217,6 @@ static void tickCb(uv_timer_t *handle)
     }
     memset(&cmd, 0, sizeof cmd);
     cmd.op = FSM_OP_TICK;
-    cmd.visibility_s = -1;
     (void)replicaPropose(r, &cmd, tickProposedCb, NULL);
 }
 
@@ -387,6 +391,17 @@ static int admissible(struct replica *r)
     return 0;
 }
 
+uint64_t replicaNow(struct replica *r)
+{
+    uint64_t now = wallClockMs();
+    uint64_t applied = fsmLastNow(r->config.fsm);
+
+    if (now < r->last_stamp) {
+        now = r->last_stamp;
+    }
+    return now < applied ? applied : now;
+}
+
 int replicaPropose(struct replica *r,
                    struct fsmCommand *cmd,
                    replicaProposeCb cb,
@@ -401,13 +416,7 @@ int replicaPropose(struct replica *r,
     if (rv != 0) {
         return rv;
     }
-    now = wallClockMs();
-    if (now < r->last_stamp) {
-        now = r->last_stamp;
-    }
-    if (now < fsmLastNow(r->config.fsm)) {
-        now = fsmLastNow(r->config.fsm);
-    }
+    now = replicaNow(r);
     r->last_stamp = now;
     cmd->now_ms = now;
 
@@ -567,6 +576,10 @@ void replicaClose(struct replica *r, void (*cb)(void *arg), void *arg)
         return;
     }
     r->closing = true;
+    if (r->ready_term != 0 && r->config.leadership_lost != NULL) {
+        r->ready_term = 0;
+        r->config.leadership_lost(r->config.arg);
+    }
     r->close_cb = cb;
     r->close_arg = arg;
     if (raft_state(&r->raft) == RAFT_LEADER && r->raft.configuration.n > 1) {

@@ -68,6 +68,10 @@ struct replicaConfig
     /* Called once when the node must stop (disk or store error). The
      * callee is expected to exit the process. */
     void (*fatal)(void *arg, const char *what);
+    /* Called when this node stops being a ready leader (lost leadership,
+     * or closing): leader-local state such as long polls must go. May be
+     * NULL. */
+    void (*leadership_lost)(void *arg);
     void *arg;
 };
 
@@ -131,5 +135,9 @@ struct replicaStatus
 };
 
 void replicaGetStatus(struct replica *r, struct replicaStatus *st);
+
+/* The state machine's clock as this leader would stamp it now, without
+ * stamping: for reads, and to turn the fsm's times into local delays. */
+uint64_t replicaNow(struct replica *r);
 
 #endif /* QRAFT_REPLICA_H */
