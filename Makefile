@@ -62,8 +62,11 @@ INTEG_LIB_OBJ := $(call obj,$(INTEG_LIB_SRC))
 
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRC))
 
-.PHONY: all test unit integration demo deps clean install check-layers
+.PHONY: all test unit integration demo deps clean install check-layers fuzz
 ifeq ($(SANITIZE),1)
 all: $(BINDIR)/qraftd $(BINDIR)/qraft
 else
@@ -125,6 +128,28 @@ $(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(TESTLIB_OBJ) $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
+# Fuzz targets replayed over their corpus and kept crashes (make test), or
+# run under libFuzzer with clang (make fuzz FUZZ_SECONDS=N).
+$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(FSM_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DFUZZ_NAME='"$*"' $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+              $(call pc_cflags,$(PKGS_NODE))
+fuzz:
+	@scripts/install-deps --fuzz
+	@mkdir -p build/fuzz
+	@for t in $(FUZZ_NAMES); do \
+	    clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c $(CLIENT_SRC) $(FSM_SRC) \
+	        $(call pc_libs,$(PKGS_NODE)) || exit 1; \
+	    mkdir -p build/fuzz/corpus/$$t tests/fuzz/crashes/$$t; \
+	    echo "== $$t for $(FUZZ_SECONDS) s"; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -artifact_prefix=tests/fuzz/crashes/$$t/ build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	        || exit 1; \
+	done
+
 # deps runs first, in its own step, so that a fresh machine has pkg-config
 # and the libraries before any compile line is expanded.
 unit: deps
@@ -149,9 +174,9 @@ check-layers:
 	    { echo "check-layers: only raft/ includes raft.h"; exit 1; }
 
 test: deps
-	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(INTEG_BIN)
+	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 	@QRAFTD=$(BINDIR)/qraftd LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	    tests/run $(UNIT_BIN) $(INTEG_BIN)
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
