@@ -217,7 +217,7 @@ int testClusterStart(struct testCluster *c, unsigned n, int base_port, const cha
     }
     deadline = testNowMs() + (uint64_t)timeout_ms;
     do {
-        rv = qraft_queue_create(client, "ready-probe", -1);
+        rv = qraft_create_queue(client, "ready-probe", NULL, 0, NULL, 0);
     } while (rv != 0 && testNowMs() < deadline);
     qraft_close(client);
     if (rv != 0) {

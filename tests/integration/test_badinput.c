@@ -328,18 +328,54 @@ static void test_unknown_op_and_wrong_types(void **state)
     writeFrame(fd, sb.data, sb.size);
     expectError(fd, "UnknownOperation");
 
-    /* send with a numeric queue name and no session */
+    /* SendMessage without a session: refused before the log */
     msgpack_sbuffer_clear(&sb);
-    msgpack_pack_map(&pk, 4);
+    msgpack_pack_map(&pk, 3);
     packStr(&pk, "id");
     msgpack_pack_uint64(&pk, 2);
     packStr(&pk, "op");
-    packStr(&pk, "send");
-    packStr(&pk, "queue");
+    packStr(&pk, "SendMessage");
+    packStr(&pk, "args");
+    msgpack_pack_map(&pk, 2);
+    packStr(&pk, "QueueName");
+    packStr(&pk, "q");
+    packStr(&pk, "MessageBody");
+    packStr(&pk, "hi");
+    writeFrame(fd, sb.data, sb.size);
+    expectError(fd, "MalformedRequest");
+
+    /* with a session, but a queue name that is a number: the state
+     * machine's check refuses it before the log */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 6);
+    packStr(&pk, "id");
+    msgpack_pack_uint64(&pk, 3);
+    packStr(&pk, "op");
+    packStr(&pk, "SendMessage");
+    packStr(&pk, "cid");
+    msgpack_pack_uint64(&pk, 77);
+    packStr(&pk, "seq");
+    msgpack_pack_uint64(&pk, 1);
+    packStr(&pk, "ack");
+    msgpack_pack_uint64(&pk, 1);
+    packStr(&pk, "args");
+    msgpack_pack_map(&pk, 2);
+    packStr(&pk, "QueueName");
     msgpack_pack_int(&pk, 42);
-    packStr(&pk, "body");
-    msgpack_pack_bin(&pk, 2);
-    msgpack_pack_bin_body(&pk, "hi", 2);
+    packStr(&pk, "MessageBody");
+    packStr(&pk, "hi");
+    writeFrame(fd, sb.data, sb.size);
+    expectError(fd, "InvalidParameterValue");
+
+    /* args that are not a map */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 3);
+    packStr(&pk, "id");
+    msgpack_pack_uint64(&pk, 4);
+    packStr(&pk, "op");
+    packStr(&pk, "ListQueues");
+    packStr(&pk, "args");
+    msgpack_pack_array(&pk, 0);
     writeFrame(fd, sb.data, sb.size);
     expectError(fd, "MalformedRequest");
 

@@ -56,11 +56,11 @@ struct sendArg
 
 static struct sendArg sendArgs[SENDS];
 
-static void sentCb(void *arg, int status, const char *msg_id)
+static void sentCb(void *arg, int status, const struct qraft_send_result *result)
 {
     struct sendArg *a = arg;
     struct failoverRun *run = a->run;
-    (void)msg_id;
+    (void)result;
 
     if (status == QRAFT_OK) {
         run->status[a->index] = 1;
@@ -98,7 +98,8 @@ static unsigned drain(qraft_client *client, const char *queue, unsigned *counts,
         struct qraft_message *msgs;
         size_t got;
         size_t k;
-        int rv = qraft_receive(client, queue, 10, 120, &msgs, &got);
+        struct qraft_receive_params params = {.max = 10, .visibility_s = 120, .wait_s = 0};
+        int rv = qraft_receive(client, queue, &params, &msgs, &got);
         assert_int_equal(rv, QRAFT_OK);
         if (got == 0) {
             empty++;
@@ -159,14 +160,14 @@ static void test_failover_and_restart(void **state)
     assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 30000},
                                 &client),
                      0);
-    assert_int_equal(qraft_queue_create(client, "orders", -1), QRAFT_OK);
+    assert_int_equal(qraft_create_queue(client, "orders", NULL, 0, NULL, 0), QRAFT_OK);
 
     t0 = testNowMs();
     for (i = 0; i < SENDS; i++) {
         snprintf(body, sizeof body, "msg-%05u", i);
         sendArgs[i].run = &run;
         sendArgs[i].index = i;
-        assert_int_equal(qraft_send_async(client, "orders", body, strlen(body), sentCb,
+        assert_int_equal(qraft_send_async(client, "orders", body, strlen(body), NULL, sentCb,
                                           &sendArgs[i]),
                          QRAFT_OK);
     }
@@ -204,10 +205,10 @@ static void test_failover_and_restart(void **state)
     assertDigestsAgree(&cluster);
 
     /* Messages left in a queue survive stopping every node. */
-    assert_int_equal(qraft_queue_create(client, "durable", -1), QRAFT_OK);
+    assert_int_equal(qraft_create_queue(client, "durable", NULL, 0, NULL, 0), QRAFT_OK);
     for (i = 0; i < 50; i++) {
         snprintf(body, sizeof body, "msg-%05u", i);
-        assert_int_equal(qraft_send(client, "durable", body, strlen(body), NULL), QRAFT_OK);
+        assert_int_equal(qraft_send(client, "durable", body, strlen(body), NULL, NULL), QRAFT_OK);
     }
     qraft_close(client);
     for (i = 0; i < cluster.n; i++) {
@@ -226,7 +227,7 @@ static void test_failover_and_restart(void **state)
     {
         char **names;
         size_t n;
-        assert_int_equal(qraft_queue_list(client, &names, &n), QRAFT_OK);
+        assert_int_equal(qraft_list_queues(client, NULL, 0, NULL, &names, &n, NULL), QRAFT_OK);
         printf("# after a full restart (%llu ms to a readable leader): %zu queues\n",
                (unsigned long long)(testNowMs() - t0), n);
         assert_int_equal(n, 3); /* durable, orders, ready-probe */
@@ -276,10 +277,10 @@ static void test_snapshot_install(void **state)
     assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
                                 &client),
                      0);
-    assert_int_equal(qraft_queue_create(client, "snap", -1), QRAFT_OK);
+    assert_int_equal(qraft_create_queue(client, "snap", NULL, 0, NULL, 0), QRAFT_OK);
     for (i = 0; i < 600; i++) {
         snprintf(body, sizeof body, "msg-%05u", i);
-        assert_int_equal(qraft_send(client, "snap", body, strlen(body), NULL), QRAFT_OK);
+        assert_int_equal(qraft_send(client, "snap", body, strlen(body), NULL, NULL), QRAFT_OK);
     }
     assert_int_equal(testNodeStatus(&cluster, (unsigned)leader, &st), 0);
     printf("# leader at index %llu while node %u was down\n",

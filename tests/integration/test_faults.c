@@ -84,7 +84,7 @@ static void sendMany(qraft_client *client, const char *queue, unsigned n, unsign
     unsigned i;
     for (i = 0; i < n; i++) {
         snprintf(body, sizeof body, "msg-%05u", first + i);
-        assert_int_equal(qraft_send(client, queue, body, strlen(body), NULL), QRAFT_OK);
+        assert_int_equal(qraft_send(client, queue, body, strlen(body), NULL, NULL), QRAFT_OK);
     }
 }
 
@@ -97,7 +97,8 @@ static unsigned drainCount(qraft_client *client, const char *queue)
         struct qraft_message *msgs;
         size_t got;
         size_t k;
-        assert_int_equal(qraft_receive(client, queue, 10, 120, &msgs, &got), QRAFT_OK);
+        struct qraft_receive_params params = {.max = 10, .visibility_s = 120, .wait_s = 0};
+        assert_int_equal(qraft_receive(client, queue, &params, &msgs, &got), QRAFT_OK);
         empty = got == 0 ? empty + 1 : 0;
         for (k = 0; k < got; k++) {
             assert_int_equal(qraft_delete(client, queue, msgs[k].receipt), QRAFT_OK);
@@ -131,7 +132,7 @@ static void test_disk_error_stops_node(void **state)
     assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
                                 &client),
                      0);
-    assert_int_equal(qraft_queue_create(client, "disk", -1), QRAFT_OK);
+    assert_int_equal(qraft_create_queue(client, "disk", NULL, 0, NULL, 0), QRAFT_OK);
     status = -1;
     for (round = 0; round < 30 && status == -1; round++) {
         sendMany(client, "disk", 20, round * 20);
@@ -213,7 +214,7 @@ static void test_corrupt_segment_refused(void **state)
     assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
                                 &client),
                      0);
-    assert_int_equal(qraft_queue_create(client, "seg", -1), QRAFT_OK);
+    assert_int_equal(qraft_create_queue(client, "seg", NULL, 0, NULL, 0), QRAFT_OK);
     sendMany(client, "seg", 200, 0);
     assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
 
