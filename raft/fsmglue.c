@@ -14,29 +14,49 @@
  */
 #include "raft/internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static struct replica *replicaOfFsm(struct raft_fsm *fsm)
+static struct fsmAdapter *adapterOf(struct raft_fsm *fsm)
 {
     return fsm->data;
+}
+
+static void adapterLog(struct fsmAdapter *a, int level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void adapterLog(struct fsmAdapter *a, int level, const char *msg, const char *fmt, ...)
+{
+    char kv[512];
+    va_list ap;
+
+    if (a->log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(kv, sizeof kv, fmt, ap);
+    va_end(ap);
+    a->log(a->arg, level, msg, kv);
 }
 
 static int glueApply(struct raft_fsm *fsm,
                      const struct raft_buffer *buf,
                      void **result)
 {
-    struct replica *r = replicaOfFsm(fsm);
+    struct fsmAdapter *a = adapterOf(fsm);
     int rv;
 
-    rv = fsmApply(r->config.fsm, buf->base, buf->len, &r->reply);
+    rv = fsmApply(a->fsm, buf->base, buf->len, &a->reply);
     if (rv != 0) {
-        replicaLog(r, REPLICA_LOG_ERROR, "state machine store failed", "rv=%d error=\"%s\"", rv,
-                   fsmErrmsg(r->config.fsm));
-        replicaFatal(r, "state machine store failed", rv);
+        adapterLog(a, REPLICA_LOG_ERROR, "state machine store failed", "rv=%d error=\"%s\"", rv,
+                   fsmErrmsg(a->fsm));
+        if (a->fatal != NULL) {
+            a->fatal(a->arg, "state machine store failed", RAFT_IOERR);
+        }
         return RAFT_IOERR;
     }
-    *result = &r->reply;
+    *result = &a->reply;
     return 0;
 }
 
@@ -44,17 +64,17 @@ static int glueSnapshot(struct raft_fsm *fsm,
                         struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
-    struct replica *r = replicaOfFsm(fsm);
+    struct fsmAdapter *a = adapterOf(fsm);
     int rv;
 
-    if (r->snapshot != NULL) {
+    if (a->snapshot != NULL) {
         return RAFT_BUSY;
     }
-    rv = fsmSnapshotBegin(r->config.fsm, &r->snapshot);
+    rv = fsmSnapshotBegin(a->fsm, &a->snapshot);
     if (rv != 0) {
-        replicaLog(r, REPLICA_LOG_WARN, "snapshot begin failed", "rv=%d error=\"%s\"", rv,
-                   fsmErrmsg(r->config.fsm));
-        r->snapshot = NULL;
+        adapterLog(a, REPLICA_LOG_WARN, "snapshot begin failed", "rv=%d error=\"%s\"", rv,
+                   fsmErrmsg(a->fsm));
+        a->snapshot = NULL;
         return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
     }
     *bufs = NULL;
@@ -67,7 +87,7 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
                              struct raft_buffer *bufs[],
                              unsigned *n_bufs)
 {
-    struct replica *r = replicaOfFsm(fsm);
+    struct fsmAdapter *a = adapterOf(fsm);
     struct raft_buffer *array;
     void *data;
     size_t len;
@@ -77,7 +97,7 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
     if (array == NULL) {
         return RAFT_NOMEM;
     }
-    rv = fsmSnapshotWrite(r->snapshot, raft_malloc, &data, &len);
+    rv = fsmSnapshotWrite(a->snapshot, raft_malloc, &data, &len);
     if (rv != 0) {
         raft_free(array);
         return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
@@ -93,7 +113,7 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
                                 struct raft_buffer *bufs[],
                                 unsigned *n_bufs)
 {
-    struct replica *r = replicaOfFsm(fsm);
+    struct fsmAdapter *a = adapterOf(fsm);
     unsigned i;
 
     if (*bufs != NULL) {
@@ -104,9 +124,9 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
     }
     *bufs = NULL;
     *n_bufs = 0;
-    if (r->snapshot != NULL) {
-        fsmSnapshotEnd(r->snapshot);
-        r->snapshot = NULL;
+    if (a->snapshot != NULL) {
+        fsmSnapshotEnd(a->snapshot);
+        a->snapshot = NULL;
     }
     return 0;
 }
@@ -115,30 +135,32 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
  * does not free it). On failure libraft keeps it. */
 static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-    struct replica *r = replicaOfFsm(fsm);
+    struct fsmAdapter *a = adapterOf(fsm);
     int rv;
 
-    rv = fsmRestore(r->config.fsm, buf->base, buf->len);
+    rv = fsmRestore(a->fsm, buf->base, buf->len);
     if (rv != 0) {
-        replicaLog(r, REPLICA_LOG_ERROR, "snapshot restore failed", "rv=%d error=\"%s\"", rv,
-                   fsmErrmsg(r->config.fsm));
+        adapterLog(a, REPLICA_LOG_ERROR, "snapshot restore failed", "rv=%d error=\"%s\"", rv,
+                   fsmErrmsg(a->fsm));
         return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
     }
     raft_free(buf->base);
-    replicaLog(r, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu", buf->len);
+    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu", buf->len);
     return 0;
 }
 
-void replicaFsmInit(struct replica *r)
+void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
 {
-    memset(&r->raft_fsm, 0, sizeof r->raft_fsm);
-    r->raft_fsm.version = 3;
-    r->raft_fsm.data = r;
-    r->raft_fsm.apply = glueApply;
-    r->raft_fsm.snapshot = glueSnapshot;
-    r->raft_fsm.restore = glueRestore;
-    r->raft_fsm.snapshot_finalize = glueSnapshotFinalize;
-    r->raft_fsm.snapshot_async = glueSnapshotAsync;
+    memset(&a->raft_fsm, 0, sizeof a->raft_fsm);
+    a->fsm = fsm;
+    a->snapshot = NULL;
+    a->raft_fsm.version = 3;
+    a->raft_fsm.data = a;
+    a->raft_fsm.apply = glueApply;
+    a->raft_fsm.snapshot = glueSnapshot;
+    a->raft_fsm.restore = glueRestore;
+    a->raft_fsm.snapshot_finalize = glueSnapshotFinalize;
+    a->raft_fsm.snapshot_async = glueSnapshotAsync;
 }
 
 /* ------------------------------------------------------------------------ */

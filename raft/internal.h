@@ -7,6 +7,25 @@
 
 #include "raft/replica.h"
 
+/* The raft_fsm version 3 adapter over fsm/ (fsmglue.c). The replica embeds
+ * one; the simulation tests (tests/sim) put one on each fixture server, so
+ * that they run the same glue as qraftd. */
+struct fsmAdapter
+{
+    struct raft_fsm raft_fsm; /* handed to raft_init / raft_fixture_grow */
+    struct fsm *fsm;
+    struct fsmReply reply;         /* the reply of the entry being applied */
+    struct fsmSnapshot *snapshot;  /* between `snapshot` and finalize */
+    /* A store failure in apply or restore: the node must stop. */
+    void (*fatal)(void *arg, const char *what, int rv);
+    /* Log sink, as replicaConfig.log; may be NULL. */
+    void (*log)(void *arg, int level, const char *msg, const char *kv);
+    void *arg;
+};
+
+/* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
+void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
+
 struct replica
 {
     uv_loop_t *loop;
@@ -16,7 +35,7 @@ struct replica
     struct raft raft;
     struct raft_io io;
     struct raft_uv_transport transport;
-    struct raft_fsm raft_fsm;
+    struct fsmAdapter adapter;
 
     /* libraft's own I/O methods, which ours wrap to catch disk errors. */
     struct
@@ -36,10 +55,6 @@ struct replica
         int (*set_vote)(struct raft_io *io, raft_id server_id);
     } uv_methods;
 
-    /* Apply results: the fsm's reply to the entry being applied. */
-    struct fsmReply reply;
-    /* The snapshot being taken, between fsm->snapshot and finalize. */
-    struct fsmSnapshot *snapshot;
 
     /* Leadership readiness: the barrier of the current term. */
     struct raft_barrier barrier;
@@ -74,8 +89,6 @@ void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, 
  * the fatal callback exits the process. */
 void replicaFatal(struct replica *r, const char *what, int rv);
 
-/* Fill r->raft_fsm with the raft_fsm v3 adapter over r->config.fsm. */
-void replicaFsmInit(struct replica *r);
 
 /* Put wrappers around libraft's disk methods (fail-stop on errors). */
 void replicaWrapIo(struct replica *r);

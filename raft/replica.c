@@ -56,6 +56,19 @@ void replicaFatal(struct replica *r, const char *what, int rv)
     }
 }
 
+static void adapterFatal(void *arg, const char *what, int rv)
+{
+    replicaFatal(arg, what, rv);
+}
+
+static void adapterLogCb(void *arg, int level, const char *msg, const char *kv)
+{
+    struct replica *r = arg;
+    if (r->config.log != NULL) {
+        r->config.log(r->config.arg, level, msg, kv);
+    }
+}
+
 static uint64_t wallClockMs(void)
 {
     struct timespec ts;
@@ -274,9 +287,12 @@ int replicaInit(uv_loop_t *loop,
     /* A corrupt segment is a start error, never moved aside silently. */
     raft_uv_set_auto_recovery(&r->io, false);
     replicaWrapIo(r);
-    replicaFsmInit(r);
+    fsmAdapterInit(&r->adapter, c->fsm);
+    r->adapter.fatal = adapterFatal;
+    r->adapter.log = adapterLogCb;
+    r->adapter.arg = r;
 
-    rv = raft_init(&r->raft, &r->io, &r->raft_fsm, c->id, r->raft_addr);
+    rv = raft_init(&r->raft, &r->io, &r->adapter.raft_fsm, c->id, r->raft_addr);
     if (rv != 0) {
         snprintf(errmsg, 256, "raft init: %s", raft_errmsg(&r->raft));
         goto err_after_io;
