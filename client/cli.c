@@ -4,7 +4,10 @@
  *
  * Exit status: 0 success; 1 the cluster refused or could not be reached,
  * with one line "qraft: ErrName: message" on stderr; 2 usage error.
- * Options may come before or after the command words.
+ * Options may come before or after the command words. --json prints one
+ * JSON object per result with SQS's field names (cluster status keeps its
+ * own row format, which scripts/demo parses). Cluster status is in
+ * cli_status.inc and the message commands in cli_msg.inc, included here.
  */
 #include "client/qraft.h"
 
@@ -25,25 +28,78 @@
 /* Most nodes cluster status shows. */
 #define CLI_NODES_MAX 64
 
-/* Most positional words on a command line. */
+/* Most positional words, and repeated options, on a command line. */
 #define CLI_ARGS_MAX 256
 
 static const char cliUsage[] =
     "usage: qraft [-s ADDR[,ADDR...]] [--json] [--timeout MS] COMMAND ...\n"
     "\n"
     "commands:\n"
-    "  cluster status                            one row per node\n"
-    "  queue create NAME [--visibility-timeout S]\n"
-    "  queue list                                queue names, one per line\n"
+    "  cluster status                  one row per node\n"
+    "  queue create NAME [--fifo] [--content-dedup] [--visibility-timeout S]\n"
+    "      [--retention S] [--delay S] [--max-size B] [--wait S]\n"
+    "      [--dlq NAME --max-receives N] [--tag K=V]...\n"
+    "  queue list [--prefix P]         queue names, one per line\n"
     "  queue delete NAME\n"
-    "  send QUEUE BODY                           BODY '-' reads stdin; "
-    "prints the message id\n"
-    "  recv QUEUE [--max N] [--visibility S]     ID<TAB>RECEIPT<TAB>"
-    "RECEIVE_COUNT<TAB>BODY per message\n"
+    "  queue attrs NAME                Name=Value per line, sorted\n"
+    "  queue set NAME ATTR=VALUE...\n"
+    "  queue purge NAME\n"
+    "  queue redrive DLQ [--to QUEUE]  prints the number of messages moved\n"
+    "  queue tags NAME | tag NAME K=V... | untag NAME K...\n"
+    "  send QUEUE BODY [--group G] [--dedup-id D] [--delay S]\n"
+    "      [--attr NAME[:Type]=VALUE]...   BODY '-' reads stdin; prints the\n"
+    "      message id (and the sequence number on FIFO queues)\n"
+    "  recv QUEUE [--max N] [--wait S] [--visibility S]\n"
+    "      ID<TAB>RECEIPT<TAB>RECEIVE_COUNT<TAB>BODY per message\n"
     "  delete QUEUE RECEIPT...\n"
+    "  visibility QUEUE RECEIPT SECONDS\n"
     "\n"
+    "--attr types: String (default), Number, Binary (value in base64).\n"
     "-s defaults to $QRAFT_SERVERS, then to " CLI_SERVERS_DEFAULT ".\n"
     "Exit status: 0 ok, 1 refused or unreachable, 2 usage error.\n";
+
+/* Command options: flag name, whether it takes a value. The index is the
+ * option's bit in a command's allowed set. */
+#define CLI_OPTS(X)                                                           \
+    X(O_FIFO, "--fifo", false)                                                \
+    X(O_CONTENT_DEDUP, "--content-dedup", false)                              \
+    X(O_VIS_TIMEOUT, "--visibility-timeout", true)                            \
+    X(O_RETENTION, "--retention", true)                                       \
+    X(O_DELAY, "--delay", true)                                               \
+    X(O_MAX_SIZE, "--max-size", true)                                         \
+    X(O_WAIT, "--wait", true)                                                 \
+    X(O_DLQ, "--dlq", true)                                                   \
+    X(O_MAX_RECEIVES, "--max-receives", true)                                 \
+    X(O_TAG, "--tag", true)                                                   \
+    X(O_PREFIX, "--prefix", true)                                             \
+    X(O_TO, "--to", true)                                                     \
+    X(O_GROUP, "--group", true)                                               \
+    X(O_DEDUP_ID, "--dedup-id", true)                                         \
+    X(O_ATTR, "--attr", true)                                                 \
+    X(O_MAX, "--max", true)                                                   \
+    X(O_VISIBILITY, "--visibility", true)
+
+/* Option indexes. */
+enum {
+#define CLI__OPT_ENUM(CODE, NAME, VALUE) CODE,
+    CLI_OPTS(CLI__OPT_ENUM)
+#undef CLI__OPT_ENUM
+        O_COUNT
+};
+
+/* Option names, by index. */
+static const char *const cliOptNames[] = {
+#define CLI__OPT_NAME(CODE, NAME, VALUE) NAME,
+    CLI_OPTS(CLI__OPT_NAME)
+#undef CLI__OPT_NAME
+};
+
+/* Whether each option takes a value, by index. */
+static const bool cliOptValue[] = {
+#define CLI__OPT_VALUE(CODE, NAME, VALUE) VALUE,
+    CLI_OPTS(CLI__OPT_VALUE)
+#undef CLI__OPT_VALUE
+};
 
 /* The parsed command line. */
 struct cliArgs
@@ -51,9 +107,11 @@ struct cliArgs
     const char *servers; /* -s */
     bool json;           /* --json */
     int timeoutMs;       /* --timeout, 0: library default */
-    long visTimeout;     /* --visibility-timeout, -1: absent */
-    long max;            /* --max, 0: absent */
-    long visibility;     /* --visibility, -1: absent */
+    const char *opt[O_COUNT];  /* last value of each option ("" for flags) */
+    const char *tags[CLI_ARGS_MAX];  /* every --tag */
+    int nTags;
+    const char *attrs[CLI_ARGS_MAX]; /* every --attr */
+    int nAttrs;
     const char *words[CLI_ARGS_MAX]; /* command words and operands */
     int nWords;                      /* entries in words */
 };
@@ -101,14 +159,25 @@ static int cliNumber(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* Index of the command option @o, or -1. */
+static int cliOptIndex(const char *o)
+{
+    int i;
+    for (i = 0; i < O_COUNT; i++) {
+        if (strcmp(o, cliOptNames[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 /* Parse argv into @a. Returns 0, 2 (usage error) or -1 (help printed). */
 static int cliParse(int argc, char **argv, struct cliArgs *a)
 {
     int i;
+    int k;
     long v;
     memset(a, 0, sizeof *a);
-    a->visTimeout = -1;
-    a->visibility = -1;
     for (i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -120,49 +189,61 @@ static int cliParse(int argc, char **argv, struct cliArgs *a)
             a->json = true;
             continue;
         }
+        k = cliOptIndex(o);
         if (strcmp(o, "-s") == 0 || strcmp(o, "--servers") == 0 ||
-            strcmp(o, "--timeout") == 0 || strcmp(o, "--max") == 0 ||
-            strcmp(o, "--visibility") == 0 ||
-            strcmp(o, "--visibility-timeout") == 0) {
+            strcmp(o, "--timeout") == 0 || (k >= 0 && cliOptValue[k])) {
             if (val == NULL) {
                 return cliUsageError("option %s needs a value", o);
             }
             i++;
-            if (o[1] == 's' || strcmp(o, "--servers") == 0) {
-                a->servers = val;
-            } else if (strcmp(o, "--timeout") == 0) {
-                if (cliNumber(val, 1, 86400000, &v) != 0) {
-                    return cliUsageError("bad --timeout '%s' (ms, 1 or more)",
-                                         val);
-                }
-                a->timeoutMs = (int)v;
-            } else if (strcmp(o, "--max") == 0) {
-                if (cliNumber(val, 1, 1000000, &v) != 0) {
-                    return cliUsageError("bad --max '%s' (1..10)", val);
-                }
-                a->max = v;
-            } else if (cliNumber(val, 0, 1000000000, &v) != 0) {
-                return cliUsageError("bad visibility '%s' (seconds)", val);
-            } else if (strcmp(o, "--visibility") == 0) {
-                a->visibility = v;
-            } else {
-                a->visTimeout = v;
+        }
+        if (strcmp(o, "-s") == 0 || strcmp(o, "--servers") == 0) {
+            a->servers = val;
+        } else if (strcmp(o, "--timeout") == 0) {
+            if (cliNumber(val, 1, 86400000, &v) != 0) {
+                return cliUsageError("bad --timeout '%s' (ms, 1 or more)",
+                                     val);
             }
-            continue;
-        }
-        if (o[0] == '-' && o[1] != '\0') {
+            a->timeoutMs = (int)v;
+        } else if (k >= 0) {
+            a->opt[k] = cliOptValue[k] ? val : "";
+            if ((k == O_TAG && a->nTags == CLI_ARGS_MAX) ||
+                (k == O_ATTR && a->nAttrs == CLI_ARGS_MAX)) {
+                return cliUsageError("too many %s options", o);
+            }
+            if (k == O_TAG) {
+                a->tags[a->nTags++] = val;
+            } else if (k == O_ATTR) {
+                a->attrs[a->nAttrs++] = val;
+            }
+        } else if (o[0] == '-' && o[1] != '\0') {
             return cliUsageError("unknown option %s", o);
-        }
-        if (a->nWords == CLI_ARGS_MAX) {
+        } else if (a->nWords == CLI_ARGS_MAX) {
             return cliUsageError("too many arguments");
+        } else {
+            a->words[a->nWords++] = o;
         }
-        a->words[a->nWords++] = o;
     }
     if (a->servers == NULL) {
         a->servers = getenv("QRAFT_SERVERS");
     }
     if (a->servers == NULL || *a->servers == '\0') {
         a->servers = CLI_SERVERS_DEFAULT;
+    }
+    return 0;
+}
+
+/* A numeric option in [lo, hi] into *out (left alone if absent). Returns
+ * 0 or 2 (usage error printed). */
+static int cliOptNumber(const struct cliArgs *a, int k, long lo, long hi,
+                        long *out)
+{
+    if (a->opt[k] == NULL) {
+        return 0;
+    }
+    if (cliNumber(a->opt[k], lo, hi, out) != 0) {
+        return cliUsageError("bad %s '%s' (a whole number, %ld..%ld)",
+                             cliOptNames[k], a->opt[k], lo, hi);
     }
     return 0;
 }
@@ -228,384 +309,397 @@ static void cliJsonStr(const void *data, size_t len)
 }
 
 /* ---------------------------------------------------------------------- */
-/* cluster status                                                          */
+/* Output helpers                                                          */
 
-/* One row of cluster status. */
-struct cliNode
+/* Base64 alphabet (RFC 4648). */
+static const char cliB64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Print @len bytes in base64, quoted. */
+static void cliJsonB64(const void *data, size_t len)
 {
-    bool known;     /* id is known */
-    bool up;        /* answered */
-    uint64_t id;    /* node id */
-    char addr[128]; /* client address asked */
-    struct qraft_node_status st;
-};
-
-/* Error of the last node that did not answer. */
-static char cliLastErr[256];
-
-/* Index of the row of @addr, or -1. */
-static int cliFindAddr(struct cliNode *nodes, int n, const char *addr)
-{
-    int i;
-    for (i = 0; i < n; i++) {
-        if (strcmp(nodes[i].addr, addr) == 0) {
-            return i;
-        }
+    const unsigned char *p = data;
+    size_t i;
+    putchar('"');
+    for (i = 0; i < len; i += 3) {
+        uint32_t x = (uint32_t)p[i] << 16;
+        x |= i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0;
+        x |= i + 2 < len ? p[i + 2] : 0;
+        putchar(cliB64[x >> 18 & 63]);
+        putchar(cliB64[x >> 12 & 63]);
+        putchar(i + 1 < len ? cliB64[x >> 6 & 63] : '=');
+        putchar(i + 2 < len ? cliB64[x & 63] : '=');
     }
-    return -1;
+    putchar('"');
 }
 
-/* Ask @addr and add a row, unless asked already. */
-static void cliAsk(struct cliNode *nodes, int *n, const char *addr, int ms)
+/* Decode base64 @s into malloc'd *out. Returns 0 or -1 (not base64). */
+static int cliB64Decode(const char *s, unsigned char **out, size_t *len)
 {
-    struct cliNode *row;
-    char err[256];
-    if (*n >= CLI_NODES_MAX || cliFindAddr(nodes, *n, addr) >= 0) {
-        return;
-    }
-    row = &nodes[(*n)++];
-    memset(row, 0, sizeof *row);
-    snprintf(row->addr, sizeof row->addr, "%s", addr);
-    if (qraft_node_status(addr, ms, &row->st, err, sizeof err) == 0) {
-        row->up = true;
-        row->known = true;
-        row->id = row->st.id;
-    } else {
-        snprintf(cliLastErr, sizeof cliLastErr, "%s", err);
-    }
-}
-
-/* Sort rows by id, unknown ids last (by address). */
-static int cliNodeCmp(const void *x, const void *y)
-{
-    const struct cliNode *a = x;
-    const struct cliNode *b = y;
-    if (a->known != b->known) {
-        return a->known ? -1 : 1;
-    }
-    if (a->known && a->id != b->id) {
-        return a->id < b->id ? -1 : 1;
-    }
-    return strcmp(a->addr, b->addr);
-}
-
-/* A number or "-". */
-static void cliNum(char *buf, size_t len, bool up, uint64_t v)
-{
-    if (up) {
-        snprintf(buf, len, "%" PRIu64, v);
-    } else {
-        snprintf(buf, len, "-");
-    }
-}
-
-/* Print the rows as JSON lines. */
-static void cliStatusJson(const struct cliNode *nodes, int n)
-{
-    int i;
-    for (i = 0; i < n; i++) {
-        const struct cliNode *r = &nodes[i];
-        if (r->known) {
-            printf("{\"id\":%" PRIu64 ",", r->id);
-        } else {
-            printf("{\"id\":null,");
-        }
-        if (r->up) {
-            printf("\"zone\":");
-            cliJsonStr(r->st.zone, strlen(r->st.zone));
-            printf(",\"role\":");
-            cliJsonStr(r->st.role, strlen(r->st.role));
-            printf(",\"state\":");
-            cliJsonStr(r->st.state, strlen(r->st.state));
-            printf(",\"term\":%" PRIu64 ",\"last_index\":%" PRIu64
-                   ",\"applied\":%" PRIu64 ",\"leader\":%" PRIu64
-                   ",\"digest\":",
-                   r->st.term, r->st.last_index, r->st.applied_index,
-                   r->st.leader_id);
-            cliJsonStr(r->st.digest, strlen(r->st.digest));
-        } else {
-            printf("\"zone\":null,\"role\":null,\"state\":\"unavailable\","
-                   "\"term\":null,\"last_index\":null,\"applied\":null,"
-                   "\"leader\":null,\"digest\":null");
-        }
-        printf(",\"addr\":");
-        cliJsonStr(r->addr, strlen(r->addr));
-        printf("}\n");
-    }
-}
-
-/* Number of columns of the status table. */
-#define CLI_COLS 9
-
-/* Print the rows as an aligned table with a header. */
-static void cliStatusTable(const struct cliNode *nodes, int n)
-{
-    static const char *const head[CLI_COLS] = {
-        "ID",         "ZONE",    "ROLE",   "STATE", "TERM",
-        "LAST_INDEX", "APPLIED", "LEADER", "DIGEST"};
-    char cells[CLI_NODES_MAX][CLI_COLS][72];
-    size_t width[CLI_COLS];
-    int i;
-    int j;
-    for (j = 0; j < CLI_COLS; j++) {
-        width[j] = strlen(head[j]);
-    }
-    for (i = 0; i < n; i++) {
-        const struct cliNode *r = &nodes[i];
-        bool up = r->up;
-        cliNum(cells[i][0], sizeof cells[i][0], r->known, r->id);
-        snprintf(cells[i][1], sizeof cells[i][1], "%s",
-                 up && r->st.zone[0] ? r->st.zone : "-");
-        snprintf(cells[i][2], sizeof cells[i][2], "%s",
-                 up && r->st.role[0] ? r->st.role : "-");
-        snprintf(cells[i][3], sizeof cells[i][3], "%s",
-                 up ? r->st.state : "unavailable");
-        cliNum(cells[i][4], sizeof cells[i][4], up, r->st.term);
-        cliNum(cells[i][5], sizeof cells[i][5], up, r->st.last_index);
-        cliNum(cells[i][6], sizeof cells[i][6], up, r->st.applied_index);
-        cliNum(cells[i][7], sizeof cells[i][7], up && r->st.leader_id != 0,
-               r->st.leader_id);
-        snprintf(cells[i][8], sizeof cells[i][8], "%s",
-                 up && r->st.digest[0] ? r->st.digest : "-");
-        for (j = 0; j < CLI_COLS; j++) {
-            size_t w = strlen(cells[i][j]);
-            width[j] = w > width[j] ? w : width[j];
-        }
-    }
-    for (i = -1; i < n; i++) {
-        for (j = 0; j < CLI_COLS; j++) {
-            const char *cell = i < 0 ? head[j] : cells[i][j];
-            if (j + 1 < CLI_COLS) {
-                printf("%-*s  ", (int)width[j], cell);
-            } else {
-                printf("%s\n", cell);
-            }
-        }
-    }
-}
-
-/* qraft cluster status. */
-static int cliClusterStatus(const struct cliArgs *a)
-{
-    static struct cliNode nodes[CLI_NODES_MAX];
-    struct qraft_node_status members;
-    char addr[128];
-    const char *p = a->servers;
-    const char *comma;
-    size_t len;
-    bool haveMembers = false;
-    int ms = a->timeoutMs > 0 ? a->timeoutMs : CLI_STATUS_TIMEOUT;
-    int n = 0;
-    int up = 0;
-    int i;
-    size_t m;
-
-    /* Every -s address, in order; the first answer gives the members. */
-    for (;; p = comma + 1) {
-        comma = strchr(p, ',');
-        len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        if (len > 0 && len < sizeof addr) {
-            memcpy(addr, p, len);
-            addr[len] = '\0';
-            cliAsk(nodes, &n, addr, ms);
-            i = cliFindAddr(nodes, n, addr);
-            if (!haveMembers && i >= 0 && nodes[i].up) {
-                members = nodes[i].st;
-                haveMembers = true;
-            }
-        }
-        if (comma == NULL) {
-            break;
-        }
-    }
-    /* Every member's client address. */
-    for (m = 0; haveMembers && m < members.n_members; m++) {
-        const struct qraft_member *mem = &members.members[m];
-        bool seen = false;
-        for (i = 0; i < n; i++) {
-            seen = seen || (nodes[i].known && nodes[i].id == mem->id);
-        }
-        if (seen) {
-            continue;
-        }
-        if (mem->client_addr[0] != '\0') {
-            cliAsk(nodes, &n, mem->client_addr, ms);
-            i = cliFindAddr(nodes, n, mem->client_addr);
-        } else {
-            i = -1;
-        }
-        if (i >= 0 && !nodes[i].known) {
-            nodes[i].known = true; /* unreachable: id from the config */
-            nodes[i].id = mem->id;
-        } else if (i < 0 && n < CLI_NODES_MAX) {
-            memset(&nodes[n], 0, sizeof nodes[n]);
-            nodes[n].known = true;
-            nodes[n].id = mem->id;
-            n++;
-        }
-    }
-    /* An unreachable -s address that is a member's: give it that id. */
-    for (i = 0; i < n; i++) {
-        for (m = 0; haveMembers && !nodes[i].known && m < members.n_members;
-             m++) {
-            if (strcmp(members.members[m].client_addr, nodes[i].addr) == 0) {
-                nodes[i].known = true;
-                nodes[i].id = members.members[m].id;
-            }
-        }
-        up += nodes[i].up;
-    }
-    qsort(nodes, (size_t)n, sizeof nodes[0], cliNodeCmp);
-    if (a->json) {
-        cliStatusJson(nodes, n);
-    } else {
-        cliStatusTable(nodes, n);
-    }
-    if (up == 0) {
-        fprintf(stderr, "qraft: Unavailable: no node answered (last: %s)\n",
-                cliLastErr);
-        return 1;
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Queue and message commands                                              */
-
-/* Read stdin, up to the largest body + 1 byte (so that a body too long is
- * refused by the cluster, with its own error). */
-static int cliReadStdin(char **out, size_t *len)
-{
-    size_t cap = QRAFT_BODY_MAX + 1;
-    char *buf = malloc(cap);
-    size_t n = 0;
-    size_t got;
+    size_t n = strlen(s);
+    size_t i;
+    size_t o = 0;
+    uint32_t x = 0;
+    int bits = 0;
+    unsigned char *buf = malloc(n / 4 * 3 + 3);
     if (buf == NULL) {
         return -1;
     }
-    while (n < cap && (got = fread(buf + n, 1, cap - n, stdin)) > 0) {
-        n += got;
+    for (i = 0; i < n && s[i] != '='; i++) {
+        const char *at = strchr(cliB64, s[i]);
+        if (at == NULL || s[i] == '\0') {
+            free(buf);
+            return -1;
+        }
+        x = x << 6 | (uint32_t)(at - cliB64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (unsigned char)(x >> bits);
+        }
     }
-    if (ferror(stdin)) {
-        free(buf);
-        return -1;
+    for (; i < n; i++) {
+        if (s[i] != '=') {
+            free(buf);
+            return -1;
+        }
     }
     *out = buf;
-    *len = n;
+    *len = o;
     return 0;
 }
 
-/* qraft send QUEUE BODY. */
-static int cliSend(qraft_client *c, const struct cliArgs *a)
+/* Print "key":"value" (with a comma before unless @first). */
+static void cliJsonKv(bool first, const char *key, const char *value)
 {
-    char id[QRAFT_MESSAGE_ID_MAX];
-    const char *body = a->words[2];
-    char *in = NULL;
-    size_t len = strlen(body);
-    int rv;
-    if (strcmp(body, "-") == 0) {
-        if (cliReadStdin(&in, &len) != 0) {
-            fprintf(stderr, "qraft: cannot read the body from stdin\n");
-            return 1;
-        }
-        body = in;
+    if (!first) {
+        putchar(',');
     }
-    rv = qraft_send(c, a->words[1], body, len, id);
-    free(in);
+    cliJsonStr(key, strlen(key));
+    putchar(':');
+    cliJsonStr(value, strlen(value));
+}
+
+/* Order attributes by name. */
+static int cliAttrCmp(const void *x, const void *y)
+{
+    return strcmp(((const struct qraft_attr *)x)->name,
+                  ((const struct qraft_attr *)y)->name);
+}
+
+/* Print attributes or tags sorted: Name=Value lines, or with --json one
+ * object {"@key":{...}}. */
+static void cliPrintAttrs(const struct cliArgs *a, const char *key,
+                          struct qraft_attr *v, size_t n)
+{
+    size_t i;
+    if (n > 0) {
+        qsort(v, n, sizeof *v, cliAttrCmp);
+    }
+    if (a->json) {
+        printf("{\"%s\":{", key);
+        for (i = 0; i < n; i++) {
+            cliJsonKv(i == 0, v[i].name, v[i].value);
+        }
+        printf("}}\n");
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        printf("%s=%s\n", v[i].name, v[i].value);
+    }
+}
+
+/* Split "K=V" words into attributes (pointing into @buf, one copy per
+ * word). Returns 0 or 2 (usage error). */
+static int cliPairs(const char *const *words, int n, struct qraft_attr *out,
+                    char (*buf)[512], const char *what)
+{
+    int i;
+    char *eq;
+    for (i = 0; i < n; i++) {
+        if (snprintf(buf[i], sizeof buf[i], "%s", words[i]) >=
+            (int)sizeof buf[i]) {
+            return cliUsageError("%s '%.40s...' is too long", what, words[i]);
+        }
+        eq = strchr(buf[i], '=');
+        if (eq == NULL || eq == buf[i]) {
+            return cliUsageError("bad %s '%s' (want NAME=VALUE)", what,
+                                 words[i]);
+        }
+        *eq = '\0';
+        out[i].name = buf[i];
+        out[i].value = eq + 1;
+    }
+    return 0;
+}
+
+
+#include "client/cli_status.inc"
+
+/* ---------------------------------------------------------------------- */
+/* Queue commands                                                          */
+
+/* Scratch space for NAME=VALUE words of one command. */
+static char cliBuf[CLI_ARGS_MAX][512];
+
+/* Attributes built by queue create. */
+static struct qraft_attr cliAttrs[CLI_ARGS_MAX];
+
+/* qraft queue create NAME [options]. */
+static int cliQueueCreate(qraft_client *c, const struct cliArgs *a)
+{
+    static const struct {
+        int opt;
+        const char *attr;
+        long lo, hi;
+    } nums[] = {
+        {O_VIS_TIMEOUT, "VisibilityTimeout", 0, QRAFT_VISIBILITY_MAX},
+        {O_RETENTION, "MessageRetentionPeriod", 0, 100000000},
+        {O_DELAY, "DelaySeconds", 0, 100000},
+        {O_MAX_SIZE, "MaximumMessageSize", 0, 100000000},
+        {O_WAIT, "ReceiveMessageWaitTimeSeconds", 0, 100000},
+    };
+    static char numText[5][24];
+    static char redrive[600];
+    struct qraft_attr tags[CLI_ARGS_MAX];
+    size_t n = 0;
+    size_t i;
+    long v = 0;
+    int rv;
+    for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (a->opt[nums[i].opt] == NULL) {
+            continue;
+        }
+        rv = cliOptNumber(a, nums[i].opt, nums[i].lo, nums[i].hi, &v);
+        if (rv != 0) {
+            return rv;
+        }
+        snprintf(numText[i], sizeof numText[i], "%ld", v);
+        cliAttrs[n++] = (struct qraft_attr){nums[i].attr, numText[i]};
+    }
+    if (a->opt[O_FIFO] != NULL) {
+        cliAttrs[n++] = (struct qraft_attr){"FifoQueue", "true"};
+    }
+    if (a->opt[O_CONTENT_DEDUP] != NULL) {
+        cliAttrs[n++] = (struct qraft_attr){"ContentBasedDeduplication", "true"};
+    }
+    if ((a->opt[O_DLQ] == NULL) != (a->opt[O_MAX_RECEIVES] == NULL)) {
+        return cliUsageError("--dlq and --max-receives go together");
+    }
+    if (a->opt[O_DLQ] != NULL) {
+        rv = cliOptNumber(a, O_MAX_RECEIVES, 1, 1000000, &v);
+        if (rv != 0) {
+            return rv;
+        }
+        if (strlen(a->opt[O_DLQ]) > 500 ||
+            strpbrk(a->opt[O_DLQ], "\"\\") != NULL) {
+            return cliUsageError("bad --dlq '%s'", a->opt[O_DLQ]);
+        }
+        snprintf(redrive, sizeof redrive,
+                 "{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":%ld}",
+                 a->opt[O_DLQ], v);
+        cliAttrs[n++] = (struct qraft_attr){"RedrivePolicy", redrive};
+    }
+    rv = cliPairs(a->tags, a->nTags, tags, cliBuf, "--tag");
+    if (rv != 0) {
+        return rv;
+    }
+    rv = qraft_create_queue(c, a->words[2], cliAttrs, n, tags,
+                            (size_t)a->nTags);
     if (rv != 0) {
         return cliFail(rv, qraft_errmsg(c));
     }
     if (a->json) {
-        printf("{\"id\":");
-        cliJsonStr(id, strlen(id));
+        printf("{");
+        cliJsonKv(true, "QueueName", a->words[2]);
         printf("}\n");
-    } else {
-        printf("%s\n", id);
     }
     return 0;
 }
 
-/* qraft recv QUEUE [--max N] [--visibility S]. */
-static int cliRecv(qraft_client *c, const struct cliArgs *a)
-{
-    struct qraft_message *msgs;
-    size_t n;
-    size_t i;
-    int rv = qraft_receive(c, a->words[1], a->max > 0 ? (unsigned)a->max : 1,
-                           (int)a->visibility, &msgs, &n);
-    if (rv != 0) {
-        return cliFail(rv, qraft_errmsg(c));
-    }
-    for (i = 0; i < n; i++) {
-        const struct qraft_message *m = &msgs[i];
-        if (a->json) {
-            printf("{\"id\":");
-            cliJsonStr(m->id, strlen(m->id));
-            printf(",\"receipt\":");
-            cliJsonStr(m->receipt, strlen(m->receipt));
-            printf(",\"body\":");
-            cliJsonStr(m->body, m->body_len);
-            printf(",\"receive_count\":%" PRIu32 ",\"sent_ms\":%" PRIu64
-                   ",\"first_receive_ms\":%" PRIu64 "}\n",
-                   m->receive_count, m->sent_ms, m->first_receive_ms);
-        } else {
-            printf("%s\t%s\t%" PRIu32 "\t", m->id, m->receipt,
-                   m->receive_count);
-            fwrite(m->body, 1, m->body_len, stdout);
-            putchar('\n');
-        }
-    }
-    qraft_messages_free(msgs, n);
-    return 0;
-}
-
-/* qraft queue list. */
+/* qraft queue list [--prefix P]: every page. */
 static int cliQueueList(qraft_client *c, const struct cliArgs *a)
 {
     char **names;
+    char *next = NULL;
+    char *token = NULL;
     size_t n;
     size_t i;
-    int rv = qraft_queue_list(c, &names, &n);
-    if (rv != 0) {
-        return cliFail(rv, qraft_errmsg(c));
-    }
+    bool first = true;
+    int rv;
     if (a->json) {
-        putchar('[');
-        for (i = 0; i < n; i++) {
-            if (i > 0) {
-                putchar(',');
-            }
-            cliJsonStr(names[i], strlen(names[i]));
-        }
-        printf("]\n");
-    } else {
-        for (i = 0; i < n; i++) {
-            printf("%s\n", names[i]);
-        }
+        printf("{\"QueueNames\":[");
     }
-    qraft_strings_free(names, n);
+    do {
+        rv = qraft_list_queues(c, a->opt[O_PREFIX], 1000, token, &names, &n,
+                               &next);
+        free(token);
+        token = next;
+        if (rv != 0) {
+            if (a->json) {
+                printf("]}\n");
+            }
+            return cliFail(rv, qraft_errmsg(c));
+        }
+        for (i = 0; i < n; i++, first = false) {
+            if (a->json) {
+                printf(first ? "" : ",");
+                cliJsonStr(names[i], strlen(names[i]));
+            } else {
+                printf("%s\n", names[i]);
+            }
+        }
+        qraft_strings_free(names, n);
+    } while (token != NULL);
+    if (a->json) {
+        printf("]}\n");
+    }
     return 0;
 }
 
-/* Check the operand count and that only @allowed command options are
- * set. Returns 0 or 2. */
-static int cliExpect(const struct cliArgs *a, int minWords, int maxWords,
-                     const char *allowed)
+/* qraft queue attrs NAME and queue tags NAME. */
+static int cliQueueShow(qraft_client *c, const struct cliArgs *a, bool tags)
 {
-    if (a->nWords < minWords || (maxWords > 0 && a->nWords > maxWords)) {
-        return cliUsageError("wrong number of arguments for '%s'",
-                             a->words[0]);
+    struct qraft_attr *v;
+    size_t n;
+    int rv = tags ? qraft_list_queue_tags(c, a->words[2], &v, &n)
+                  : qraft_get_queue_attributes(c, a->words[2], NULL, 0, &v,
+                                               &n);
+    if (rv != 0) {
+        return cliFail(rv, qraft_errmsg(c));
     }
-    if (a->max > 0 && strstr(allowed, "max") == NULL) {
-        return cliUsageError("--max does not apply to '%s'", a->words[0]);
+    cliPrintAttrs(a, tags ? "Tags" : "Attributes", v, n);
+    qraft_attrs_free(v, n);
+    return 0;
+}
+
+/* qraft queue set NAME A=V... and queue tag NAME K=V.... */
+static int cliQueueSetPairs(qraft_client *c, const struct cliArgs *a,
+                            bool tags)
+{
+    int n = a->nWords - 3;
+    int rv = cliPairs(a->words + 3, n, cliAttrs, cliBuf,
+                      tags ? "tag" : "attribute");
+    if (rv != 0) {
+        return rv;
     }
-    if (a->visibility >= 0 && strstr(allowed, "vis") == NULL) {
-        return cliUsageError("--visibility does not apply to '%s'",
-                             a->words[0]);
+    rv = tags ? qraft_tag_queue(c, a->words[2], cliAttrs, (size_t)n)
+              : qraft_set_queue_attributes(c, a->words[2], cliAttrs,
+                                           (size_t)n);
+    return rv != 0 ? cliFail(rv, qraft_errmsg(c)) : 0;
+}
+
+/* qraft queue redrive DLQ [--to QUEUE]. */
+static int cliQueueRedrive(qraft_client *c, const struct cliArgs *a)
+{
+    uint64_t moved = 0;
+    int rv = qraft_start_message_move_task(c, a->words[2], a->opt[O_TO],
+                                           &moved);
+    if (rv != 0) {
+        return cliFail(rv, qraft_errmsg(c));
     }
-    if (a->visTimeout >= 0 && strstr(allowed, "vt") == NULL) {
-        return cliUsageError("--visibility-timeout does not apply to '%s'",
-                             a->words[0]);
+    printf(a->json ? "{\"MovedCount\":%" PRIu64 "}\n" : "%" PRIu64 "\n",
+           moved);
+    return 0;
+}
+
+
+#include "client/cli_msg.inc"
+
+/* ---------------------------------------------------------------------- */
+/* Dispatch                                                                */
+
+/* Option bit. */
+#define B(o) (1u << (o))
+
+/* One command: words, operand counts, allowed options, handler. */
+struct cliCmd
+{
+    const char *word;    /* first word */
+    const char *sub;     /* second word, or NULL */
+    int minWords;        /* words including the command words */
+    int maxWords;        /* 0: no maximum */
+    unsigned allowed;    /* option bits */
+    int kind;            /* handler selector */
+};
+
+/* Handler selectors. */
+enum {
+    K_CREATE, K_LIST, K_DELETE_Q, K_ATTRS, K_SET, K_PURGE, K_REDRIVE,
+    K_TAGS, K_TAG, K_UNTAG, K_SEND, K_RECV, K_DELETE, K_VISIBILITY
+};
+
+/* Every command that talks to the cluster through a client. */
+static const struct cliCmd cliCmds[] = {
+    {"queue", "create", 3, 3,
+     B(O_FIFO) | B(O_CONTENT_DEDUP) | B(O_VIS_TIMEOUT) | B(O_RETENTION) |
+         B(O_DELAY) | B(O_MAX_SIZE) | B(O_WAIT) | B(O_DLQ) |
+         B(O_MAX_RECEIVES) | B(O_TAG),
+     K_CREATE},
+    {"queue", "list", 2, 2, B(O_PREFIX), K_LIST},
+    {"queue", "delete", 3, 3, 0, K_DELETE_Q},
+    {"queue", "attrs", 3, 3, 0, K_ATTRS},
+    {"queue", "set", 4, 0, 0, K_SET},
+    {"queue", "purge", 3, 3, 0, K_PURGE},
+    {"queue", "redrive", 3, 3, B(O_TO), K_REDRIVE},
+    {"queue", "tags", 3, 3, 0, K_TAGS},
+    {"queue", "tag", 4, 0, 0, K_TAG},
+    {"queue", "untag", 4, 0, 0, K_UNTAG},
+    {"send", NULL, 3, 3,
+     B(O_GROUP) | B(O_DEDUP_ID) | B(O_DELAY) | B(O_ATTR), K_SEND},
+    {"recv", NULL, 2, 2, B(O_MAX) | B(O_WAIT) | B(O_VISIBILITY), K_RECV},
+    {"delete", NULL, 3, 0, 0, K_DELETE},
+    {"visibility", NULL, 4, 4, 0, K_VISIBILITY},
+};
+
+/* Run the command @cmd (checked) on client @c. */
+static int cliRun(qraft_client *c, const struct cliArgs *a, int kind)
+{
+    int rv;
+    switch (kind) {
+        case K_CREATE:
+            return cliQueueCreate(c, a);
+        case K_LIST:
+            return cliQueueList(c, a);
+        case K_ATTRS:
+        case K_TAGS:
+            return cliQueueShow(c, a, kind == K_TAGS);
+        case K_SET:
+        case K_TAG:
+            return cliQueueSetPairs(c, a, kind == K_TAG);
+        case K_REDRIVE:
+            return cliQueueRedrive(c, a);
+        case K_SEND:
+            return cliSend(c, a);
+        case K_RECV:
+            return cliRecv(c, a);
+        case K_DELETE:
+            return cliDelete(c, a);
+        case K_VISIBILITY:
+            return cliVisibility(c, a);
+        case K_UNTAG:
+            rv = qraft_untag_queue(c, a->words[2], a->words + 3,
+                                   (size_t)(a->nWords - 3));
+            break;
+        case K_PURGE:
+            rv = qraft_purge_queue(c, a->words[2]);
+            break;
+        default: /* K_DELETE_Q */
+            rv = qraft_delete_queue(c, a->words[2]);
+            break;
+    }
+    return rv != 0 ? cliFail(rv, qraft_errmsg(c)) : 0;
+}
+
+/* Check that only the options in @allowed are set. Returns 0 or 2. */
+static int cliCheckOpts(const struct cliArgs *a, unsigned allowed)
+{
+    int k;
+    for (k = 0; k < O_COUNT; k++) {
+        if (a->opt[k] != NULL && !(allowed & B(k))) {
+            return cliUsageError("%s does not apply to '%s'", cliOptNames[k],
+                                 a->words[0]);
+        }
     }
     return 0;
 }
@@ -614,30 +708,30 @@ static int cliExpect(const struct cliArgs *a, int minWords, int maxWords,
 static int cliClientCommand(const struct cliArgs *a)
 {
     struct qraft_options opts = {a->timeoutMs, 0};
-    qraft_client *c;
-    const char *cmd = a->words[0];
+    const struct cliCmd *cmd = NULL;
     const char *sub = a->nWords > 1 ? a->words[1] : "";
+    qraft_client *c;
+    size_t i;
     int rv;
-    int i;
-    bool queue = strcmp(cmd, "queue") == 0;
-
-    if (queue && strcmp(sub, "create") == 0) {
-        rv = cliExpect(a, 3, 3, "vt");
-    } else if (queue && strcmp(sub, "list") == 0) {
-        rv = cliExpect(a, 2, 2, "");
-    } else if (queue && strcmp(sub, "delete") == 0) {
-        rv = cliExpect(a, 3, 3, "");
-    } else if (queue) {
-        return cliUsageError("unknown command 'queue %s'", sub);
-    } else if (strcmp(cmd, "send") == 0) {
-        rv = cliExpect(a, 3, 3, "");
-    } else if (strcmp(cmd, "recv") == 0) {
-        rv = cliExpect(a, 2, 2, "max vis");
-    } else if (strcmp(cmd, "delete") == 0) {
-        rv = cliExpect(a, 3, 0, "");
-    } else {
-        return cliUsageError("unknown command '%s'", cmd);
+    for (i = 0; i < sizeof cliCmds / sizeof cliCmds[0]; i++) {
+        if (strcmp(cliCmds[i].word, a->words[0]) == 0 &&
+            (cliCmds[i].sub == NULL || strcmp(cliCmds[i].sub, sub) == 0)) {
+            cmd = &cliCmds[i];
+            break;
+        }
     }
+    if (cmd == NULL) {
+        return strcmp(a->words[0], "queue") == 0
+                   ? cliUsageError("unknown command 'queue %s'", sub)
+                   : cliUsageError("unknown command '%s'", a->words[0]);
+    }
+    if (a->nWords < cmd->minWords ||
+        (cmd->maxWords > 0 && a->nWords > cmd->maxWords)) {
+        return cliUsageError("wrong number of arguments for '%s%s%s'",
+                             cmd->word, cmd->sub != NULL ? " " : "",
+                             cmd->sub != NULL ? cmd->sub : "");
+    }
+    rv = cliCheckOpts(a, cmd->allowed);
     if (rv != 0) {
         return rv;
     }
@@ -649,24 +743,7 @@ static int cliClientCommand(const struct cliArgs *a)
     if (rv != 0) {
         return cliFail(rv, NULL);
     }
-    if (queue && strcmp(sub, "create") == 0) {
-        rv = qraft_queue_create(c, a->words[2], (int)a->visTimeout);
-        rv = rv != 0 ? cliFail(rv, qraft_errmsg(c)) : 0;
-    } else if (queue && strcmp(sub, "list") == 0) {
-        rv = cliQueueList(c, a);
-    } else if (queue) {
-        rv = qraft_queue_delete(c, a->words[2]);
-        rv = rv != 0 ? cliFail(rv, qraft_errmsg(c)) : 0;
-    } else if (strcmp(cmd, "send") == 0) {
-        rv = cliSend(c, a);
-    } else if (strcmp(cmd, "recv") == 0) {
-        rv = cliRecv(c, a);
-    } else {
-        for (i = 2, rv = 0; i < a->nWords && rv == 0; i++) {
-            rv = qraft_delete(c, a->words[1], a->words[i]);
-            rv = rv != 0 ? cliFail(rv, qraft_errmsg(c)) : 0;
-        }
-    }
+    rv = cliRun(c, a, cmd->kind);
     qraft_close(c);
     return rv;
 }
@@ -691,7 +768,7 @@ int main(int argc, char **argv)
             return cliUsageError("unknown command '%s' (try 'cluster status')",
                                  a.nWords > 1 ? a.words[1] : "cluster");
         }
-        rv = cliExpect(&a, 2, 2, "");
+        rv = cliCheckOpts(&a, 0);
         if (rv != 0) {
             return rv;
         }

@@ -57,62 +57,49 @@ void clientErrf(qraft_client *c, const char *fmt, ...)
 /* ---------------------------------------------------------------------- */
 /* Requests and the pending list                                           */
 
-/* malloc'd copy of @len bytes (at least 1 byte allocated), or NULL. */
-static void *clientDup(const void *p, size_t len)
+/* Wire names of the operations, by enum clientOp. */
+static const char *const clientOpNames[] = {
+#define CLIENT__OP_NAME(CODE, NAME, SESSION) NAME,
+    CLIENT_OPS(CLIENT__OP_NAME)
+#undef CLIENT__OP_NAME
+};
+
+/* Whether each operation carries the session, by enum clientOp. */
+static const bool clientOpSession[] = {
+#define CLIENT__OP_SESSION(CODE, NAME, SESSION) SESSION,
+    CLIENT_OPS(CLIENT__OP_SESSION)
+#undef CLIENT__OP_SESSION
+};
+
+const char *clientOpName(int op)
 {
-    char *d = malloc(len + 1);
-    if (d != NULL) {
-        if (len > 0) {
-            memcpy(d, p, len);
-        }
-        d[len] = '\0';
-    }
-    return d;
+    return op >= 0 && op < CLIENT_OP_COUNT ? clientOpNames[op] : "unknown";
+}
+
+bool clientOpHasSession(int op)
+{
+    return op >= 0 && op < CLIENT_OP_COUNT && clientOpSession[op];
 }
 
 struct clientReq *clientReqNew(qraft_client *c,
                                int op,
-                               const char *queue,
-                               const void *body,
-                               size_t bodyLen,
-                               const char *receipt)
+                               void *args,
+                               size_t argsLen)
 {
     struct clientReq *r = calloc(1, sizeof *r);
     if (r == NULL) {
+        free(args);
         return NULL;
     }
     r->op = op;
-    r->visibility = -1;
     r->sessionFirst = 1;
-    if (queue != NULL) {
-        r->queueLen = strlen(queue);
-        r->queue = clientDup(queue, r->queueLen);
-        if (r->queue == NULL) {
-            goto err;
-        }
-    }
-    if (body != NULL) {
-        r->bodyLen = bodyLen;
-        r->body = clientDup(body, bodyLen);
-        if (r->body == NULL) {
-            goto err;
-        }
-    }
-    if (receipt != NULL) {
-        r->receiptLen = strlen(receipt);
-        r->receipt = clientDup(receipt, r->receiptLen);
-        if (r->receipt == NULL) {
-            goto err;
-        }
-    }
+    r->args = args;
+    r->argsLen = argsLen;
     r->uid = c->nextUid++;
-    if (wireOpHasSession(op)) {
+    if (clientOpHasSession(op)) {
         r->seq = c->nextSeq++;
     }
     return r;
-err:
-    clientReqFree(r);
-    return NULL;
 }
 
 void clientReqFree(struct clientReq *r)
@@ -120,11 +107,8 @@ void clientReqFree(struct clientReq *r)
     if (r == NULL) {
         return;
     }
-    free(r->queue);
-    free(r->body);
-    free(r->receipt);
-    qraft_messages_free(r->msgs, r->nMsgs);
-    qraft_strings_free(r->names, r->nNames);
+    free(r->args);
+    free(r->reply);
     free(r);
 }
 
@@ -204,7 +188,7 @@ static void clientFinish(qraft_client *c, struct clientReq *r, int status)
     r->status = status;
     if (r->async) {
         if (!r->abandoned && r->cb != NULL) {
-            r->cb(r->arg, status, status == QRAFT_OK ? r->msgId : NULL);
+            r->cb(r->arg, status, status == QRAFT_OK ? &r->sent : NULL);
         }
         clientReqFree(r);
     } else if (r->abandoned) {
@@ -270,20 +254,15 @@ static int clientEncode(qraft_client *c, struct clientReq *r, uint64_t ack)
     int rv;
     memset(&q, 0, sizeof q);
     q.id = r->uid << CLIENT_ATTEMPT_BITS | (r->attempts + 1);
-    q.op = r->op;
+    q.op = clientOpName(r->op);
+    q.op_len = strlen(q.op);
     if (r->seq != 0) {
         q.client_id = c->cid;
         q.seq = r->seq;
         q.ack = ack;
     }
-    q.queue = r->queue;
-    q.queue_len = r->queueLen;
-    q.body = r->body;
-    q.body_len = r->bodyLen;
-    q.receipt = r->receipt;
-    q.receipt_len = r->receiptLen;
-    q.max_messages = r->maxMessages;
-    q.visibility_s = r->visibility;
+    q.args = r->args;
+    q.args_len = r->argsLen;
     rv = qraft_wire_encode_request(&q, &frame, &flen);
     if (rv != 0) {
         return rv;
@@ -431,7 +410,7 @@ static void clientHandleFrame(qraft_client *c, const void *payload, size_t len)
         return; /* a newer attempt is on its way */
     }
     if (r->seq == 0 && h.code != QRAFT_ENOTLEADER) {
-        /* No session (queue_list): just try it again shortly. */
+        /* No session (ListQueues, ...): just try it again shortly. */
         r->retryAt = netNow() + CLIENT_BACKOFF_MIN;
         return;
     }
@@ -614,8 +593,9 @@ static bool clientAsyncDone(const qraft_client *c, const void *arg)
 int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done)
 {
     int rv;
+    int ms = r->timeoutMs > 0 ? r->timeoutMs : c->timeoutMs;
     *done = NULL;
-    r->deadline = netNow() + c->timeoutMs;
+    r->deadline = netNow() + ms;
     clientAppend(c, r);
     rv = clientRun(c, clientReqDone, r, r->deadline);
     if (rv == 0) {
@@ -636,14 +616,14 @@ int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done)
             clientErrf(c, "Unavailable: no server reachable (%s)",
                        c->lastErr);
         } else {
-            clientErrf(c, "Unavailable: not sent within %d ms (%s)",
-                       c->timeoutMs, c->lastErr);
+            clientErrf(c, "Unavailable: not sent within %d ms (%s)", ms,
+                       c->lastErr);
         }
         return QRAFT_EUNAVAILABLE;
     }
     clientErrf(c, "Timeout: no reply within %d ms; the request stays in "
                "the session and is resent by later calls (last problem: %s)",
-               c->timeoutMs, c->lastErr[0] != '\0' ? c->lastErr : "none");
+               ms, c->lastErr[0] != '\0' ? c->lastErr : "none");
     if (r->seq == 0) {
         clientUnlink(c, r);
         clientReqFree(r);

@@ -126,10 +126,10 @@ int clientConnect(qraft_client *c, int64_t deadline)
         goto err;
     }
     memset(&hello, 0, sizeof hello);
-    hello.op = QRAFT_OP_HELLO;
+    hello.op = clientOpName(CLIENT_OP_HELLO);
+    hello.op_len = strlen(hello.op);
     hello.id = ++c->helloCount & CLIENT_ATTEMPT_MAX;
     hello.version = QRAFT_PROTOCOL_VERSION;
-    hello.visibility_s = -1;
     rv = qraft_wire_encode_request(&hello, &frame, &flen);
     if (rv != 0) {
         snprintf(c->lastErr, sizeof c->lastErr, "out of memory");

@@ -1,22 +1,24 @@
-/* Private declarations of libqraft, shared by wire.c, net.c, conn.c,
- * client.c and ops.c. Nothing here is exported (the library is built with
+/* Private declarations of libqraft, shared by its files. Nothing here is exported (the library is built with
  * hidden visibility); the public contract is qraft.h.
  *
  * Layers, bottom up:
- * - wire.c: msgpack reading (wireCursor, no allocation, strings point into
- *   the input) and the public frame codec.
+ * - mpread.c: msgpack reading (wireCursor, no allocation, strings point
+ *   into the input); wire.c: the public frame codec.
  * - net.c: the monotonic clock, "host:port" parsing, dialing with a
  *   deadline, whole-frame writes and reads on a blocking-style socket.
  * - conn.c: one connection (dial, hello, output buffer, backoff);
  * - client.c: the session engine (pending list, resend rules, the I/O
  *   loop, deadlines).
- * - ops.c: one public call per operation, reply parsing, node status.
+ * - args.c: building the args maps of requests (SQS parameter names).
+ * - ops.c: reply parsing helpers, common checks, node status;
+ *   queue.c, message.c, batch.c: one public call per operation.
  */
 #ifndef QRAFT_CLIENT_INTERNAL_H
 #define QRAFT_CLIENT_INTERNAL_H
 
 #include "client/qraft.h"
 
+#include <msgpack.h>
 #include <stdarg.h>
 
 /* ---------------------------------------------------------------------- */
@@ -82,10 +84,6 @@ int wireStrCopy(const struct wireValue *v, char *dst, size_t cap);
 /* snprintf into @buf unless @buf is NULL or @len is 0. */
 void wireErrf(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* True for queue_create, queue_delete, send, recv, delete: the operations
- * that carry a session. */
-bool wireOpHasSession(int op);
 
 /* ---------------------------------------------------------------------- */
 /* Network (net.c)                                                         */
@@ -158,12 +156,52 @@ int netReadFrame(int fd,
 /* ---------------------------------------------------------------------- */
 /* Session engine (client.c)                                               */
 
+/* Operations the library sends: enum constant, wire name, and whether it
+ * carries the session (README "Protocol", column S). The order is the
+ * library's own; the wire carries names. */
+#define CLIENT_OPS(X)                                                         \
+    X(CLIENT_OP_HELLO, "hello", false)                                        \
+    X(CLIENT_OP_STATUS, "status", false)                                      \
+    X(CLIENT_OP_CREATE_QUEUE, "CreateQueue", true)                            \
+    X(CLIENT_OP_DELETE_QUEUE, "DeleteQueue", true)                            \
+    X(CLIENT_OP_LIST_QUEUES, "ListQueues", false)                             \
+    X(CLIENT_OP_GET_QUEUE_ATTRIBUTES, "GetQueueAttributes", false)            \
+    X(CLIENT_OP_SET_QUEUE_ATTRIBUTES, "SetQueueAttributes", true)             \
+    X(CLIENT_OP_PURGE_QUEUE, "PurgeQueue", true)                              \
+    X(CLIENT_OP_TAG_QUEUE, "TagQueue", true)                                  \
+    X(CLIENT_OP_UNTAG_QUEUE, "UntagQueue", true)                              \
+    X(CLIENT_OP_LIST_QUEUE_TAGS, "ListQueueTags", false)                      \
+    X(CLIENT_OP_LIST_DLQ_SOURCES, "ListDeadLetterSourceQueues", false)        \
+    X(CLIENT_OP_SEND_MESSAGE, "SendMessage", true)                            \
+    X(CLIENT_OP_SEND_MESSAGE_BATCH, "SendMessageBatch", true)                 \
+    X(CLIENT_OP_RECEIVE_MESSAGE, "ReceiveMessage", true)                      \
+    X(CLIENT_OP_DELETE_MESSAGE, "DeleteMessage", true)                        \
+    X(CLIENT_OP_DELETE_MESSAGE_BATCH, "DeleteMessageBatch", true)             \
+    X(CLIENT_OP_CHANGE_VISIBILITY, "ChangeMessageVisibility", true)           \
+    X(CLIENT_OP_CHANGE_VISIBILITY_BATCH, "ChangeMessageVisibilityBatch",      \
+      true)                                                                   \
+    X(CLIENT_OP_START_MOVE_TASK, "StartMessageMoveTask", true)
+
+/* The operations, numbered from 0. */
+enum clientOp {
+#define CLIENT__OP_ENUM(CODE, NAME, SESSION) CODE,
+    CLIENT_OPS(CLIENT__OP_ENUM)
+#undef CLIENT__OP_ENUM
+        CLIENT_OP_COUNT
+};
+
+/* Wire name of @op ("SendMessage"). */
+const char *clientOpName(int op);
+
+/* True for the operations that carry the session. */
+bool clientOpHasSession(int op);
+
 /* One request of the client, from creation to completion. Session
  * requests sit in the client's pending list in seq order. */
 struct clientReq
 {
     struct clientReq *prev, *next; /* pending list */
-    int op;                        /* enum qraft_op */
+    int op;                        /* enum clientOp */
     uint64_t uid;                  /* unique per client, never reused */
     uint64_t seq;                  /* session sequence; 0: no session */
     uint32_t attempts;             /* frames written so far */
@@ -174,26 +212,18 @@ struct clientReq
     bool async;             /* a qraft_send_async request */
     qraft_send_cb cb;       /* async completion */
     void *arg;              /* argument of cb */
+    int timeoutMs;          /* this call's deadline; 0: the client's */
     int64_t deadline;       /* monotonic ms */
     int64_t retryAt;        /* not sent before this (backoff) */
     unsigned retries;       /* Unavailable/TooManyInFlight replies */
-    /* Arguments (owned copies). */
-    char *queue;
-    size_t queueLen;
-    void *body;
-    size_t bodyLen;
-    char *receipt;
-    size_t receiptLen;
-    uint32_t maxMessages;
-    int64_t visibility;
+    void *args;             /* the args map, msgpack (owned), or NULL */
+    size_t argsLen;         /* bytes in args */
     /* Outcome. */
     int status;
     char errmsg[256];
-    char msgId[QRAFT_MESSAGE_ID_MAX];
-    struct qraft_message *msgs;
-    size_t nMsgs;
-    char **names;
-    size_t nNames;
+    void *reply;            /* copy of the success reply payload */
+    size_t replyLen;        /* bytes in reply */
+    struct qraft_send_result sent; /* async sends: the parsed reply */
 };
 
 /* Frame ids: uid in the high bits, attempt number in the low ones. */
@@ -248,15 +278,14 @@ struct qraft_client
     char errmsg[256];            /* detail of the last error */
 };
 
-/* Create a request of @op with copies of the given strings (NULL: absent).
+/* Create a request of @op around @args (a msgpack map built by argsEnd,
+ * or NULL), whose ownership passes to the request, even on failure.
  * Session operations take the next seq. Returns NULL on allocation
  * failure. */
 struct clientReq *clientReqNew(qraft_client *c,
                                int op,
-                               const char *queue,
-                               const void *body,
-                               size_t bodyLen,
-                               const char *receipt);
+                               void *args,
+                               size_t argsLen);
 
 /* Free a request that is in no list. */
 void clientReqFree(struct clientReq *r);
@@ -318,8 +347,117 @@ struct opsReplyHead
 /* Decode the common fields of a reply. Returns 0 or QRAFT_EPROTO. */
 int opsReplyHead(const void *payload, size_t len, struct opsReplyHead *h);
 
-/* Parse the op-specific fields of a successful reply into @r. Returns 0
+/* Keep a successful reply in @r (r->reply), for the call to parse once
+ * it returns; an async send's reply is parsed here (r->sent). Returns 0
  * or QRAFT_EPROTO / QRAFT_ENOMEM (with a sentence in r->errmsg). */
 int opsParseResult(struct clientReq *r, const void *payload, size_t len);
+
+/* Run @r (from clientReqNew; NULL means it could not be allocated) to
+ * completion. On QRAFT_OK, *done (if not NULL) is the completed request,
+ * whose reply the caller parses and then frees with clientReqFree;
+ * otherwise *done is NULL and the client's errmsg says why. */
+int opsRun(qraft_client *c, struct clientReq *r, struct clientReq **done);
+
+/* Checks common to every call: client usable (not inside a callback) and
+ * @a, @b not NULL. Returns 0 or QRAFT_EINVAL with errmsg set. */
+int opsCheck(qraft_client *c, const void *a, const void *b);
+
+/* Fail with QRAFT_EINVAL and "InvalidArgument: <why>" in errmsg. */
+int opsInval(qraft_client *c, const char *why);
+
+/* Fail @r's call with QRAFT_EPROTO after its reply did not parse (the
+ * request took effect). Frees @r. */
+int opsBadReply(qraft_client *c, struct clientReq *r, const char *what);
+
+/* Find top-level key @key of the reply map in [payload, payload + len):
+ * returns 1 with @v its value header and @cur just after it, 0 if absent,
+ * -1 if the bytes are not a well-formed map. */
+int opsFind(const void *payload,
+            size_t len,
+            const char *key,
+            struct wireCursor *cur,
+            struct wireValue *v);
+
+/* Copy a string value (str; a uint is written in decimal) into @dst of
+ * @cap bytes. Returns 0, or -1 for another type or a string too long. */
+int opsText(const struct wireValue *v, char *dst, size_t cap);
+
+/* malloc'd NUL-terminated copy of a str or bin value, or NULL. */
+char *opsDup(const struct wireValue *v);
+
+/* Read the array of strings whose header @v was just read. */
+int opsStrings(struct wireCursor *cur,
+               const struct wireValue *v,
+               char ***out,
+               size_t *n);
+
+/* Read the map of strings (values str, or uint written in decimal) whose
+ * header @v was just read. */
+int opsStrMap(struct wireCursor *cur,
+              const struct wireValue *v,
+              struct qraft_attr **out,
+              size_t *n);
+
+/* Parse SendMessage's results (a reply payload) into @res. Returns 0 or
+ * QRAFT_EPROTO (no MessageId, or a field of the wrong type). */
+int opsSendResult(const void *payload,
+                  size_t len,
+                  struct qraft_send_result *res);
+
+/* ---------------------------------------------------------------------- */
+/* Building args maps (args.c)                                             */
+
+/* A msgpack map being built, with a sticky error. */
+struct argsBuf
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int rv; /* 0, or non-zero once a write failed */
+};
+
+/* Start a map of @pairs pairs. */
+void argsInit(struct argsBuf *a, size_t pairs);
+
+/* Pack a string of @len bytes (no key). */
+void argsRawStr(struct argsBuf *a, const char *s, size_t len);
+
+/* Pack the key @key. */
+void argsKey(struct argsBuf *a, const char *key);
+
+/* Pack @key and the NUL-terminated string @s. */
+void argsStr(struct argsBuf *a, const char *key, const char *s);
+
+/* Pack @key and an unsigned integer. */
+void argsUint(struct argsBuf *a, const char *key, uint64_t x);
+
+/* Pack @key and an array of @n strings. */
+void argsStrArray(struct argsBuf *a,
+                  const char *key,
+                  const char *const *v,
+                  size_t n);
+
+/* Pack @key and a map of @n name/value strings. */
+void argsAttrMap(struct argsBuf *a,
+                 const char *key,
+                 const struct qraft_attr *v,
+                 size_t n);
+
+/* Number of pairs argsSend packs for @p (NULL: none). */
+size_t argsSendPairs(const struct qraft_send_params *p);
+
+/* Pack MessageBody and the fields of @p (NULL: none), argsSendPairs() of
+ * them in all. */
+void argsSend(struct argsBuf *a,
+              const void *body,
+              size_t len,
+              const struct qraft_send_params *p);
+
+/* Check @p (NULL is fine): fields in range, attributes complete. Returns
+ * NULL or a sentence. */
+const char *argsSendCheck(const struct qraft_send_params *p);
+
+/* Finish: the map's bytes, malloc'd, in *out. Returns 0 or QRAFT_ENOMEM
+ * (the buffer is freed either way). */
+int argsEnd(struct argsBuf *a, void **out, size_t *len);
 
 #endif /* QRAFT_CLIENT_INTERNAL_H */

@@ -1,19 +1,21 @@
-/* One public call per operation, the parsing of their replies, and
- * qraft_node_status (a one-shot connection of its own, no session).
+/* Reply parsing shared by the operations, the checks every call makes,
+ * and qraft_node_status (a one-shot connection of its own, no session).
  *
  * Replies are read with the wire cursor: unknown keys are skipped, a known
- * key of the wrong type is a protocol error (QRAFT_EPROTO). Results are
- * copied out of the frame before the call returns.
+ * key of the wrong type is a protocol error (QRAFT_EPROTO). The engine
+ * keeps a copy of a successful reply in the request; each call parses it
+ * once the request has completed and copies its results out.
  */
 #include "client/internal.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Most messages a receive reply may carry before we call it broken. */
-#define OPS_MESSAGES_MAX 1000
+/* Most elements of an array or map in a reply before we call it broken. */
+#define OPS_ELEMENTS_MAX 100000
 
 /* ---------------------------------------------------------------------- */
 /* Replies                                                                 */
@@ -66,189 +68,221 @@ int opsReplyHead(const void *payload, size_t len, struct opsReplyHead *h)
     return 0;
 }
 
-/* Parse one message map at @cur into @m. */
-static int opsParseMessage(struct wireCursor *cur, struct qraft_message *m)
-{
-    struct wireValue map;
-    struct wireValue k;
-    struct wireValue v;
-    bool id = false;
-    bool receipt = false;
-    size_t i;
-    if (wireNext(cur, &map) != 0 || map.type != WIRE_MAP) {
-        return -1;
-    }
-    for (i = 0; i < map.len; i++) {
-        if (wireNext(cur, &k) != 0 || wireSkipElements(cur, &k) != 0 ||
-            wireNext(cur, &v) != 0 || wireSkipElements(cur, &v) != 0) {
-            return -1;
-        }
-        if (wireStrEq(&k, "msg_id")) {
-            if (wireStrCopy(&v, m->id, sizeof m->id) != 0) {
-                return -1;
-            }
-            id = true;
-        } else if (wireStrEq(&k, "receipt")) {
-            if (wireStrCopy(&v, m->receipt, sizeof m->receipt) != 0) {
-                return -1;
-            }
-            receipt = true;
-        } else if (wireStrEq(&k, "body")) {
-            if ((v.type != WIRE_BIN && v.type != WIRE_STR) || m->body != NULL) {
-                return -1;
-            }
-            m->body = malloc(v.len + 1);
-            if (m->body == NULL) {
-                return -1;
-            }
-            if (v.len > 0) {
-                memcpy(m->body, v.ptr, v.len);
-            }
-            ((char *)m->body)[v.len] = '\0';
-            m->body_len = v.len;
-        } else if (wireStrEq(&k, "receive_count") ||
-                   wireStrEq(&k, "sent_ms") ||
-                   wireStrEq(&k, "first_receive_ms")) {
-            if (v.type != WIRE_UINT) {
-                return -1;
-            }
-            if (k.len == strlen("receive_count")) {
-                m->receive_count =
-                    v.u > UINT32_MAX ? UINT32_MAX : (uint32_t)v.u;
-            } else if (k.len == strlen("sent_ms")) {
-                m->sent_ms = v.u;
-            } else {
-                m->first_receive_ms = v.u;
-            }
-        }
-    }
-    return id && receipt && m->body != NULL ? 0 : -1;
-}
-
-/* Parse a "messages" array whose header @v was just read. */
-static int opsParseMessages(struct clientReq *r,
-                            struct wireCursor *cur,
-                            const struct wireValue *v)
-{
-    size_t i;
-    if (v->type != WIRE_ARRAY || v->len > OPS_MESSAGES_MAX ||
-        r->msgs != NULL) {
-        return QRAFT_EPROTO;
-    }
-    if (v->len == 0) {
-        return 0;
-    }
-    r->msgs = calloc(v->len, sizeof *r->msgs);
-    if (r->msgs == NULL) {
-        return QRAFT_ENOMEM;
-    }
-    r->nMsgs = v->len;
-    for (i = 0; i < v->len; i++) {
-        if (opsParseMessage(cur, &r->msgs[i]) != 0) {
-            return QRAFT_EPROTO;
-        }
-    }
-    return 0;
-}
-
-/* Parse a "queues" array whose header @v was just read. */
-static int opsParseNames(struct clientReq *r,
-                         struct wireCursor *cur,
-                         const struct wireValue *v)
-{
-    struct wireValue s;
-    size_t i;
-    if (v->type != WIRE_ARRAY || r->names != NULL) {
-        return QRAFT_EPROTO;
-    }
-    if (v->len == 0) {
-        return 0;
-    }
-    r->names = calloc(v->len, sizeof *r->names);
-    if (r->names == NULL) {
-        return QRAFT_ENOMEM;
-    }
-    r->nNames = v->len;
-    for (i = 0; i < v->len; i++) {
-        if (wireNext(cur, &s) != 0 || s.type != WIRE_STR) {
-            return QRAFT_EPROTO;
-        }
-        r->names[i] = malloc(s.len + 1);
-        if (r->names[i] == NULL) {
-            return QRAFT_ENOMEM;
-        }
-        wireStrCopy(&s, r->names[i], s.len + 1);
-    }
-    return 0;
-}
-
 int opsParseResult(struct clientReq *r, const void *payload, size_t len)
 {
-    struct wireCursor cur;
+    int rv = 0;
+    if (r->async) {
+        rv = opsSendResult(payload, len, &r->sent);
+        if (rv != 0) {
+            snprintf(r->errmsg, sizeof r->errmsg,
+                     "ProtocolError: SendMessage reply is malformed");
+        }
+        return rv;
+    }
+    r->reply = malloc(len > 0 ? len : 1);
+    if (r->reply == NULL) {
+        snprintf(r->errmsg, sizeof r->errmsg,
+                 "NoMemory: reply too large for memory");
+        return QRAFT_ENOMEM;
+    }
+    memcpy(r->reply, payload, len);
+    r->replyLen = len;
+    return 0;
+}
+
+int opsFind(const void *payload,
+            size_t len,
+            const char *key,
+            struct wireCursor *cur,
+            struct wireValue *v)
+{
     struct wireValue m;
     struct wireValue k;
-    struct wireValue v;
-    bool msgId = false;
     size_t i;
-    int rv = 0;
-
-    wireCursorInit(&cur, payload, len);
-    if (wireNext(&cur, &m) != 0 || m.type != WIRE_MAP) {
-        rv = QRAFT_EPROTO;
-        goto err;
+    wireCursorInit(cur, payload, len);
+    if (wireNext(cur, &m) != 0 || m.type != WIRE_MAP) {
+        return -1;
     }
-    for (i = 0; i < m.len && rv == 0; i++) {
-        if (wireNext(&cur, &k) != 0 || wireSkipElements(&cur, &k) != 0 ||
-            wireNext(&cur, &v) != 0) {
-            rv = QRAFT_EPROTO;
-            break;
+    for (i = 0; i < m.len; i++) {
+        if (wireNext(cur, &k) != 0 || wireSkipElements(cur, &k) != 0 ||
+            wireNext(cur, v) != 0) {
+            return -1;
         }
-        if (r->op == QRAFT_OP_SEND && wireStrEq(&k, "msg_id")) {
-            rv = wireStrCopy(&v, r->msgId, sizeof r->msgId) == 0
-                     ? 0
-                     : QRAFT_EPROTO;
-            msgId = true;
-        } else if (r->op == QRAFT_OP_RECEIVE && wireStrEq(&k, "messages")) {
-            rv = opsParseMessages(r, &cur, &v);
-        } else if (r->op == QRAFT_OP_QUEUE_LIST && wireStrEq(&k, "queues")) {
-            rv = opsParseNames(r, &cur, &v);
-        } else if (wireSkipElements(&cur, &v) != 0) {
-            rv = QRAFT_EPROTO;
+        if (wireStrEq(&k, key)) {
+            return 1;
         }
-    }
-    if (rv == 0 && r->op == QRAFT_OP_SEND && !msgId) {
-        rv = QRAFT_EPROTO;
-    }
-    if (rv != 0) {
-        goto err;
+        if (wireSkipElements(cur, v) != 0) {
+            return -1;
+        }
     }
     return 0;
+}
+
+int opsText(const struct wireValue *v, char *dst, size_t cap)
+{
+    if (v->type == WIRE_UINT) {
+        int n = snprintf(dst, cap, "%" PRIu64, v->u);
+        return n >= 0 && (size_t)n < cap ? 0 : -1;
+    }
+    if (v->type != WIRE_STR) {
+        return -1;
+    }
+    return wireStrCopy(v, dst, cap);
+}
+
+char *opsDup(const struct wireValue *v)
+{
+    char *d;
+    char num[24];
+    const char *src = v->ptr;
+    size_t len = v->len;
+    if (v->type == WIRE_UINT) {
+        snprintf(num, sizeof num, "%" PRIu64, v->u);
+        src = num;
+        len = strlen(num);
+    } else if (v->type != WIRE_STR && v->type != WIRE_BIN) {
+        return NULL;
+    }
+    d = malloc(len + 1);
+    if (d != NULL) {
+        if (len > 0) {
+            memcpy(d, src, len);
+        }
+        d[len] = '\0';
+    }
+    return d;
+}
+
+int opsStrings(struct wireCursor *cur,
+               const struct wireValue *v,
+               char ***out,
+               size_t *n)
+{
+    struct wireValue s;
+    char **names;
+    size_t i;
+    *out = NULL;
+    *n = 0;
+    if (v->type != WIRE_ARRAY || v->len > OPS_ELEMENTS_MAX) {
+        return QRAFT_EPROTO;
+    }
+    if (v->len == 0) {
+        return 0;
+    }
+    names = calloc(v->len, sizeof *names);
+    if (names == NULL) {
+        return QRAFT_ENOMEM;
+    }
+    for (i = 0; i < v->len; i++) {
+        if (wireNext(cur, &s) != 0 || s.type != WIRE_STR) {
+            qraft_strings_free(names, v->len);
+            return QRAFT_EPROTO;
+        }
+        names[i] = opsDup(&s);
+        if (names[i] == NULL) {
+            qraft_strings_free(names, v->len);
+            return QRAFT_ENOMEM;
+        }
+    }
+    *out = names;
+    *n = v->len;
+    return 0;
+}
+
+int opsStrMap(struct wireCursor *cur,
+              const struct wireValue *v,
+              struct qraft_attr **out,
+              size_t *n)
+{
+    struct wireValue k;
+    struct wireValue x;
+    struct qraft_attr *attrs;
+    size_t i;
+    int rv = QRAFT_EPROTO;
+    *out = NULL;
+    *n = 0;
+    if (v->type != WIRE_MAP || v->len > OPS_ELEMENTS_MAX) {
+        return QRAFT_EPROTO;
+    }
+    if (v->len == 0) {
+        return 0;
+    }
+    attrs = calloc(v->len, sizeof *attrs);
+    if (attrs == NULL) {
+        return QRAFT_ENOMEM;
+    }
+    for (i = 0; i < v->len; i++) {
+        if (wireNext(cur, &k) != 0 || k.type != WIRE_STR ||
+            wireNext(cur, &x) != 0 ||
+            (x.type != WIRE_STR && x.type != WIRE_UINT)) {
+            goto err;
+        }
+        attrs[i].name = opsDup(&k);
+        attrs[i].value = opsDup(&x);
+        if (attrs[i].name == NULL || attrs[i].value == NULL) {
+            rv = QRAFT_ENOMEM;
+            goto err;
+        }
+    }
+    *out = attrs;
+    *n = v->len;
+    return 0;
 err:
-    qraft_messages_free(r->msgs, r->nMsgs);
-    qraft_strings_free(r->names, r->nNames);
-    r->msgs = NULL;
-    r->names = NULL;
-    r->nMsgs = r->nNames = 0;
-    snprintf(r->errmsg, sizeof r->errmsg, "%s: %s reply %s",
-             qraft_errname(rv), qraft_op_name(r->op),
-             rv == QRAFT_ENOMEM ? "too large for memory" : "is malformed");
+    qraft_attrs_free(attrs, v->len);
     return rv;
+}
+
+int opsSendResult(const void *payload,
+                  size_t len,
+                  struct qraft_send_result *res)
+{
+    static const char *const keys[] = {"MessageId", "MD5OfMessageBody",
+                                       "MD5OfMessageAttributes",
+                                       "SequenceNumber"};
+    char *const dst[] = {res->message_id, res->md5_body, res->md5_attrs,
+                         res->sequence_number};
+    const size_t cap[] = {sizeof res->message_id, sizeof res->md5_body,
+                          sizeof res->md5_attrs,
+                          sizeof res->sequence_number};
+    struct wireCursor cur;
+    struct wireValue v;
+    size_t i;
+    int found;
+    memset(res, 0, sizeof *res);
+    for (i = 0; i < 4; i++) {
+        found = opsFind(payload, len, keys[i], &cur, &v);
+        if (found < 0 || (found == 0 && i == 0) ||
+            (found == 1 && opsText(&v, dst[i], cap[i]) != 0)) {
+            return QRAFT_EPROTO;
+        }
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------- */
-/* Operations                                                              */
+/* Calls                                                                   */
 
-/* Run @r to completion; free it. */
-static int opsRun(qraft_client *c, struct clientReq *r)
+int opsRun(qraft_client *c, struct clientReq *r, struct clientReq **done)
 {
-    struct clientReq *done;
-    int rv = clientCall(c, r, &done);
-    clientReqFree(done);
+    struct clientReq *d;
+    int rv;
+    if (done != NULL) {
+        *done = NULL;
+    }
+    if (r == NULL) {
+        clientErrf(c, "NoMemory: out of memory");
+        return QRAFT_ENOMEM;
+    }
+    rv = clientCall(c, r, &d);
+    if (rv == QRAFT_OK && done != NULL) {
+        *done = d;
+    } else {
+        clientReqFree(d);
+    }
     return rv;
 }
 
-/* Checks common to every call: client usable, strings present. */
-static int opsCheck(qraft_client *c, const char *a, const char *b)
+int opsCheck(qraft_client *c, const void *a, const void *b)
 {
     if (c == NULL) {
         return QRAFT_EINVAL;
@@ -257,81 +291,22 @@ static int opsCheck(qraft_client *c, const char *a, const char *b)
         return QRAFT_EINVAL;
     }
     if (a == NULL || b == NULL) {
-        clientErrf(c, "InvalidArgument: a required argument is NULL");
-        return QRAFT_EINVAL;
+        return opsInval(c, "a required argument is NULL");
     }
     return 0;
 }
 
-/* Fail with QRAFT_ENOMEM. */
-static int opsNoMem(qraft_client *c)
+int opsInval(qraft_client *c, const char *why)
 {
-    clientErrf(c, "NoMemory: out of memory");
-    return QRAFT_ENOMEM;
+    clientErrf(c, "InvalidArgument: %s", why);
+    return QRAFT_EINVAL;
 }
 
-QRAFT_API int qraft_queue_create(qraft_client *c,
-                                 const char *name,
-                                 int visibility_s)
+int opsBadReply(qraft_client *c, struct clientReq *r, const char *what)
 {
-    struct clientReq *r;
-    int rv = opsCheck(c, name, "");
-    if (rv != 0) {
-        return rv;
-    }
-    if (visibility_s < -1) {
-        clientErrf(c, "InvalidArgument: visibility must be -1 or 0 or more");
-        return QRAFT_EINVAL;
-    }
-    r = clientReqNew(c, QRAFT_OP_QUEUE_CREATE, name, NULL, 0, NULL);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    r->visibility = visibility_s;
-    return opsRun(c, r);
-}
-
-QRAFT_API int qraft_queue_delete(qraft_client *c, const char *name)
-{
-    struct clientReq *r;
-    int rv = opsCheck(c, name, "");
-    if (rv != 0) {
-        return rv;
-    }
-    r = clientReqNew(c, QRAFT_OP_QUEUE_DELETE, name, NULL, 0, NULL);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    return opsRun(c, r);
-}
-
-QRAFT_API int qraft_queue_list(qraft_client *c, char ***names, size_t *n)
-{
-    struct clientReq *r;
-    struct clientReq *done;
-    int rv = opsCheck(c, "", "");
-    if (rv != 0) {
-        return rv;
-    }
-    if (names == NULL || n == NULL) {
-        clientErrf(c, "InvalidArgument: a required argument is NULL");
-        return QRAFT_EINVAL;
-    }
-    *names = NULL;
-    *n = 0;
-    r = clientReqNew(c, QRAFT_OP_QUEUE_LIST, NULL, NULL, 0, NULL);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    rv = clientCall(c, r, &done);
-    if (rv == QRAFT_OK) {
-        *names = done->names;
-        *n = done->nNames;
-        done->names = NULL;
-        done->nNames = 0;
-    }
-    clientReqFree(done);
-    return rv;
+    clientErrf(c, "ProtocolError: %s reply %s", clientOpName(r->op), what);
+    clientReqFree(r);
+    return QRAFT_EPROTO;
 }
 
 QRAFT_API void qraft_strings_free(char **names, size_t n)
@@ -346,121 +321,17 @@ QRAFT_API void qraft_strings_free(char **names, size_t n)
     free(names);
 }
 
-QRAFT_API int qraft_send(qraft_client *c,
-                         const char *queue,
-                         const void *body,
-                         size_t len,
-                         char *msg_id)
-{
-    struct clientReq *r;
-    struct clientReq *done;
-    int rv = opsCheck(c, queue, body != NULL || len == 0 ? "" : NULL);
-    if (rv != 0) {
-        return rv;
-    }
-    r = clientReqNew(c, QRAFT_OP_SEND, queue, body != NULL ? body : "", len,
-                     NULL);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    rv = clientCall(c, r, &done);
-    if (rv == QRAFT_OK && msg_id != NULL) {
-        memcpy(msg_id, done->msgId, QRAFT_MESSAGE_ID_MAX);
-    }
-    clientReqFree(done);
-    return rv;
-}
-
-QRAFT_API int qraft_send_async(qraft_client *c,
-                               const char *queue,
-                               const void *body,
-                               size_t len,
-                               qraft_send_cb cb,
-                               void *arg)
-{
-    struct clientReq *r;
-    if (c == NULL) {
-        return QRAFT_EINVAL;
-    }
-    if (queue == NULL || (body == NULL && len > 0)) {
-        clientErrf(c, "InvalidArgument: a required argument is NULL");
-        return QRAFT_EINVAL;
-    }
-    r = clientReqNew(c, QRAFT_OP_SEND, queue, body != NULL ? body : "", len,
-                     NULL);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    r->cb = cb;
-    r->arg = arg;
-    clientSubmitAsync(c, r);
-    clientPump(c);
-    return 0;
-}
-
-QRAFT_API int qraft_receive(qraft_client *c,
-                            const char *queue,
-                            unsigned max,
-                            int visibility_s,
-                            struct qraft_message **msgs,
-                            size_t *n)
-{
-    struct clientReq *r;
-    struct clientReq *done;
-    int rv = opsCheck(c, queue, msgs != NULL && n != NULL ? "" : NULL);
-    if (rv != 0) {
-        return rv;
-    }
-    *msgs = NULL;
-    *n = 0;
-    if (max == 0 || visibility_s < -1) {
-        clientErrf(c, "InvalidArgument: max must be 1 or more, visibility "
-                   "-1 or 0 or more");
-        return QRAFT_EINVAL;
-    }
-    r = clientReqNew(c, QRAFT_OP_RECEIVE, queue, NULL, 0, NULL);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    r->maxMessages = max;
-    r->visibility = visibility_s;
-    rv = clientCall(c, r, &done);
-    if (rv == QRAFT_OK) {
-        *msgs = done->msgs;
-        *n = done->nMsgs;
-        done->msgs = NULL;
-        done->nMsgs = 0;
-    }
-    clientReqFree(done);
-    return rv;
-}
-
-QRAFT_API void qraft_messages_free(struct qraft_message *msgs, size_t n)
+QRAFT_API void qraft_attrs_free(struct qraft_attr *attrs, size_t n)
 {
     size_t i;
-    if (msgs == NULL) {
+    if (attrs == NULL) {
         return;
     }
     for (i = 0; i < n; i++) {
-        free(msgs[i].body);
+        free((char *)attrs[i].name);
+        free((char *)attrs[i].value);
     }
-    free(msgs);
-}
-
-QRAFT_API int qraft_delete(qraft_client *c,
-                           const char *queue,
-                           const char *receipt)
-{
-    struct clientReq *r;
-    int rv = opsCheck(c, queue, receipt);
-    if (rv != 0) {
-        return rv;
-    }
-    r = clientReqNew(c, QRAFT_OP_DELETE, queue, NULL, 0, receipt);
-    if (r == NULL) {
-        return opsNoMem(c);
-    }
-    return opsRun(c, r);
+    free(attrs);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -609,13 +480,15 @@ QRAFT_API int qraft_node_status(const char *addr,
 
     /* hello (id 1) and status (id 2), pipelined. */
     memset(&q, 0, sizeof q);
-    q.visibility_s = -1;
     q.id = 1;
-    q.op = QRAFT_OP_HELLO;
+    q.op = clientOpName(CLIENT_OP_HELLO);
+    q.op_len = strlen(q.op);
     q.version = QRAFT_PROTOCOL_VERSION;
     rv = qraft_wire_encode_request(&q, &f1, &l1);
     q.id = 2;
-    q.op = QRAFT_OP_STATUS;
+    q.op = clientOpName(CLIENT_OP_STATUS);
+    q.op_len = strlen(q.op);
+    q.version = 0;
     if (rv == 0) {
         rv = qraft_wire_encode_request(&q, &f2, &l2);
     }

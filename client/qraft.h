@@ -145,9 +145,15 @@ QRAFT_API int qraft_errcode(const char *name, size_t len);
 #define QRAFT_QUEUE_NAME_MAX 80
 #define QRAFT_BODY_MAX 262144
 #define QRAFT_RECEIVE_MAX 10
+#define QRAFT_BATCH_MAX 10        /* entries of a batch call */
 #define QRAFT_VISIBILITY_MAX 43200
-#define QRAFT_MESSAGE_ID_MAX 64 /* buffer size for a message id */
-#define QRAFT_RECEIPT_MAX 128   /* buffer size for a receipt handle */
+#define QRAFT_WAIT_MAX 20         /* long poll, seconds */
+#define QRAFT_MESSAGE_ID_MAX 64   /* buffer size for a message id */
+#define QRAFT_RECEIPT_MAX 128     /* buffer size for a receipt handle */
+#define QRAFT_MD5_MAX 33          /* buffer size for a hex MD5 */
+#define QRAFT_SEQUENCE_MAX 48     /* buffer size for a FIFO sequence number */
+#define QRAFT_GROUP_ID_MAX 129    /* buffer size for a group or dedup id */
+#define QRAFT_BATCH_ID_MAX 81     /* buffer size for a batch entry Id */
 /* Largest frame a server accepts by default: the largest message plus 1 MiB
  * for everything around it. */
 #define QRAFT_FRAME_MAX_DEFAULT (QRAFT_BODY_MAX + (1u << 20))
@@ -181,74 +187,318 @@ QRAFT_API const char *qraft_errmsg(const qraft_client *c);
 /* Change the per-call deadline. */
 QRAFT_API void qraft_set_timeout(qraft_client *c, int timeout_ms);
 
-/* Queues. @visibility_s: the queue's default visibility timeout in seconds,
- * or -1 for the default (30). Creating an existing queue with the same
- * attributes succeeds. */
-QRAFT_API int qraft_queue_create(qraft_client *c,
-                                 const char *name,
-                                 int visibility_s);
-QRAFT_API int qraft_queue_delete(qraft_client *c, const char *name);
-/* On success *names is an array of *n strings; free with
- * qraft_strings_free. */
-QRAFT_API int qraft_queue_list(qraft_client *c, char ***names, size_t *n);
+/* Drive the connection until every queued async request has completed or
+ * its deadline passed. Returns 0, or QRAFT_ETIMEDOUT if some timed out. */
+QRAFT_API int qraft_wait(qraft_client *c);
+
+/* ---------------------------------------------------------------------- */
+/* Results and their memory                                                */
+/*                                                                        */
+/* Every call returns 0 (QRAFT_OK) or an error code, with "Code: message" */
+/* in qraft_errmsg(). Arguments are copied or used only during the call.  */
+/* Arrays returned through pointers are malloc'd, owned by the caller and */
+/* freed with the matching qraft_*_free (NULL with a count of 0 is fine); */
+/* on error they are set to NULL and their count to 0.                    */
+
+/* A name and a string value: a queue attribute (SQS's names, such as
+ * "VisibilityTimeout", "FifoQueue", "RedrivePolicy") or a tag. In results
+ * both strings belong to the array. */
+struct qraft_attr
+{
+    const char *name;
+    const char *value;
+};
+
+/* Free an array of attributes or tags returned by the library. */
+QRAFT_API void qraft_attrs_free(struct qraft_attr *attrs, size_t n);
+
+/* Free an array of strings returned by the library. */
 QRAFT_API void qraft_strings_free(char **names, size_t n);
 
-/* Send one message. On success @msg_id (QRAFT_MESSAGE_ID_MAX bytes, may be
- * NULL) holds its id. */
+/* ---------------------------------------------------------------------- */
+/* Queues                                                                  */
+
+/* CreateQueue. @attrs (n_attrs) and @tags (n_tags) may be NULL with 0.
+ * Creating an existing queue with the same attributes succeeds; with other
+ * attributes it fails with QRAFT_EQUEUE_ALREADY_EXISTS. FIFO queues: name
+ * ending in ".fifo" and the attribute FifoQueue=true. */
+QRAFT_API int qraft_create_queue(qraft_client *c,
+                                 const char *name,
+                                 const struct qraft_attr *attrs,
+                                 size_t n_attrs,
+                                 const struct qraft_attr *tags,
+                                 size_t n_tags);
+
+/* DeleteQueue: the queue and its messages. */
+QRAFT_API int qraft_delete_queue(qraft_client *c, const char *name);
+
+/* ListQueues. @prefix: NULL for all. @max_results: 0 for no paging (every
+ * name in one reply), else 1..1000 per page. @next_token: NULL for the
+ * first page, else the token of the previous page. On success *names is
+ * an array of *n names (free with qraft_strings_free) and, if @next_out is
+ * not NULL, *next_out the token of the next page (malloc'd, free() it) or
+ * NULL on the last page. */
+QRAFT_API int qraft_list_queues(qraft_client *c,
+                                const char *prefix,
+                                unsigned max_results,
+                                const char *next_token,
+                                char ***names,
+                                size_t *n,
+                                char **next_out);
+
+/* GetQueueAttributes. @names (n_names): the attribute names wanted, NULL
+ * (or n_names 0) for All. On success *attrs holds *n attributes in the
+ * order of the reply; free with qraft_attrs_free. */
+QRAFT_API int qraft_get_queue_attributes(qraft_client *c,
+                                         const char *queue,
+                                         const char *const *names,
+                                         size_t n_names,
+                                         struct qraft_attr **attrs,
+                                         size_t *n);
+
+/* SetQueueAttributes (n at least 1). */
+QRAFT_API int qraft_set_queue_attributes(qraft_client *c,
+                                         const char *queue,
+                                         const struct qraft_attr *attrs,
+                                         size_t n);
+
+/* PurgeQueue: delete every message of the queue. */
+QRAFT_API int qraft_purge_queue(qraft_client *c, const char *queue);
+
+/* TagQueue: add or replace tags (n at least 1). */
+QRAFT_API int qraft_tag_queue(qraft_client *c,
+                              const char *queue,
+                              const struct qraft_attr *tags,
+                              size_t n);
+
+/* UntagQueue: remove the tags of these keys (n at least 1). */
+QRAFT_API int qraft_untag_queue(qraft_client *c,
+                                const char *queue,
+                                const char *const *keys,
+                                size_t n);
+
+/* ListQueueTags. *tags: free with qraft_attrs_free. */
+QRAFT_API int qraft_list_queue_tags(qraft_client *c,
+                                    const char *queue,
+                                    struct qraft_attr **tags,
+                                    size_t *n);
+
+/* ListDeadLetterSourceQueues: the queues whose RedrivePolicy names @dlq.
+ * Paging and results as qraft_list_queues. */
+QRAFT_API int qraft_list_dead_letter_source_queues(qraft_client *c,
+                                                   const char *dlq,
+                                                   unsigned max_results,
+                                                   const char *next_token,
+                                                   char ***names,
+                                                   size_t *n,
+                                                   char **next_out);
+
+/* StartMessageMoveTask: move the messages of dead-letter queue @dlq to
+ * @dest, or (NULL) back to each message's source queue. The move is done
+ * in one command: *moved (may be NULL) is the number of messages moved. */
+QRAFT_API int qraft_start_message_move_task(qraft_client *c,
+                                            const char *dlq,
+                                            const char *dest,
+                                            uint64_t *moved);
+
+/* ---------------------------------------------------------------------- */
+/* Sending                                                                 */
+
+/* A message attribute. @type is "String", "Number" or "Binary", optionally
+ * with a custom suffix ("Number.float"); Binary values are sent as bytes,
+ * the others as strings. @value holds @len bytes. In received messages
+ * every pointer belongs to the message array, and String/Number values
+ * are NUL-terminated (the NUL not counted in len). */
+struct qraft_message_attr
+{
+    const char *name;
+    const char *type;
+    const void *value;
+    size_t len;
+};
+
+/* Optional parameters of a send. */
+struct qraft_send_params
+{
+    int delay_s;          /* DelaySeconds 0..900; -1: the queue's default */
+    const char *group_id; /* MessageGroupId (FIFO, required there) or NULL */
+    const char *dedup_id; /* MessageDeduplicationId (FIFO) or NULL */
+    const struct qraft_message_attr *attrs; /* MessageAttributes, or NULL */
+    size_t n_attrs;                         /* entries in attrs (0..10) */
+};
+
+/* Parameters that say nothing: the queue's defaults. */
+#define QRAFT_SEND_PARAMS_INIT {-1, NULL, NULL, NULL, 0}
+
+/* What a successful send returns. Strings are NUL-terminated; empty when
+ * the reply had none (md5_attrs without attributes, sequence_number on a
+ * standard queue). */
+struct qraft_send_result
+{
+    char message_id[QRAFT_MESSAGE_ID_MAX];
+    char md5_body[QRAFT_MD5_MAX];  /* hex MD5 of the body */
+    char md5_attrs[QRAFT_MD5_MAX]; /* hex MD5 of the message attributes */
+    char sequence_number[QRAFT_SEQUENCE_MAX]; /* FIFO */
+};
+
+/* SendMessage. @body: @len bytes of UTF-8 (characters SQS allows).
+ * @params may be NULL (QRAFT_SEND_PARAMS_INIT). @result may be NULL. */
 QRAFT_API int qraft_send(qraft_client *c,
                          const char *queue,
                          const void *body,
                          size_t len,
-                         char *msg_id);
+                         const struct qraft_send_params *params,
+                         struct qraft_send_result *result);
 
-/* Pipelined send: queued at once, completed by a later qraft_wait() (or by a
- * later blocking call) with the callback, exactly once. @body is copied.
- * @msg_id in the callback is valid only during the callback, and NULL unless
- * @status is QRAFT_OK. A request that reaches its deadline (timeout_ms from
- * this call) gets QRAFT_ETIMEDOUT and stays in the session (see above).
- * Returns 0, or an error (and then the callback is never called).
- * Callbacks run inside qraft_wait() and the blocking calls; they may call
- * qraft_send_async() but no blocking call, qraft_wait() or qraft_close(). */
-typedef void (*qraft_send_cb)(void *arg, int status, const char *msg_id);
+/* Pipelined SendMessage: queued at once, completed by a later qraft_wait()
+ * (or by a later blocking call) with the callback, exactly once. @body and
+ * @params are copied. @result in the callback is valid only during the
+ * callback, and NULL unless @status is QRAFT_OK. A request that reaches
+ * its deadline (timeout_ms from this call) gets QRAFT_ETIMEDOUT and stays
+ * in the session (see above). Returns 0, or an error (and then the
+ * callback is never called). Callbacks run inside qraft_wait() and the
+ * blocking calls; they may call qraft_send_async() but no blocking call,
+ * qraft_wait() or qraft_close(). */
+typedef void (*qraft_send_cb)(void *arg,
+                              int status,
+                              const struct qraft_send_result *result);
 QRAFT_API int qraft_send_async(qraft_client *c,
                                const char *queue,
                                const void *body,
                                size_t len,
+                               const struct qraft_send_params *params,
                                qraft_send_cb cb,
                                void *arg);
 
-/* Drive the connection until every queued request has completed or its
- * deadline passed. Returns 0, or QRAFT_ETIMEDOUT if some timed out. */
-QRAFT_API int qraft_wait(qraft_client *c);
-
-/* A received message. */
-struct qraft_message
+/* Outcome of one entry of a batch call. */
+struct qraft_batch_result
 {
-    char id[QRAFT_MESSAGE_ID_MAX];
-    char receipt[QRAFT_RECEIPT_MAX];
-    void *body;
-    size_t body_len;
-    uint32_t receive_count;
-    uint64_t sent_ms;          /* when the send was applied */
-    uint64_t first_receive_ms; /* when it was first received */
+    char id[QRAFT_BATCH_ID_MAX]; /* the entry's Id */
+    int status;        /* QRAFT_OK, or the entry's error (its Code) */
+    bool sender_fault; /* SenderFault of a failed entry */
+    char message[256]; /* "Code: message" of a failed entry, else "" */
+    /* SendMessageBatch only, when status is QRAFT_OK: */
+    char message_id[QRAFT_MESSAGE_ID_MAX];
+    char md5_body[QRAFT_MD5_MAX];
+    char md5_attrs[QRAFT_MD5_MAX];
+    char sequence_number[QRAFT_SEQUENCE_MAX];
 };
 
-/* Receive up to @max (1..10) messages; @visibility_s -1 for the queue's
- * default. On success *msgs is an array of *n (possibly 0, and then NULL);
- * free it with qraft_messages_free. Bodies are NUL-terminated (not counted
- * in body_len) for convenience. */
+/* One message of a SendMessageBatch. @id: the entry's Id (1-80 of
+ * [A-Za-z0-9_-], distinct), or NULL for its index in decimal. @params may
+ * be NULL. */
+struct qraft_send_entry
+{
+    const char *id;
+    const void *body;
+    size_t len;
+    const struct qraft_send_params *params;
+};
+
+/* SendMessageBatch of @n (1..10) entries, in one command. Returns an error
+ * when the whole request failed (EmptyBatchRequest, BatchRequestTooLong,
+ * ...: then no entry took effect, and only results[i].id is set); QRAFT_OK
+ * otherwise, with results[i] (the caller's array of @n) telling entry i's
+ * outcome: some may succeed and others fail. */
+QRAFT_API int qraft_send_batch(qraft_client *c,
+                               const char *queue,
+                               const struct qraft_send_entry *entries,
+                               size_t n,
+                               struct qraft_batch_result *results);
+
+/* ---------------------------------------------------------------------- */
+/* Receiving                                                               */
+
+/* A received message. Every pointer belongs to the message array. */
+struct qraft_message
+{
+    char id[QRAFT_MESSAGE_ID_MAX];    /* MessageId */
+    char receipt[QRAFT_RECEIPT_MAX];  /* ReceiptHandle of this receive */
+    void *body;                       /* Body, NUL-terminated (not counted) */
+    size_t body_len;
+    char md5_body[QRAFT_MD5_MAX];     /* MD5OfBody */
+    char md5_attrs[QRAFT_MD5_MAX];    /* MD5OfMessageAttributes, or "" */
+    uint32_t receive_count;           /* ApproximateReceiveCount */
+    uint64_t sent_ms;                 /* SentTimestamp */
+    uint64_t first_receive_ms;        /* ApproximateFirstReceiveTimestamp */
+    char group_id[QRAFT_GROUP_ID_MAX];        /* FIFO: MessageGroupId */
+    char dedup_id[QRAFT_GROUP_ID_MAX];        /* FIFO: MessageDeduplicationId */
+    char sequence_number[QRAFT_SEQUENCE_MAX]; /* FIFO: SequenceNumber */
+    struct qraft_message_attr *attrs; /* MessageAttributes */
+    size_t n_attrs;
+};
+
+/* Parameters of a receive. */
+struct qraft_receive_params
+{
+    unsigned max;     /* MaxNumberOfMessages 1..10 */
+    int visibility_s; /* VisibilityTimeout override; -1: the queue's */
+    int wait_s;       /* WaitTimeSeconds 0..20; -1: the queue's default */
+};
+
+/* One message, the queue's visibility timeout and wait time. */
+#define QRAFT_RECEIVE_PARAMS_INIT {1, -1, -1}
+
+/* ReceiveMessage. @params may be NULL (QRAFT_RECEIVE_PARAMS_INIT). On
+ * success *msgs is an array of *n messages (possibly 0, and then NULL);
+ * free it with qraft_messages_free. A long poll waits at the leader: the
+ * call's deadline is at least wait_s + 5 s (25 s when wait_s is -1, as
+ * the queue's default may be up to 20 s). */
 QRAFT_API int qraft_receive(qraft_client *c,
                             const char *queue,
-                            unsigned max,
-                            int visibility_s,
+                            const struct qraft_receive_params *params,
                             struct qraft_message **msgs,
                             size_t *n);
+
+/* Free the messages of a receive, attributes included. */
 QRAFT_API void qraft_messages_free(struct qraft_message *msgs, size_t n);
 
-/* Delete a received message by its receipt handle. */
+/* DeleteMessage by the receipt handle of its latest receive. Deleting a
+ * message that is already gone succeeds, as in SQS. */
 QRAFT_API int qraft_delete(qraft_client *c,
                            const char *queue,
                            const char *receipt);
+
+/* One entry of DeleteMessageBatch. @id as in qraft_send_entry. */
+struct qraft_delete_entry
+{
+    const char *id;
+    const char *receipt;
+};
+
+/* DeleteMessageBatch of @n (1..10) entries; results as qraft_send_batch. */
+QRAFT_API int qraft_delete_batch(qraft_client *c,
+                                 const char *queue,
+                                 const struct qraft_delete_entry *entries,
+                                 size_t n,
+                                 struct qraft_batch_result *results);
+
+/* ChangeMessageVisibility: the message becomes visible again in
+ * @visibility_s seconds (0..43,200) from now. */
+QRAFT_API int qraft_change_visibility(qraft_client *c,
+                                      const char *queue,
+                                      const char *receipt,
+                                      int visibility_s);
+
+/* One entry of ChangeMessageVisibilityBatch. @id as in qraft_send_entry. */
+struct qraft_visibility_entry
+{
+    const char *id;
+    const char *receipt;
+    int visibility_s;
+};
+
+/* ChangeMessageVisibilityBatch of @n (1..10) entries; results as
+ * qraft_send_batch. */
+QRAFT_API int qraft_change_visibility_batch(
+    qraft_client *c,
+    const char *queue,
+    const struct qraft_visibility_entry *entries,
+    size_t n,
+    struct qraft_batch_result *results);
+
+/* ---------------------------------------------------------------------- */
+/* Cluster                                                                 */
 
 /* Status of one node, asked of that node alone (no leader needed). */
 struct qraft_member

@@ -4,9 +4,12 @@
  * allocates nothing and points into the payload; writing uses msgpack-c's
  * packer over an sbuffer.
  *
- * Decoding a request is strict: one map, string keys, known keys of the
- * right type and at most once, required keys present, and nothing after
- * the map. Unknown keys are skipped whatever they hold.
+ * Decoding a request reads the envelope only: one map, string keys, known
+ * keys (id, op, cid, seq, ack, version, args) of the right type and at
+ * most once, id and op present, and nothing after the map. Unknown keys
+ * are skipped whatever they hold. The args map is checked to be
+ * well-formed msgpack and handed over as bytes: what it holds is the
+ * node's and the state machine's business.
  */
 #include "client/internal.h"
 
@@ -16,7 +19,7 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------------- */
-/* Error and op names                                                      */
+/* Error names                                                             */
 
 /* Wire names of the error codes, by code. */
 static const char *const wireErrNames[] = {
@@ -31,16 +34,6 @@ static const char *const wireErrTexts[] = {
     QRAFT_ERRORS(WIRE__ERR_TEXT)
 #undef WIRE__ERR_TEXT
 };
-
-/* Names of the ops, by enum qraft_op (index 0 is QRAFT_OP_UNKNOWN). */
-static const char *const wireOpNames[] = {
-    "unknown",
-#define WIRE__OP_NAME(CODE, NAME) NAME,
-    QRAFT_OPS(WIRE__OP_NAME)
-#undef WIRE__OP_NAME
-};
-
-#define WIRE_N_OPS (sizeof(wireOpNames) / sizeof(wireOpNames[0]))
 
 QRAFT_API const char *qraft_errname(int code)
 {
@@ -71,28 +64,6 @@ QRAFT_API int qraft_errcode(const char *name, size_t len)
         }
     }
     return QRAFT_EINTERNAL;
-}
-
-QRAFT_API const char *qraft_op_name(int op)
-{
-    if (op <= QRAFT_OP_UNKNOWN || (size_t)op >= WIRE_N_OPS) {
-        return "unknown";
-    }
-    return wireOpNames[op];
-}
-
-bool wireOpHasSession(int op)
-{
-    switch (op) {
-        case QRAFT_OP_QUEUE_CREATE:
-        case QRAFT_OP_QUEUE_DELETE:
-        case QRAFT_OP_SEND:
-        case QRAFT_OP_RECEIVE:
-        case QRAFT_OP_DELETE:
-            return true;
-        default:
-            return false;
-    }
 }
 
 void wireErrf(char *buf, size_t len, const char *fmt, ...)
@@ -256,27 +227,32 @@ static int wireFrameEnd(struct wireOut *o, void **frame, size_t *len)
     return 0;
 }
 
+/* Check that [p, p + len) is exactly one well-formed msgpack map. */
+static bool wireIsOneMap(const void *p, size_t len)
+{
+    struct wireCursor cur;
+    struct wireValue v;
+    wireCursorInit(&cur, p, len);
+    return wireNext(&cur, &v) == 0 && v.type == WIRE_MAP &&
+           wireSkipElements(&cur, &v) == 0 && cur.p == cur.end;
+}
+
 QRAFT_API int qraft_wire_encode_request(const struct qraft_request *req,
                                         void **frame,
                                         size_t *len)
 {
     struct wireOut o;
     bool session;
-    bool body;
     size_t n = 2;
-    if (req == NULL || frame == NULL || len == NULL ||
-        req->op <= QRAFT_OP_UNKNOWN || (size_t)req->op >= WIRE_N_OPS) {
+    if (req == NULL || frame == NULL || len == NULL || req->op == NULL ||
+        req->op_len == 0 ||
+        (req->args != NULL && !wireIsOneMap(req->args, req->args_len))) {
         return QRAFT_EINVAL;
     }
-    session = wireOpHasSession(req->op) || req->client_id != 0;
-    body = req->body != NULL || req->op == QRAFT_OP_SEND;
+    session = req->client_id != 0;
     n += session ? 3 : 0;
-    n += req->op == QRAFT_OP_HELLO;
-    n += req->queue != NULL;
-    n += body;
-    n += req->receipt != NULL;
-    n += req->max_messages > 0;
-    n += req->visibility_s >= 0;
+    n += req->version != 0;
+    n += req->args != NULL;
 
     wireOutInit(&o);
     if (o.rv == 0) {
@@ -284,37 +260,20 @@ QRAFT_API int qraft_wire_encode_request(const struct qraft_request *req,
     }
     wireOutUint(&o, "id", req->id);
     wireOutKey(&o, "op");
-    wireOutStr(&o, wireOpNames[req->op], strlen(wireOpNames[req->op]));
+    wireOutStr(&o, req->op, req->op_len);
     if (session) {
         wireOutUint(&o, "cid", req->client_id);
         wireOutUint(&o, "seq", req->seq);
         wireOutUint(&o, "ack", req->ack);
     }
-    if (req->op == QRAFT_OP_HELLO) {
+    if (req->version != 0) {
         wireOutUint(&o, "version", req->version);
     }
-    if (req->queue != NULL) {
-        wireOutKey(&o, "queue");
-        wireOutStr(&o, req->queue, req->queue_len);
-    }
-    if (body) {
-        wireOutKey(&o, "body");
+    if (req->args != NULL) {
+        wireOutKey(&o, "args");
         if (o.rv == 0) {
-            o.rv = msgpack_pack_bin(&o.pk, req->body_len);
+            o.rv = msgpack_sbuffer_write(&o.sb, req->args, req->args_len);
         }
-        if (o.rv == 0 && req->body_len > 0) {
-            o.rv = msgpack_pack_bin_body(&o.pk, req->body, req->body_len);
-        }
-    }
-    if (req->receipt != NULL) {
-        wireOutKey(&o, "receipt");
-        wireOutStr(&o, req->receipt, req->receipt_len);
-    }
-    if (req->max_messages > 0) {
-        wireOutUint(&o, "max", req->max_messages);
-    }
-    if (req->visibility_s >= 0) {
-        wireOutUint(&o, "visibility", (uint64_t)req->visibility_s);
     }
     return wireFrameEnd(&o, frame, len);
 }
@@ -398,18 +357,13 @@ enum {
     WIRE_K_SEQ,
     WIRE_K_ACK,
     WIRE_K_VERSION,
-    WIRE_K_QUEUE,
-    WIRE_K_BODY,
-    WIRE_K_RECEIPT,
-    WIRE_K_MAX,
-    WIRE_K_VISIBILITY,
+    WIRE_K_ARGS,
     WIRE_K_COUNT
 };
 
 /* Key names, by WIRE_K_*. */
 static const char *const wireKeyNames[WIRE_K_COUNT] = {
-    "id",    "op",   "cid",     "seq", "ack",       "version",
-    "queue", "body", "receipt", "max", "visibility"};
+    "id", "op", "cid", "seq", "ack", "version", "args"};
 
 /* Index of a key, or -1 for a key we do not know. */
 static int wireKeyIndex(const struct wireValue *k)
@@ -421,18 +375,6 @@ static int wireKeyIndex(const struct wireValue *k)
         }
     }
     return -1;
-}
-
-/* Copy up to 32 bytes of @v into @out (size >= 40) as printable text. */
-static void wirePrintable(const struct wireValue *v, char *out)
-{
-    size_t i;
-    size_t n = v->len < 32 ? v->len : 32;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)v->ptr[i];
-        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    strcpy(out + n, v->len > 32 ? "..." : "");
 }
 
 /* Find a valid "id" anywhere in the map, so that an error reply can echo
@@ -463,39 +405,28 @@ static void wireScanId(struct wireCursor cur, size_t pairs, uint64_t *id)
     }
 }
 
-/* Store the value @v of known key @key into @req. Returns 0 or -1 for a
- * value of the wrong type. */
+/* Store the value @v of known key @key (whose bytes start at @start and
+ * end at @end) into @req. Returns 0 or -1 for a value of the wrong type. */
 static int wireDecodeValue(int key,
                            const struct wireValue *v,
-                           struct qraft_request *req,
-                           struct wireValue *op)
+                           const unsigned char *start,
+                           const unsigned char *end,
+                           struct qraft_request *req)
 {
     switch (key) {
         case WIRE_K_OP:
             if (v->type != WIRE_STR) {
                 return -1;
             }
-            *op = *v;
+            req->op = v->ptr;
+            req->op_len = v->len;
             return 0;
-        case WIRE_K_QUEUE:
-        case WIRE_K_RECEIPT:
-            if (v->type != WIRE_STR) {
+        case WIRE_K_ARGS:
+            if (v->type != WIRE_MAP) {
                 return -1;
             }
-            if (key == WIRE_K_QUEUE) {
-                req->queue = v->ptr;
-                req->queue_len = v->len;
-            } else {
-                req->receipt = v->ptr;
-                req->receipt_len = v->len;
-            }
-            return 0;
-        case WIRE_K_BODY:
-            if (v->type != WIRE_BIN && v->type != WIRE_STR) {
-                return -1;
-            }
-            req->body = v->ptr;
-            req->body_len = v->len;
+            req->args = start;
+            req->args_len = (size_t)(end - start);
             return 0;
         default:
             break;
@@ -516,64 +447,11 @@ static int wireDecodeValue(int key,
         case WIRE_K_ACK:
             req->ack = v->u;
             break;
-        case WIRE_K_VERSION:
+        default: /* WIRE_K_VERSION */
             /* Out of range values saturate: still a number, so the node
              * answers with a version mismatch, not a type error. */
             req->version = v->u > UINT32_MAX ? UINT32_MAX : (uint32_t)v->u;
             break;
-        case WIRE_K_MAX:
-            req->max_messages =
-                v->u > UINT32_MAX ? UINT32_MAX : (uint32_t)v->u;
-            break;
-        case WIRE_K_VISIBILITY:
-            req->visibility_s =
-                v->u > INT64_MAX ? INT64_MAX : (int64_t)v->u;
-            break;
-        default:
-            break;
-    }
-    return 0;
-}
-
-/* Check what @req->op requires. Returns 0 or QRAFT_EMALFORMED. */
-static int wireCheckRequired(const struct qraft_request *req,
-                             unsigned seen,
-                             char *errmsg,
-                             size_t errmsg_len)
-{
-    static const int sessionKeys[] = {WIRE_K_CID, WIRE_K_SEQ, WIRE_K_ACK};
-    const char *op = wireOpNames[req->op];
-    size_t i;
-    if (wireOpHasSession(req->op)) {
-        for (i = 0; i < 3; i++) {
-            if (!(seen & (1u << sessionKeys[i]))) {
-                wireErrf(errmsg, errmsg_len,
-                         "missing key '%s': op '%s' needs a session",
-                         wireKeyNames[sessionKeys[i]], op);
-                return QRAFT_EMALFORMED;
-            }
-        }
-        if (req->client_id == 0) {
-            wireErrf(errmsg, errmsg_len, "key 'cid' must not be 0");
-            return QRAFT_EMALFORMED;
-        }
-        if (req->seq == 0) {
-            wireErrf(errmsg, errmsg_len, "key 'seq' must be 1 or more");
-            return QRAFT_EMALFORMED;
-        }
-        if (!(seen & (1u << WIRE_K_QUEUE))) {
-            wireErrf(errmsg, errmsg_len, "missing key 'queue' for op '%s'",
-                     op);
-            return QRAFT_EMALFORMED;
-        }
-    }
-    if (req->op == QRAFT_OP_SEND && !(seen & (1u << WIRE_K_BODY))) {
-        wireErrf(errmsg, errmsg_len, "missing key 'body' for op 'send'");
-        return QRAFT_EMALFORMED;
-    }
-    if (req->op == QRAFT_OP_DELETE && !(seen & (1u << WIRE_K_RECEIPT))) {
-        wireErrf(errmsg, errmsg_len, "missing key 'receipt' for op 'delete'");
-        return QRAFT_EMALFORMED;
     }
     return 0;
 }
@@ -588,19 +466,15 @@ QRAFT_API int qraft_wire_decode_request(const void *payload,
     struct wireValue map;
     struct wireValue k;
     struct wireValue v;
-    struct wireValue op;
-    char shown[40];
+    const unsigned char *start;
     unsigned seen = 0;
     size_t i;
     int key;
-    int o;
 
     if (req == NULL) {
         return QRAFT_EINVAL;
     }
     memset(req, 0, sizeof *req);
-    req->visibility_s = -1;
-    memset(&op, 0, sizeof op);
     wireErrf(errmsg, errmsg_len, "%s", "");
 
     wireCursorInit(&cur, payload, len);
@@ -633,18 +507,17 @@ QRAFT_API int qraft_wire_decode_request(const void *payload,
             return QRAFT_EMALFORMED;
         }
         seen |= 1u << key;
+        start = cur.p;
         if (wireNext(&cur, &v) != 0 || wireSkipElements(&cur, &v) != 0) {
             wireErrf(errmsg, errmsg_len, "the map is truncated");
             return QRAFT_EMALFORMED;
         }
-        if (wireDecodeValue(key, &v, req, &op) != 0) {
+        if (wireDecodeValue(key, &v, start, cur.p, req) != 0) {
             wireErrf(errmsg, errmsg_len, "key '%s' must be %s",
                      wireKeyNames[key],
-                     key == WIRE_K_OP || key == WIRE_K_QUEUE ||
-                             key == WIRE_K_RECEIPT
-                         ? "a string"
-                         : key == WIRE_K_BODY ? "binary"
-                                              : "an unsigned integer");
+                     key == WIRE_K_OP     ? "a string"
+                     : key == WIRE_K_ARGS ? "a map"
+                                          : "an unsigned integer");
             return QRAFT_EMALFORMED;
         }
     }
@@ -660,15 +533,5 @@ QRAFT_API int qraft_wire_decode_request(const void *payload,
         wireErrf(errmsg, errmsg_len, "missing key 'op'");
         return QRAFT_EMALFORMED;
     }
-    for (o = QRAFT_OP_UNKNOWN + 1; (size_t)o < WIRE_N_OPS; o++) {
-        if (wireStrEq(&op, wireOpNames[o])) {
-            req->op = o;
-        }
-    }
-    if (req->op == QRAFT_OP_UNKNOWN) {
-        wirePrintable(&op, shown);
-        wireErrf(errmsg, errmsg_len, "unknown op '%s'", shown);
-        return QRAFT_EUNKNOWN_OP;
-    }
-    return wireCheckRequired(req, seen, errmsg, errmsg_len);
+    return 0;
 }
