@@ -42,7 +42,9 @@ CFLAGS_ALL = $(BASE_CFLAGS) $(call pc_cflags,$(PKGS_NODE)) $(CFLAGS)
 LDLIBS_NODE = $(call pc_libs,$(PKGS_NODE)) -lpthread
 LDLIBS_TEST = $(call pc_libs,$(PKGS_NODE) $(PKGS_TEST)) -lpthread
 
-CLIENT_SRC := $(filter-out client/cli.c,$(wildcard client/*.c))
+# client/cli*.c is the qraft CLI; every other client/*.c is libqraft.
+CLI_SRC := $(wildcard client/cli*.c)
+CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard client/*.c))
 FSM_SRC := $(wildcard fsm/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
 NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c))
@@ -109,7 +111,7 @@ $(BINDIR)/qraftd: $(BUILD)/node/main.o $(NODE_OBJ) $(RAFT_OBJ) $(FSM_OBJ) $(BUIL
 	@mkdir -p $(BINDIR)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_NODE)
 
-$(BINDIR)/qraft: $(BUILD)/client/cli.o $(BUILD)/libqraft.a
+$(BINDIR)/qraft: $(call obj,$(CLI_SRC)) $(BUILD)/libqraft.a
 	@mkdir -p $(BINDIR)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pc_libs,msgpack libcrypto)
 
