@@ -42,8 +42,9 @@ CFLAGS_ALL = $(BASE_CFLAGS) $(call pc_cflags,$(PKGS_NODE)) $(CFLAGS)
 LDLIBS_NODE = $(call pc_libs,$(PKGS_NODE)) -lpthread
 LDLIBS_TEST = $(call pc_libs,$(PKGS_NODE) $(PKGS_TEST)) -lpthread
 
-# client/cli*.c is the qraft CLI; every other client/*.c is libqraft.
-CLI_SRC := $(wildcard client/cli*.c)
+# client/cli.c and client/cli_*.c are the qraft CLI; every other client/*.c
+# is libqraft.
+CLI_SRC := $(wildcard client/cli.c client/cli_*.c)
 CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard client/*.c))
 FSM_SRC := $(wildcard fsm/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
