@@ -9,7 +9,7 @@
  * 3. raise last_now to the entry's now_ms;
  * 4. a mutating op goes through the session rules (session.c), which run the
  *    op if its sequence is the next one and store its reply; other ops
- *    (queue_list, tick) run directly;
+ *    (the reads, tick) run directly;
  * 5. write digest and last_now to the meta table.
  *
  * Possible failure modes: a store failure (LMDB error, map full) or running
@@ -30,6 +30,7 @@ void fsmConfigDefaults(struct fsmConfig *c)
     c->map_size = (size_t)8 << 30;
     c->session_window = 1024;
     c->session_idle_ms = 3600 * 1000;
+    c->inflight_max = 120000;
 }
 
 /* msgpack write callback into the fsm's reply buffer; latches OOM. */
@@ -38,6 +39,18 @@ static int fsmReplyWrite(void *data, const char *buf, size_t len)
     struct fsm *f = data;
 
     if (f->oom || msgpack_sbuffer_write(&f->reply, buf, len) != 0) {
+        f->oom = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* msgpack write callback into the fsm's side buffer; latches OOM. */
+static int fsmAuxWrite(void *data, const char *buf, size_t len)
+{
+    struct fsm *f = data;
+
+    if (f->oom || msgpack_sbuffer_write(&f->aux, buf, len) != 0) {
         f->oom = true;
         return -1;
     }
@@ -62,6 +75,7 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
     }
     f->session_window = c->session_window;
     f->session_idle_ms = c->session_idle_ms;
+    f->inflight_max = c->inflight_max > 0 ? c->inflight_max : 120000;
     f->md = EVP_MD_CTX_new();
     if (f->md == NULL) {
         snprintf(errmsg, FSM_ERRMSG_LEN, "out of memory");
@@ -70,6 +84,8 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
     }
     msgpack_sbuffer_init(&f->reply);
     msgpack_packer_init(&f->pk, f, fsmReplyWrite);
+    msgpack_sbuffer_init(&f->aux);
+    msgpack_packer_init(&f->apk, f, fsmAuxWrite);
     rv = storeOpen(&f->store, c->dir, c->map_size, f->errmsg);
     if (rv != 0) {
         snprintf(errmsg, FSM_ERRMSG_LEN, "%s", f->errmsg);
@@ -79,6 +95,8 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
     return 0;
 
 err:
+    msgpack_sbuffer_destroy(&f->reply);
+    msgpack_sbuffer_destroy(&f->aux);
     EVP_MD_CTX_free(f->md);
     free(f);
     return rv;
@@ -95,6 +113,7 @@ void fsmClose(struct fsm *f)
     storeAbort(&f->store);
     storeClose(&f->store);
     msgpack_sbuffer_destroy(&f->reply);
+    msgpack_sbuffer_destroy(&f->aux);
     EVP_MD_CTX_free(f->md);
     free(f);
 }
@@ -108,7 +127,7 @@ void fsmReplyOk(struct fsm *f, uint32_t nfields)
 {
     msgpack_sbuffer_clear(&f->reply);
     msgpack_pack_map(&f->pk, 1 + nfields);
-    fsmPackStr(f, "ok");
+    fsmPackStr(&f->pk, "ok");
     msgpack_pack_true(&f->pk);
 }
 
@@ -122,12 +141,10 @@ int fsmReplyError(struct fsm *f, enum fsmError e, const char *fmt, ...)
     va_end(ap);
     msgpack_sbuffer_clear(&f->reply);
     msgpack_pack_map(&f->pk, 3);
-    fsmPackStr(f, "ok");
+    fsmPackStr(&f->pk, "ok");
     msgpack_pack_false(&f->pk);
-    fsmPackStr(f, "code");
-    fsmPackStr(f, fsmErrorName(e));
-    fsmPackStr(f, "message");
-    fsmPackStr(f, text);
+    fsmPackKV(&f->pk, "code", fsmErrorName(e));
+    fsmPackKV(&f->pk, "message", text);
     return 0;
 }
 
@@ -137,14 +154,25 @@ void fsmReplyRaw(struct fsm *f, const void *data, size_t len)
     fsmReplyWrite(f, data, len);
 }
 
-void fsmPackStr(struct fsm *f, const char *s)
+void fsmReplyAppend(struct fsm *f, const void *data, size_t len)
 {
-    fsmPackStrN(f, s, strlen(s));
+    fsmReplyWrite(f, data, len);
 }
 
-void fsmPackStrN(struct fsm *f, const void *s, size_t len)
+void fsmPackStr(msgpack_packer *pk, const char *s)
 {
-    msgpack_pack_str_with_body(&f->pk, len > 0 ? s : "", len);
+    fsmPackStrN(pk, s, strlen(s));
+}
+
+void fsmPackStrN(msgpack_packer *pk, const void *s, size_t len)
+{
+    msgpack_pack_str_with_body(pk, len > 0 ? s : "", len);
+}
+
+void fsmPackKV(msgpack_packer *pk, const char *k, const char *v)
+{
+    fsmPackStr(pk, k);
+    fsmPackStr(pk, v);
 }
 
 int fsmLoadMeta(struct fsm *f, uint8_t digest[32], uint64_t *last_now)
@@ -215,29 +243,74 @@ static int fsmSaveMeta(struct fsm *f)
                     strlen(META_LAST_NOW), now, sizeof now);
 }
 
-int fsmExecute(struct fsm *f, const struct fsmCommand *cmd)
+/* The housekeeping op: expire sessions, deduplication entries,
+ * tombstones and retention-expired messages (bounded work). */
+static int fsmTick(struct fsm *f, const struct fsmCommand *cmd)
 {
     int rv;
 
+    rv = sessionExpire(f, cmd->now_ms);
+    if (rv == 0) {
+        rv = fifoTickDedupe(f, cmd->now_ms);
+    }
+    if (rv == 0) {
+        rv = queueTickTombstones(f, cmd->now_ms);
+    }
+    if (rv == 0) {
+        rv = msgTickRetention(f, cmd->now_ms);
+    }
+    if (rv == 0) {
+        fsmReplyOk(f, 0);
+    }
+    return rv;
+}
+
+int fsmExecute(struct fsm *f, const struct fsmCommand *cmd)
+{
+    struct argErr e;
+
+    if (argsParse(cmd, &f->args, &e) != 0) {
+        return fsmReplyError(f, e.code, "%s", e.msg);
+    }
     switch (cmd->op) {
-        case FSM_OP_QUEUE_CREATE:
+        case FSM_OP_CREATE_QUEUE:
             return queueCreate(f, cmd);
-        case FSM_OP_QUEUE_DELETE:
+        case FSM_OP_DELETE_QUEUE:
             return queueDelete(f, cmd);
-        case FSM_OP_QUEUE_LIST:
-            return queueList(f);
-        case FSM_OP_SEND:
-            return queueSend(f, cmd);
-        case FSM_OP_RECEIVE:
-            return queueReceive(f, cmd);
-        case FSM_OP_DELETE:
-            return queueDeleteMessage(f, cmd);
+        case FSM_OP_LIST_QUEUES:
+            return queueList(f, cmd);
+        case FSM_OP_GET_QUEUE_ATTRIBUTES:
+            return queueGetAttributes(f, cmd);
+        case FSM_OP_SET_QUEUE_ATTRIBUTES:
+            return queueSetAttributes(f, cmd);
+        case FSM_OP_PURGE_QUEUE:
+            return queuePurge(f, cmd);
+        case FSM_OP_TAG_QUEUE:
+            return queueTag(f, cmd);
+        case FSM_OP_UNTAG_QUEUE:
+            return queueUntag(f, cmd);
+        case FSM_OP_LIST_QUEUE_TAGS:
+            return queueListTags(f, cmd);
+        case FSM_OP_LIST_DLQ_SOURCES:
+            return queueListDlqSources(f, cmd);
+        case FSM_OP_SEND_MESSAGE:
+            return msgSend(f, cmd);
+        case FSM_OP_SEND_MESSAGE_BATCH:
+            return msgSendBatch(f, cmd);
+        case FSM_OP_RECEIVE_MESSAGE:
+            return msgReceive(f, cmd);
+        case FSM_OP_DELETE_MESSAGE:
+            return msgDelete(f, cmd);
+        case FSM_OP_DELETE_MESSAGE_BATCH:
+            return msgDeleteBatch(f, cmd);
+        case FSM_OP_CHANGE_VISIBILITY:
+            return msgChangeVisibility(f, cmd);
+        case FSM_OP_CHANGE_VISIBILITY_BATCH:
+            return msgChangeVisibilityBatch(f, cmd);
+        case FSM_OP_START_MESSAGE_MOVE_TASK:
+            return dlqStartMoveTask(f, cmd);
         case FSM_OP_TICK:
-            rv = sessionExpire(f, cmd->now_ms);
-            if (rv == 0) {
-                fsmReplyOk(f, 0);
-            }
-            return rv;
+            return fsmTick(f, cmd);
         default:
             return fsmReplyError(f, FSM_ERR_INVALID_COMMAND, "unknown op %u",
                                  cmd->op);
@@ -252,15 +325,19 @@ static int fsmFinish(struct fsm *f, int rv, struct fsmReply *reply)
         snprintf(f->errmsg, FSM_ERRMSG_LEN, "out of memory packing a reply");
         rv = FSM_ENOMEM;
     }
+    memset(reply, 0, sizeof *reply);
     if (rv != 0) {
         storeAbort(&f->store);
         f->failed = true;
-        reply->data = NULL;
-        reply->len = 0;
         return rv;
     }
     reply->data = f->reply.data;
     reply->len = f->reply.size;
+    reply->would_wait = f->hint.would_wait;
+    reply->wait_s = f->hint.wait_s;
+    reply->wake = f->hint.wake;
+    reply->wake_all = f->hint.wake_all;
+    reply->next_visible_ms = f->hint.next_visible_ms;
     return 0;
 }
 
@@ -273,6 +350,7 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
         return FSM_ESTORE;
     }
     msgpack_sbuffer_clear(&f->reply);
+    memset(&f->hint, 0, sizeof f->hint);
     rv = storeBegin(&f->store);
     if (rv != 0) {
         goto out;
@@ -325,8 +403,9 @@ int fsmQuery(struct fsm *f, const struct fsmCommand *cmd, struct fsmReply *reply
         return FSM_ESTORE;
     }
     msgpack_sbuffer_clear(&f->reply);
-    if (cmd->op == FSM_OP_QUEUE_LIST) {
-        rv = queueList(f);
+    memset(&f->hint, 0, sizeof f->hint);
+    if (fsmOpReads(cmd->op)) {
+        rv = fsmExecute(f, cmd);
     } else {
         fsmReplyError(f, FSM_ERR_INVALID_COMMAND,
                       "op %u is not a read-only query", cmd->op);

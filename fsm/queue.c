@@ -1,434 +1,431 @@
-/* Queues: a basic SQS subset (create, delete, list, send, receive, delete
- * message).
+/* Queues: records, and the queue management ops (CreateQueue, DeleteQueue,
+ * ListQueues, Get/SetQueueAttributes, PurgeQueue, Tag/Untag/ListQueueTags,
+ * ListDeadLetterSourceQueues).
  *
- * Tables (all integers big-endian):
- * - queues:     name -> id(8) created_ms(8) visibility_s(4) next_seq(8)
- *               id comes from meta "next_queue" (from 1, never reused);
- *               next_seq numbers the queue's messages (from 1).
- * - messages:   id(8) seq(8) -> sent_ms(8) visible_at_ms(8)
- *               first_receive_ms(8) receive_count(4) body
- * - visibility: id(8) visible_at_ms(8) seq(8) -> empty
- *               one entry per message, so that a receive walks the queue's
- *               messages in (visible_at, seq) order and stops at the first
- *               one not yet visible.
+ * Tables (integers big-endian):
+ * - queues:     name -> queue record (below). The id comes from meta
+ *               "next_queue" (from 1, never reused), so every other key of
+ *               a queue starts with id(8) and a deleted queue's keys never
+ *               meet a new queue's.
+ * - tombstones: name -> deleted_ms(8): CreateQueue of a name deleted less
+ *               than 60 s ago is QueueDeletedRecently; tick expires them.
+ * - tags:       id(8) key -> value.
  *
- * Message id: SHA-256 of id(8)|seq(8), first 16 bytes, with the UUID
- * version nibble set to 4 and the variant bits to 10, as 36-char text.
- *
- * Receipt handle: 48 lowercase hex chars: id(8) seq(8) receive_count(4)
- * (40 chars), then the first 4 bytes of SHA-256("qraft-receipt" | those 20
- * bytes) (8 chars), a check that rejects random or mistyped text (it is not
- * a secret). The receive_count tells a stale receipt from the current one.
+ * Queue record: id(8) created_ms(8) modified_ms(8) next_seq(8) purge_ms(8)
+ * n_ready(8) n_inflight(8) vis(4) retention(4) delay(4) maxsize(4) wait(4)
+ * max_rc(4) flags(1) redrive_len(2) dlq_len(1) cursor_len(1), then the
+ * RedrivePolicy text, the dead-letter queue's name and the FIFO cursor
+ * (the last group served: glen(1) group).
  *
  * Every op checks everything before it writes, so a business error leaves
  * the tables untouched. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* Lengths of stored records and keys. */
-#define QUEUE_RECORD_LEN 28
-#define MSG_HEADER_LEN 28
-#define MSG_KEY_LEN 16
-#define VIS_KEY_LEN 24
-#define RECEIPT_RAW_LEN 20
-#define RECEIPT_CHECK_LEN 4
-#define RECEIPT_TEXT_LEN (2 * (RECEIPT_RAW_LEN + RECEIPT_CHECK_LEN))
+/* Length of the fixed part of a queue record. */
+#define QUEUE_FIXED_LEN 85
 
-/* A queue record. */
-struct queueRecord
+/* ARN prefix reported in QueueArn. */
+#define QUEUE_ARN_PREFIX "arn:aws:sqs:us-east-1:000000000000:"
+
+int queueGet(struct fsm *f, const char *name, size_t len,
+             struct queueRecord *q, bool *found)
 {
-    uint64_t id;           /* never reused */
-    uint64_t created_ms;   /* now_ms of its creation */
-    uint32_t visibility_s; /* default visibility timeout */
-    uint64_t next_seq;     /* sequence of its next message */
-};
-
-/* The header of a message record (the body follows it). */
-struct queueMessage
-{
-    uint64_t sent_ms;
-    uint64_t visible_at_ms;
-    uint64_t first_receive_ms; /* 0: never received */
-    uint32_t receive_count;
-};
-
-static const char queueHex[] = "0123456789abcdef";
-
-/* Write @n bytes of @in as lowercase hex into @out (2n chars, no NUL). */
-static void queueHexEncode(const uint8_t *in, size_t n, char *out)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = queueHex[in[i] >> 4];
-        out[2 * i + 1] = queueHex[in[i] & 0x0f];
-    }
-}
-
-/* Value of a lowercase hex digit, or -1. */
-static int queueHexDigit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
-/* SHA-256 of @a then @b into @out. */
-static int queueSha256(const void *a,
-                       size_t alen,
-                       const void *b,
-                       size_t blen,
-                       uint8_t out[32])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned n = 0;
-    int ok;
-
-    if (md == NULL) {
-        return FSM_ENOMEM;
-    }
-    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(md, a, alen) == 1 &&
-         EVP_DigestUpdate(md, b, blen) == 1 &&
-         EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32;
-    EVP_MD_CTX_free(md);
-    return ok ? 0 : FSM_ENOMEM;
-}
-
-/* Message id of message @seq of queue @id: UUID text (36 chars + NUL). */
-static int queueMessageId(uint64_t id, uint64_t seq, char out[37])
-{
-    uint8_t key[16];
-    uint8_t h[32];
-    size_t i;
-    size_t o = 0;
+    struct storeVal v;
+    const uint8_t *p;
     int rv;
 
-    bePut64(key, id);
-    bePut64(key + 8, seq);
-    rv = queueSha256(key, sizeof key, "", 0, h);
-    if (rv != 0) {
+    rv = storeGet(&f->store, STORE_QUEUES, name, len, &v, found);
+    if (rv != 0 || !*found) {
         return rv;
     }
-    h[6] = (uint8_t)((h[6] & 0x0f) | 0x40);
-    h[8] = (uint8_t)((h[8] & 0x3f) | 0x80);
-    for (i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        queueHexEncode(h + i, 1, out + o);
-        o += 2;
+    p = v.data;
+    if (v.len < QUEUE_FIXED_LEN || len > FSM_QUEUE_NAME_MAX) {
+        goto corrupt;
     }
-    out[o] = '\0';
+    q->id = beGet64(p);
+    q->created_ms = beGet64(p + 8);
+    q->modified_ms = beGet64(p + 16);
+    q->next_seq = beGet64(p + 24);
+    q->purge_ms = beGet64(p + 32);
+    q->n_ready = beGet64(p + 40);
+    q->n_inflight = beGet64(p + 48);
+    q->vis = beGet32(p + 56);
+    q->retention = beGet32(p + 60);
+    q->delay = beGet32(p + 64);
+    q->maxsize = beGet32(p + 68);
+    q->wait = beGet32(p + 72);
+    q->max_rc = beGet32(p + 76);
+    q->flags = p[80];
+    q->redrive_len = (size_t)p[81] << 8 | p[82];
+    q->dlq_len = p[83];
+    q->cursor_len = p[84];
+    if (q->redrive_len > FSM_REDRIVE_MAX || q->dlq_len > FSM_QUEUE_NAME_MAX ||
+        q->cursor_len > sizeof q->cursor ||
+        v.len != QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len) {
+        goto corrupt;
+    }
+    p += QUEUE_FIXED_LEN;
+    memcpy(q->redrive, p, q->redrive_len);
+    memcpy(q->dlq, p + q->redrive_len, q->dlq_len);
+    memcpy(q->cursor, p + q->redrive_len + q->dlq_len, q->cursor_len);
+    memcpy(q->name, name, len);
+    q->name_len = len;
     return 0;
+
+corrupt:
+    snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed queue record");
+    return FSM_ECORRUPT;
 }
 
-/* Check bytes of a receipt's 20 raw bytes. */
-static int queueReceiptCheck(const uint8_t raw[RECEIPT_RAW_LEN],
-                             uint8_t check[RECEIPT_CHECK_LEN])
+int queuePut(struct fsm *f, const struct queueRecord *q)
 {
-    static const char tag[] = "qraft-receipt";
-    uint8_t h[32];
+    uint8_t buf[QUEUE_FIXED_LEN + FSM_REDRIVE_MAX + FSM_QUEUE_NAME_MAX +
+                1 + FSM_GROUP_MAX];
+    uint8_t *p = buf;
+
+    bePut64(p, q->id);
+    bePut64(p + 8, q->created_ms);
+    bePut64(p + 16, q->modified_ms);
+    bePut64(p + 24, q->next_seq);
+    bePut64(p + 32, q->purge_ms);
+    bePut64(p + 40, q->n_ready);
+    bePut64(p + 48, q->n_inflight);
+    bePut32(p + 56, q->vis);
+    bePut32(p + 60, q->retention);
+    bePut32(p + 64, q->delay);
+    bePut32(p + 68, q->maxsize);
+    bePut32(p + 72, q->wait);
+    bePut32(p + 76, q->max_rc);
+    p[80] = q->flags;
+    p[81] = (uint8_t)(q->redrive_len >> 8);
+    p[82] = (uint8_t)q->redrive_len;
+    p[83] = (uint8_t)q->dlq_len;
+    p[84] = (uint8_t)q->cursor_len;
+    p += QUEUE_FIXED_LEN;
+    memcpy(p, q->redrive, q->redrive_len);
+    p += q->redrive_len;
+    memcpy(p, q->dlq, q->dlq_len);
+    p += q->dlq_len;
+    memcpy(p, q->cursor, q->cursor_len);
+    p += q->cursor_len;
+    return storePut(&f->store, STORE_QUEUES, q->name, q->name_len, buf,
+                    (size_t)(p - buf));
+}
+
+int queueFind(struct fsm *f, const struct fsmStr *name,
+              struct queueRecord *q, bool *found)
+{
     int rv;
 
-    rv = queueSha256(tag, strlen(tag), raw, RECEIPT_RAW_LEN, h);
-    if (rv == 0) {
-        memcpy(check, h, RECEIPT_CHECK_LEN);
+    rv = queueGet(f, name->p, name->len, q, found);
+    if (rv == 0 && !*found) {
+        fsmReplyError(f, FSM_ERR_QUEUE_DOES_NOT_EXIST,
+                      "The specified queue %.*s does not exist.",
+                      (int)name->len, name->p);
     }
     return rv;
 }
 
-/* Receipt handle text (RECEIPT_TEXT_LEN chars + NUL). */
-static int queueReceiptMake(uint64_t id,
-                            uint64_t seq,
-                            uint32_t count,
-                            char out[RECEIPT_TEXT_LEN + 1])
+/* Check a RedrivePolicy of @set for queue @name of type @fifo: the
+ * dead-letter queue exists, is another queue, and of the same type.
+ * *ok false: the error reply is written. */
+static int queueCheckRedrive(struct fsm *f, const struct fsmStr *name,
+                             bool fifo, const struct attrSet *set, bool *ok)
 {
-    uint8_t raw[RECEIPT_RAW_LEN + RECEIPT_CHECK_LEN];
+    struct queueRecord d;
+    bool found;
     int rv;
 
-    bePut64(raw, id);
-    bePut64(raw + 8, seq);
-    bePut32(raw + 16, count);
-    rv = queueReceiptCheck(raw, raw + RECEIPT_RAW_LEN);
-    if (rv != 0) {
-        return rv;
+    *ok = true;
+    if (!(set->given & ATTR_BIT(ATTR_REDRIVE)) || set->dlq.len == 0) {
+        return 0;
     }
-    queueHexEncode(raw, sizeof raw, out);
-    out[RECEIPT_TEXT_LEN] = '\0';
-    return 0;
-}
-
-/* Parse a receipt handle. *ok is false if it is malformed. */
-static int queueReceiptParse(const char *text,
-                             size_t len,
-                             uint64_t *id,
-                             uint64_t *seq,
-                             uint32_t *count,
-                             bool *ok)
-{
-    uint8_t raw[RECEIPT_RAW_LEN + RECEIPT_CHECK_LEN];
-    uint8_t check[RECEIPT_CHECK_LEN];
-    size_t i;
-    int rv;
-
     *ok = false;
-    if (len != RECEIPT_TEXT_LEN) {
-        return 0;
+    if (set->dlq.len == name->len && memcmp(set->dlq.p, name->p, name->len) == 0) {
+        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
+                             "Value for parameter RedrivePolicy is invalid. "
+                             "Reason: a queue cannot be its own dead-letter "
+                             "queue.");
     }
-    for (i = 0; i < sizeof raw; i++) {
-        int hi = queueHexDigit(text[2 * i]);
-        int lo = queueHexDigit(text[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return 0;
-        }
-        raw[i] = (uint8_t)(hi << 4 | lo);
-    }
-    rv = queueReceiptCheck(raw, check);
+    rv = queueGet(f, set->dlq.p, set->dlq.len, &d, &found);
     if (rv != 0) {
         return rv;
     }
-    if (memcmp(check, raw + RECEIPT_RAW_LEN, RECEIPT_CHECK_LEN) != 0) {
-        return 0;
+    if (!found) {
+        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
+                             "Value for parameter RedrivePolicy is invalid. "
+                             "Reason: Dead letter target does not exist.");
     }
-    *id = beGet64(raw);
-    *seq = beGet64(raw + 8);
-    *count = beGet32(raw + 16);
+    if (((d.flags & QUEUE_F_FIFO) != 0) != fifo) {
+        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
+                             "Value for parameter RedrivePolicy is invalid. "
+                             "Reason: Dead-letter queue must be same type of "
+                             "queue as the source.");
+    }
     *ok = true;
     return 0;
 }
 
-/* True if @name is a valid queue name: 1..80 of [A-Za-z0-9_-]. */
-static bool queueNameValid(const char *name, size_t len)
+/* Apply the attributes given in @set to @q. */
+static void queueApplyAttrs(struct queueRecord *q, const struct attrSet *set)
 {
-    size_t i;
+    uint32_t g = set->given;
 
-    if (len == 0 || len > FSM_QUEUE_NAME_MAX) {
-        return false;
+    if (g & ATTR_BIT(ATTR_VISIBILITY)) {
+        q->vis = set->vis;
     }
-    for (i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return false;
+    if (g & ATTR_BIT(ATTR_RETENTION)) {
+        q->retention = set->retention;
+    }
+    if (g & ATTR_BIT(ATTR_DELAY)) {
+        q->delay = set->delay;
+    }
+    if (g & ATTR_BIT(ATTR_MAXSIZE)) {
+        q->maxsize = set->maxsize;
+    }
+    if (g & ATTR_BIT(ATTR_WAIT)) {
+        q->wait = set->wait;
+    }
+    if (g & ATTR_BIT(ATTR_REDRIVE)) {
+        q->redrive_len = set->dlq.len > 0 ? set->redrive.len : 0;
+        q->dlq_len = set->dlq.len;
+        if (set->dlq.len > 0) {
+            memcpy(q->redrive, set->redrive.p, q->redrive_len);
+            memcpy(q->dlq, set->dlq.p, set->dlq.len);
+        }
+        q->max_rc = set->dlq.len > 0 ? set->max_rc : 0;
+    }
+    if ((g & ATTR_BIT(ATTR_FIFO)) && set->fifo) {
+        q->flags |= QUEUE_F_FIFO;
+    }
+    if (g & ATTR_BIT(ATTR_CBD)) {
+        q->flags = (uint8_t)(set->cbd ? q->flags | QUEUE_F_CBD
+                                      : q->flags & ~QUEUE_F_CBD);
+    }
+    if (g & ATTR_BIT(ATTR_SCOPE)) {
+        q->flags = (uint8_t)(set->scope_group ? q->flags | QUEUE_F_SCOPE_GROUP
+                                              : q->flags & ~QUEUE_F_SCOPE_GROUP);
+    }
+    if (g & ATTR_BIT(ATTR_THROUGHPUT)) {
+        q->flags = (uint8_t)(set->tp_group ? q->flags | QUEUE_F_TP_GROUP
+                                           : q->flags & ~QUEUE_F_TP_GROUP);
+    }
+}
+
+/* The first attribute of @set whose value differs from @q's, or -1. */
+static int queueAttrsDiffer(const struct queueRecord *q,
+                            const struct attrSet *set)
+{
+    struct queueRecord t = *q;
+    unsigned a;
+
+    queueApplyAttrs(&t, set);
+    for (a = 0; a < ATTR_COUNT; a++) {
+        bool same = true;
+        if (!(set->given & ATTR_BIT(a))) {
+            continue;
+        }
+        switch (a) {
+            case ATTR_VISIBILITY:
+                same = t.vis == q->vis;
+                break;
+            case ATTR_RETENTION:
+                same = t.retention == q->retention;
+                break;
+            case ATTR_DELAY:
+                same = t.delay == q->delay;
+                break;
+            case ATTR_MAXSIZE:
+                same = t.maxsize == q->maxsize;
+                break;
+            case ATTR_WAIT:
+                same = t.wait == q->wait;
+                break;
+            case ATTR_REDRIVE:
+                same = t.max_rc == q->max_rc && t.dlq_len == q->dlq_len &&
+                       memcmp(t.dlq, q->dlq, q->dlq_len) == 0;
+                break;
+            default:
+                same = t.flags == q->flags;
+                break;
+        }
+        if (!same) {
+            return (int)a;
         }
     }
-    return true;
+    return -1;
 }
 
-/* Serialise a queue record. */
-static void queueRecordEncode(const struct queueRecord *q,
-                              uint8_t out[QUEUE_RECORD_LEN])
-{
-    bePut64(out, q->id);
-    bePut64(out + 8, q->created_ms);
-    bePut32(out + 16, q->visibility_s);
-    bePut64(out + 20, q->next_seq);
-}
-
-/* Look the queue of @cmd up. *found is false if the name is invalid or no
- * such queue exists. */
-static int queueLookup(struct fsm *f,
-                       const struct fsmCommand *cmd,
-                       struct queueRecord *q,
-                       bool *found)
-{
-    struct storeVal v;
-    const uint8_t *p;
-    int rv;
-
-    *found = false;
-    if (!queueNameValid(cmd->queue, cmd->queue_len)) {
-        return 0;
-    }
-    rv = storeGet(&f->store, STORE_QUEUES, cmd->queue, cmd->queue_len, &v,
-                  found);
-    if (rv != 0 || !*found) {
-        return rv;
-    }
-    if (v.len != QUEUE_RECORD_LEN) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed queue record");
-        return FSM_ECORRUPT;
-    }
-    p = v.data;
-    q->id = beGet64(p);
-    q->created_ms = beGet64(p + 8);
-    q->visibility_s = beGet32(p + 16);
-    q->next_seq = beGet64(p + 20);
-    return 0;
-}
-
-/* Reply QueueDoesNotExist for the queue of @cmd. */
-static int queueMissing(struct fsm *f, const struct fsmCommand *cmd)
-{
-    if (!queueNameValid(cmd->queue, cmd->queue_len)) {
-        return fsmReplyError(f, FSM_ERR_QUEUE_DOES_NOT_EXIST,
-                             "queue does not exist (not a valid queue name)");
-    }
-    return fsmReplyError(f, FSM_ERR_QUEUE_DOES_NOT_EXIST,
-                         "queue '%.*s' does not exist", (int)cmd->queue_len,
-                         cmd->queue);
-}
-
-/* Read the message at key @key (MSG_KEY_LEN bytes) into @m and point @body
- * at its body (valid until the next write). */
-static int queueMessageGet(struct fsm *f,
-                           const uint8_t key[MSG_KEY_LEN],
-                           struct queueMessage *m,
-                           struct storeVal *body,
-                           bool *found)
-{
-    struct storeVal v;
-    const uint8_t *p;
-    int rv;
-
-    rv = storeGet(&f->store, STORE_MESSAGES, key, MSG_KEY_LEN, &v, found);
-    if (rv != 0 || !*found) {
-        return rv;
-    }
-    if (v.len < MSG_HEADER_LEN) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed message record");
-        return FSM_ECORRUPT;
-    }
-    p = v.data;
-    m->sent_ms = beGet64(p);
-    m->visible_at_ms = beGet64(p + 8);
-    m->first_receive_ms = beGet64(p + 16);
-    m->receive_count = beGet32(p + 24);
-    body->data = p + MSG_HEADER_LEN;
-    body->len = v.len - MSG_HEADER_LEN;
-    return 0;
-}
-
-/* Serialise a message header. */
-static void queueMessageEncode(const struct queueMessage *m,
-                               uint8_t out[MSG_HEADER_LEN])
-{
-    bePut64(out, m->sent_ms);
-    bePut64(out + 8, m->visible_at_ms);
-    bePut64(out + 16, m->first_receive_ms);
-    bePut32(out + 24, m->receive_count);
-}
-
-/* Visibility index key of message @seq of queue @id. */
-static void queueVisKey(uint64_t id, uint64_t at, uint64_t seq,
-                        uint8_t out[VIS_KEY_LEN])
+/* Tag key prefix of queue @id with @key. */
+static size_t queueTagKey(uint64_t id, const void *key, size_t len,
+                          uint8_t *out)
 {
     bePut64(out, id);
-    bePut64(out + 8, at);
-    bePut64(out + 16, seq);
+    memcpy(out + 8, key, len);
+    return 8 + len;
 }
 
-/* Check a visibility timeout: -1 gives @dflt. */
-static bool queueVisibility(int64_t given, uint32_t dflt, uint32_t *out)
+/* Write the tags of map @tags to queue @id. */
+static int queuePutTags(struct fsm *f, uint64_t id, const struct mpVal *tags)
 {
-    if (given == -1) {
-        *out = dflt;
-        return true;
+    uint8_t key[8 + 4 * FSM_TAG_KEY_MAX];
+    struct mpReader r;
+    uint32_t i;
+    int rv;
+
+    mpEnter(tags, &r);
+    for (i = 0; i < tags->n; i++) {
+        struct mpVal k;
+        struct mpVal v;
+        size_t klen;
+        mpNext(&r, &k);
+        mpNext(&r, &v);
+        klen = queueTagKey(id, k.ptr, k.len, key);
+        rv = storePut(&f->store, STORE_TAGS, key, klen, v.ptr, v.len);
+        if (rv != 0) {
+            return rv;
+        }
     }
-    if (given < 0 || given > FSM_VISIBILITY_MAX_S) {
-        return false;
+    return 0;
+}
+
+/* Next queue id (and advance the counter). */
+static int queueNextId(struct fsm *f, uint64_t *id)
+{
+    struct storeVal v;
+    uint8_t buf[8];
+    bool found;
+    int rv;
+
+    rv = storeGet(&f->store, STORE_META, META_NEXT_QUEUE_ID,
+                  strlen(META_NEXT_QUEUE_ID), &v, &found);
+    if (rv != 0) {
+        return rv;
     }
-    *out = (uint32_t)given;
-    return true;
+    if (found && v.len != 8) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed queue counter");
+        return FSM_ECORRUPT;
+    }
+    *id = found ? beGet64(v.data) : 1;
+    bePut64(buf, *id + 1);
+    return storePut(&f->store, STORE_META, META_NEXT_QUEUE_ID,
+                    strlen(META_NEXT_QUEUE_ID), buf, sizeof buf);
 }
 
 int queueCreate(struct fsm *f, const struct fsmCommand *cmd)
 {
+    struct args *a = &f->args;
     struct queueRecord q;
-    uint8_t rec[QUEUE_RECORD_LEN];
-    uint8_t idbuf[8];
     struct storeVal v;
-    uint32_t vis;
     bool found;
+    bool ok;
     int rv;
 
-    if (!queueNameValid(cmd->queue, cmd->queue_len)) {
-        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
-                             "queue name must be 1 to %d characters of "
-                             "A-Z, a-z, 0-9, '-' and '_'",
-                             FSM_QUEUE_NAME_MAX);
-    }
-    if (!queueVisibility(cmd->visibility_s, FSM_VISIBILITY_DEFAULT_S, &vis)) {
-        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
-                             "visibility timeout must be 0 to %d seconds",
-                             FSM_VISIBILITY_MAX_S);
-    }
-    rv = queueLookup(f, cmd, &q, &found);
+    rv = queueGet(f, a->name.p, a->name.len, &q, &found);
     if (rv != 0) {
         return rv;
     }
-    if (found && q.visibility_s != vis) {
-        return fsmReplyError(f, FSM_ERR_QUEUE_ALREADY_EXISTS,
-                             "queue '%.*s' exists with visibility timeout %u",
-                             (int)cmd->queue_len, cmd->queue, q.visibility_s);
+    if (found) {
+        int diff = queueAttrsDiffer(&q, &a->attrs);
+        if (diff >= 0) {
+            return fsmReplyError(f, FSM_ERR_QUEUE_ALREADY_EXISTS,
+                                 "A queue already exists with the same name "
+                                 "and a different value for attribute %s.",
+                                 attrName((unsigned)diff));
+        }
+        goto reply;
     }
-    if (!found) {
-        rv = storeGet(&f->store, STORE_META, META_NEXT_QUEUE_ID,
-                      strlen(META_NEXT_QUEUE_ID), &v, &found);
-        if (rv != 0) {
-            return rv;
-        }
-        if (found && v.len != 8) {
-            snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed queue counter");
-            return FSM_ECORRUPT;
-        }
-        q.id = found ? beGet64(v.data) : 1;
-        q.created_ms = cmd->now_ms;
-        q.visibility_s = vis;
-        q.next_seq = 1;
-        bePut64(idbuf, q.id + 1);
-        rv = storePut(&f->store, STORE_META, META_NEXT_QUEUE_ID,
-                      strlen(META_NEXT_QUEUE_ID), idbuf, sizeof idbuf);
-        if (rv != 0) {
-            return rv;
-        }
-        queueRecordEncode(&q, rec);
-        rv = storePut(&f->store, STORE_QUEUES, cmd->queue, cmd->queue_len, rec,
-                      sizeof rec);
+    rv = storeGet(&f->store, STORE_TOMBSTONES, a->name.p, a->name.len, &v,
+                  &found);
+    if (rv != 0) {
+        return rv;
+    }
+    if (found && v.len == 8 &&
+        cmd->now_ms < beGet64(v.data) + FSM_TOMBSTONE_MS) {
+        return fsmReplyError(f, FSM_ERR_QUEUE_DELETED_RECENTLY,
+                             "You must wait 60 seconds after deleting a queue "
+                             "before you can create another with the same "
+                             "name.");
+    }
+    rv = queueCheckRedrive(f, &a->name, a->fifo, &a->attrs, &ok);
+    if (rv != 0 || !ok) {
+        return rv;
+    }
+    if (found) {
+        rv = storeDel(&f->store, STORE_TOMBSTONES, a->name.p, a->name.len);
         if (rv != 0) {
             return rv;
         }
     }
+    memset(&q, 0, sizeof q);
+    rv = queueNextId(f, &q.id);
+    if (rv != 0) {
+        return rv;
+    }
+    q.created_ms = cmd->now_ms;
+    q.modified_ms = cmd->now_ms;
+    q.next_seq = 1;
+    q.vis = FSM_VISIBILITY_DEFAULT_S;
+    q.retention = FSM_RETENTION_DEFAULT_S;
+    q.maxsize = FSM_BODY_MAX;
+    q.flags = a->fifo ? QUEUE_F_FIFO : 0;
+    memcpy(q.name, a->name.p, a->name.len);
+    q.name_len = a->name.len;
+    queueApplyAttrs(&q, &a->attrs);
+    rv = queuePut(f, &q);
+    if (rv == 0 && a->has_tags) {
+        rv = queuePutTags(f, q.id, &a->tags);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+
+reply:
     fsmReplyOk(f, 1);
-    fsmPackStr(f, "queue");
-    fsmPackStrN(f, cmd->queue, cmd->queue_len);
+    fsmPackStr(&f->pk, "QueueName");
+    fsmPackStrN(&f->pk, a->name.p, a->name.len);
     return 0;
+}
+
+/* Delete every key of table @t that starts with id(8). */
+static int queueDelPrefix(struct fsm *f, unsigned t, uint64_t id)
+{
+    uint8_t lo[8];
+    uint8_t hi[8];
+
+    bePut64(lo, id);
+    bePut64(hi, id + 1);
+    return storeDelRange(&f->store, t, lo, 8, hi, 8);
 }
 
 int queueDelete(struct fsm *f, const struct fsmCommand *cmd)
 {
     struct queueRecord q;
-    uint8_t lo[8];
-    uint8_t hi[8];
+    uint8_t ts[8];
     bool found;
     int rv;
 
-    rv = queueLookup(f, cmd, &q, &found);
-    if (rv != 0) {
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
         return rv;
     }
-    if (!found) {
-        return queueMissing(f, cmd);
-    }
-    /* Every key of the queue starts with its id: [id, id + 1). Ids never
-     * reach UINT64_MAX (one per create). */
-    bePut64(lo, q.id);
-    bePut64(hi, q.id + 1);
-    rv = storeDelRange(&f->store, STORE_MESSAGES, lo, 8, hi, 8);
+    rv = msgRemoveAll(f, &q);
     if (rv == 0) {
-        rv = storeDelRange(&f->store, STORE_VISIBILITY, lo, 8, hi, 8);
+        rv = queueDelPrefix(f, STORE_TAGS, q.id);
     }
     if (rv == 0) {
-        rv = storeDel(&f->store, STORE_QUEUES, cmd->queue, cmd->queue_len);
+        rv = queueDelPrefix(f, STORE_DEDUPE, q.id);
+    }
+    if (rv == 0) {
+        rv = storeDel(&f->store, STORE_QUEUES, q.name, q.name_len);
+    }
+    bePut64(ts, cmd->now_ms);
+    if (rv == 0) {
+        rv = storePut(&f->store, STORE_TOMBSTONES, q.name, q.name_len, ts, 8);
     }
     if (rv != 0) {
         return rv;
@@ -437,332 +434,452 @@ int queueDelete(struct fsm *f, const struct fsmCommand *cmd)
     return 0;
 }
 
-int queueList(struct fsm *f)
+/* Pack a list of queue names (in f->apk) with paging: names with
+ * @prefix, after the NextToken of the args, whose record satisfies
+ * @dlq_of (NULL: any), and reply {"QueueNames", "NextToken"}. */
+static int queueListPaged(struct fsm *f, const struct fsmStr *prefix,
+                          const struct fsmStr *dlq_of)
 {
+    struct args *a = &f->args;
     struct storeCursor c;
     struct storeVal k;
     struct storeVal v;
-    uint64_t n;
+    uint8_t start[FSM_QUEUE_NAME_MAX];
+    size_t start_len = 0;
+    uint32_t limit = a->has_max ? a->max : FSM_LIST_MAX;
+    uint32_t n = 0;
+    char last[2 * FSM_QUEUE_NAME_MAX + 1];
+    bool more = false;
     bool found;
     int rv;
 
-    rv = storeCount(&f->store, STORE_QUEUES, &n);
-    if (rv != 0) {
-        return rv;
+    msgpack_sbuffer_clear(&f->aux);
+    if (prefix->len > 0 && prefix->len <= FSM_QUEUE_NAME_MAX) {
+        memcpy(start, prefix->p, prefix->len);
+        start_len = prefix->len;
+    }
+    if (a->has_token) {
+        size_t m = a->token_len < start_len ? a->token_len : start_len;
+        int cmp = memcmp(a->token, start, m);
+        if (cmp > 0 || (cmp == 0 && a->token_len >= start_len)) {
+            memcpy(start, a->token, a->token_len);
+            start_len = a->token_len;
+        }
     }
     rv = storeCursorOpen(&f->store, NULL, STORE_QUEUES, &c);
     if (rv != 0) {
         return rv;
     }
-    fsmReplyOk(f, 1);
-    fsmPackStr(f, "queues");
-    msgpack_pack_array(&f->pk, (size_t)n);
-    rv = storeCursorSeek(&c, NULL, 0, &k, &v, &found);
-    while (rv == 0 && found && n > 0) {
-        fsmPackStrN(f, k.data, k.len);
-        n--;
+    rv = storeCursorSeek(&c, start_len > 0 ? start : NULL, start_len, &k, &v,
+                         &found);
+    while (rv == 0 && found) {
+        if (prefix->len > 0 &&
+            (k.len < prefix->len || memcmp(k.data, prefix->p, prefix->len) != 0)) {
+            break;
+        }
+        if (a->has_token && k.len == a->token_len &&
+            memcmp(k.data, a->token, k.len) == 0) {
+            rv = storeCursorNext(&c, &k, &v, &found);
+            continue;
+        }
+        if (dlq_of != NULL) {
+            const uint8_t *p = v.data;
+            size_t rlen;
+            if (v.len < QUEUE_FIXED_LEN) {
+                rv = FSM_ECORRUPT;
+                break;
+            }
+            rlen = (size_t)p[81] << 8 | p[82];
+            if (p[83] != dlq_of->len || v.len < QUEUE_FIXED_LEN + rlen + p[83] ||
+                memcmp(p + QUEUE_FIXED_LEN + rlen, dlq_of->p, dlq_of->len) != 0) {
+                rv = storeCursorNext(&c, &k, &v, &found);
+                continue;
+            }
+        }
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        fsmPackStrN(&f->apk, k.data, k.len);
+        utilHex(k.data, k.len, last);
+        n++;
         rv = storeCursorNext(&c, &k, &v, &found);
     }
     storeCursorClose(&c);
-    if (rv == 0 && n != 0) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "queue count mismatch");
-        rv = FSM_ECORRUPT;
-    }
-    return rv;
-}
-
-int queueSend(struct fsm *f, const struct fsmCommand *cmd)
-{
-    struct queueRecord q;
-    struct queueMessage m;
-    uint8_t rec[QUEUE_RECORD_LEN];
-    uint8_t key[MSG_KEY_LEN];
-    uint8_t vkey[VIS_KEY_LEN];
-    uint8_t md5[EVP_MAX_MD_SIZE];
-    char md5hex[33];
-    char id[37];
-    unsigned md5len = 0;
-    uint8_t *val;
-    uint64_t seq;
-    bool found;
-    int rv;
-
-    rv = queueLookup(f, cmd, &q, &found);
     if (rv != 0) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "listing queues failed");
         return rv;
     }
-    if (!found) {
-        return queueMissing(f, cmd);
+    more = more && a->has_max;
+    fsmReplyOk(f, more ? 2 : 1);
+    fsmPackStr(&f->pk, "QueueNames");
+    msgpack_pack_array(&f->pk, n);
+    fsmReplyAppend(f, f->aux.data, f->aux.size);
+    if (more) {
+        fsmPackKV(&f->pk, "NextToken", last);
     }
-    if (cmd->body_len == 0) {
-        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
-                             "message body must not be empty");
-    }
-    if (cmd->body_len > FSM_BODY_MAX) {
-        return fsmReplyError(f, FSM_ERR_MESSAGE_TOO_LONG,
-                             "message body is %zu bytes, the maximum is %d",
-                             cmd->body_len, FSM_BODY_MAX);
-    }
-    if (EVP_Digest(cmd->body, cmd->body_len, md5, &md5len, EVP_md5(), NULL) !=
-            1 ||
-        md5len != 16) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "md5 failed");
-        return FSM_ENOMEM;
-    }
-    seq = q.next_seq;
-    rv = queueMessageId(q.id, seq, id);
-    if (rv != 0) {
-        return rv;
-    }
-    val = malloc(MSG_HEADER_LEN + cmd->body_len);
-    if (val == NULL) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "out of memory");
-        return FSM_ENOMEM;
-    }
-    m.sent_ms = cmd->now_ms;
-    m.visible_at_ms = cmd->now_ms;
-    m.first_receive_ms = 0;
-    m.receive_count = 0;
-    queueMessageEncode(&m, val);
-    memcpy(val + MSG_HEADER_LEN, cmd->body, cmd->body_len);
-    bePut64(key, q.id);
-    bePut64(key + 8, seq);
-    rv = storePut(&f->store, STORE_MESSAGES, key, sizeof key, val,
-                  MSG_HEADER_LEN + cmd->body_len);
-    free(val);
-    if (rv != 0) {
-        return rv;
-    }
-    queueVisKey(q.id, m.visible_at_ms, seq, vkey);
-    rv = storePut(&f->store, STORE_VISIBILITY, vkey, sizeof vkey, "", 0);
-    if (rv != 0) {
-        return rv;
-    }
-    q.next_seq = seq + 1;
-    queueRecordEncode(&q, rec);
-    rv = storePut(&f->store, STORE_QUEUES, cmd->queue, cmd->queue_len, rec,
-                  sizeof rec);
-    if (rv != 0) {
-        return rv;
-    }
-    queueHexEncode(md5, 16, md5hex);
-    md5hex[32] = '\0';
-    fsmReplyOk(f, 2);
-    fsmPackStr(f, "msg_id");
-    fsmPackStr(f, id);
-    fsmPackStr(f, "md5");
-    fsmPackStr(f, md5hex);
     return 0;
 }
 
-/* Receive the message whose visibility key is @vkey: update it, move its
- * index entry, and pack it into the reply. */
-static int queueReceiveOne(struct fsm *f,
-                           const struct fsmCommand *cmd,
-                           uint64_t id,
-                           const uint8_t vkey[VIS_KEY_LEN],
-                           uint32_t vis)
+int queueList(struct fsm *f, const struct fsmCommand *cmd)
 {
-    struct queueMessage m;
-    struct storeVal body;
-    uint8_t key[MSG_KEY_LEN];
-    uint8_t nkey[VIS_KEY_LEN];
-    char receipt[RECEIPT_TEXT_LEN + 1];
-    char msgid[37];
-    uint64_t seq = beGet64(vkey + 16);
-    uint64_t delay = (uint64_t)vis * 1000;
-    uint8_t *val = NULL;
-    size_t vlen;
+    (void)cmd;
+    return queueListPaged(f, &f->args.prefix, NULL);
+}
+
+int queueListDlqSources(struct fsm *f, const struct fsmCommand *cmd)
+{
+    struct fsmStr none = {NULL, 0};
+    struct queueRecord q;
     bool found;
     int rv;
 
-    bePut64(key, id);
-    bePut64(key + 8, seq);
-    rv = queueMessageGet(f, key, &m, &body, &found);
+    (void)cmd;
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    return queueListPaged(f, &none, &f->args.name);
+}
+
+/* Pack attribute @a of @q as a string value. */
+static void queuePackAttr(struct fsm *f, const struct queueRecord *q,
+                          unsigned a, const uint64_t counts[3])
+{
+    char buf[64 + FSM_QUEUE_NAME_MAX];
+    const char *s = buf;
+    uint64_t n = 0;
+    bool num = true;
+
+    switch (a) {
+        case ATTR_VISIBILITY:
+            n = q->vis;
+            break;
+        case ATTR_RETENTION:
+            n = q->retention;
+            break;
+        case ATTR_DELAY:
+            n = q->delay;
+            break;
+        case ATTR_MAXSIZE:
+            n = q->maxsize;
+            break;
+        case ATTR_WAIT:
+            n = q->wait;
+            break;
+        case ATTR_NVISIBLE:
+            n = counts[0];
+            break;
+        case ATTR_NINFLIGHT:
+            n = counts[1];
+            break;
+        case ATTR_NDELAYED:
+            n = counts[2];
+            break;
+        case ATTR_CREATED:
+            n = q->created_ms / 1000;
+            break;
+        case ATTR_MODIFIED:
+            n = q->modified_ms / 1000;
+            break;
+        default:
+            num = false;
+            break;
+    }
+    if (num) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
+    } else if (a == ATTR_REDRIVE) {
+        fsmPackStrN(&f->pk, q->redrive, q->redrive_len);
+        return;
+    } else if (a == ATTR_ARN) {
+        snprintf(buf, sizeof buf, "%s%.*s", QUEUE_ARN_PREFIX,
+                 (int)q->name_len, q->name);
+    } else if (a == ATTR_FIFO) {
+        s = "true";
+    } else if (a == ATTR_CBD) {
+        s = (q->flags & QUEUE_F_CBD) ? "true" : "false";
+    } else if (a == ATTR_SCOPE) {
+        s = (q->flags & QUEUE_F_SCOPE_GROUP) ? "messageGroup" : "queue";
+    } else {
+        s = (q->flags & QUEUE_F_TP_GROUP) ? "perMessageGroupId" : "perQueue";
+    }
+    fsmPackStr(&f->pk, s);
+}
+
+/* True if attribute @a is reported for @q. */
+static bool queueHasAttr(const struct queueRecord *q, unsigned a)
+{
+    if (a == ATTR_REDRIVE) {
+        return q->dlq_len > 0;
+    }
+    if (a == ATTR_FIFO || a == ATTR_CBD || a == ATTR_SCOPE ||
+        a == ATTR_THROUGHPUT) {
+        return (q->flags & QUEUE_F_FIFO) != 0;
+    }
+    return true;
+}
+
+int queueGetAttributes(struct fsm *f, const struct fsmCommand *cmd)
+{
+    struct queueRecord q;
+    uint64_t counts[3] = {0, 0, 0};
+    uint32_t n = 0;
+    unsigned a;
+    bool found;
+    int rv;
+
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    if (f->args.names & (ATTR_BIT(ATTR_NVISIBLE) | ATTR_BIT(ATTR_NINFLIGHT) |
+                         ATTR_BIT(ATTR_NDELAYED))) {
+        rv = msgCounts(f, &q, cmd->now_ms, &counts[0], &counts[1], &counts[2]);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    for (a = 0; a < ATTR_COUNT; a++) {
+        n += (f->args.names & ATTR_BIT(a)) && queueHasAttr(&q, a);
+    }
+    fsmReplyOk(f, 1);
+    fsmPackStr(&f->pk, "Attributes");
+    msgpack_pack_map(&f->pk, n);
+    for (a = 0; a < ATTR_COUNT; a++) {
+        if ((f->args.names & ATTR_BIT(a)) && queueHasAttr(&q, a)) {
+            fsmPackStr(&f->pk, attrName(a));
+            queuePackAttr(f, &q, a, counts);
+        }
+    }
+    return 0;
+}
+
+int queueSetAttributes(struct fsm *f, const struct fsmCommand *cmd)
+{
+    struct queueRecord q;
+    bool found;
+    bool ok;
+    int rv;
+
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    rv = queueCheckRedrive(f, &f->args.name, f->args.fifo, &f->args.attrs, &ok);
+    if (rv != 0 || !ok) {
+        return rv;
+    }
+    queueApplyAttrs(&q, &f->args.attrs);
+    q.modified_ms = cmd->now_ms;
+    rv = queuePut(f, &q);
     if (rv != 0) {
         return rv;
     }
-    if (!found) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "visibility entry without message");
-        return FSM_ECORRUPT;
-    }
-    /* Copy before writing: LMDB values are valid only until a write. */
-    vlen = MSG_HEADER_LEN + body.len;
-    val = malloc(vlen);
-    if (val == NULL) {
-        snprintf(f->errmsg, FSM_ERRMSG_LEN, "out of memory");
-        return FSM_ENOMEM;
-    }
-    memcpy(val + MSG_HEADER_LEN, body.data, body.len);
-    m.receive_count++;
-    if (m.first_receive_ms == 0) {
-        m.first_receive_ms = cmd->now_ms;
-    }
-    m.visible_at_ms = cmd->now_ms > UINT64_MAX - delay ? UINT64_MAX
-                                                         : cmd->now_ms + delay;
-    queueMessageEncode(&m, val);
-    rv = storePut(&f->store, STORE_MESSAGES, key, sizeof key, val, vlen);
-    if (rv != 0) {
-        goto out;
-    }
-    rv = storeDel(&f->store, STORE_VISIBILITY, vkey, VIS_KEY_LEN);
-    if (rv != 0) {
-        goto out;
-    }
-    queueVisKey(id, m.visible_at_ms, seq, nkey);
-    rv = storePut(&f->store, STORE_VISIBILITY, nkey, sizeof nkey, "", 0);
-    if (rv != 0) {
-        goto out;
-    }
-    rv = queueMessageId(id, seq, msgid);
-    if (rv == 0) {
-        rv = queueReceiptMake(id, seq, m.receive_count, receipt);
-    }
-    if (rv != 0) {
-        goto out;
-    }
-    msgpack_pack_map(&f->pk, 6);
-    fsmPackStr(f, "msg_id");
-    fsmPackStr(f, msgid);
-    fsmPackStr(f, "receipt");
-    fsmPackStr(f, receipt);
-    fsmPackStr(f, "body");
-    msgpack_pack_bin_with_body(&f->pk, val + MSG_HEADER_LEN, body.len);
-    fsmPackStr(f, "receive_count");
-    msgpack_pack_uint32(&f->pk, m.receive_count);
-    fsmPackStr(f, "sent_ms");
-    msgpack_pack_uint64(&f->pk, m.sent_ms);
-    fsmPackStr(f, "first_receive_ms");
-    msgpack_pack_uint64(&f->pk, m.first_receive_ms);
-
-out:
-    free(val);
-    return rv;
+    fsmReplyOk(f, 0);
+    return 0;
 }
 
-int queueReceive(struct fsm *f, const struct fsmCommand *cmd)
+int queuePurge(struct fsm *f, const struct fsmCommand *cmd)
 {
     struct queueRecord q;
+    bool found;
+    int rv;
+
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    if ((q.flags & QUEUE_F_PURGED) &&
+        cmd->now_ms < q.purge_ms + FSM_PURGE_WINDOW_MS) {
+        return fsmReplyError(f, FSM_ERR_PURGE_IN_PROGRESS,
+                             "Only one PurgeQueue operation on %.*s is "
+                             "allowed every 60 seconds.",
+                             (int)q.name_len, q.name);
+    }
+    rv = msgRemoveAll(f, &q);
+    if (rv != 0) {
+        return rv;
+    }
+    q.flags |= QUEUE_F_PURGED;
+    q.purge_ms = cmd->now_ms;
+    rv = queuePut(f, &q);
+    if (rv != 0) {
+        return rv;
+    }
+    fsmReplyOk(f, 0);
+    return 0;
+}
+
+/* Count the tags of queue @id; with @pack, pack them into f->apk. */
+static int queueTagsWalk(struct fsm *f, uint64_t id, bool pack, uint32_t *n)
+{
     struct storeCursor c;
     struct storeVal k;
     struct storeVal v;
-    uint8_t keys[FSM_RECEIVE_MAX][VIS_KEY_LEN];
     uint8_t lo[8];
-    uint32_t max = cmd->max_messages == 0 ? 1 : cmd->max_messages;
-    uint32_t vis;
-    uint32_t n = 0;
+    bool found;
+    int rv;
+
+    *n = 0;
+    bePut64(lo, id);
+    rv = storeCursorOpen(&f->store, NULL, STORE_TAGS, &c);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = storeCursorSeek(&c, lo, 8, &k, &v, &found);
+    while (rv == 0 && found && k.len >= 8 && memcmp(k.data, lo, 8) == 0) {
+        if (pack) {
+            fsmPackStrN(&f->apk, (const uint8_t *)k.data + 8, k.len - 8);
+            fsmPackStrN(&f->apk, v.data, v.len);
+        }
+        (*n)++;
+        rv = storeCursorNext(&c, &k, &v, &found);
+    }
+    storeCursorClose(&c);
+    return rv;
+}
+
+int queueTag(struct fsm *f, const struct fsmCommand *cmd)
+{
+    uint8_t key[8 + 4 * FSM_TAG_KEY_MAX];
+    struct queueRecord q;
+    struct mpReader r;
+    uint32_t have;
+    uint32_t added = 0;
     uint32_t i;
     bool found;
     int rv;
 
-    rv = queueLookup(f, cmd, &q, &found);
+    (void)cmd;
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    rv = queueTagsWalk(f, q.id, false, &have);
     if (rv != 0) {
         return rv;
     }
-    if (!found) {
-        return queueMissing(f, cmd);
-    }
-    if (max > FSM_RECEIVE_MAX) {
-        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
-                             "max_messages must be 1 to %d", FSM_RECEIVE_MAX);
-    }
-    if (!queueVisibility(cmd->visibility_s, q.visibility_s, &vis)) {
-        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
-                             "visibility timeout must be 0 to %d seconds",
-                             FSM_VISIBILITY_MAX_S);
-    }
-    /* Collect the keys first: moving an entry while walking could meet it
-     * again (visibility 0 moves it to now, still ahead of the cursor). */
-    rv = storeCursorOpen(&f->store, NULL, STORE_VISIBILITY, &c);
-    if (rv != 0) {
-        return rv;
-    }
-    bePut64(lo, q.id);
-    rv = storeCursorSeek(&c, lo, sizeof lo, &k, &v, &found);
-    while (rv == 0 && found && n < max) {
-        if (k.len != VIS_KEY_LEN || memcmp(k.data, lo, 8) != 0 ||
-            beGet64((const uint8_t *)k.data + 8) > cmd->now_ms) {
-            break;
+    mpEnter(&f->args.tags, &r);
+    for (i = 0; i < f->args.tags.n; i++) {
+        struct mpVal k;
+        struct mpVal v;
+        struct storeVal x;
+        size_t klen;
+        mpNext(&r, &k);
+        mpNext(&r, &v);
+        klen = queueTagKey(q.id, k.ptr, k.len, key);
+        rv = storeGet(&f->store, STORE_TAGS, key, klen, &x, &found);
+        if (rv != 0) {
+            return rv;
         }
-        memcpy(keys[n++], k.data, VIS_KEY_LEN);
-        rv = storeCursorNext(&c, &k, &v, &found);
+        added += !found;
     }
-    storeCursorClose(&c);
+    if (have + added > FSM_TAGS_MAX) {
+        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
+                             "Too many tags: the queue would have %u, the "
+                             "maximum is %d.",
+                             have + added, FSM_TAGS_MAX);
+    }
+    rv = queuePutTags(f, q.id, &f->args.tags);
+    if (rv != 0) {
+        return rv;
+    }
+    fsmReplyOk(f, 0);
+    return 0;
+}
+
+int queueUntag(struct fsm *f, const struct fsmCommand *cmd)
+{
+    uint8_t key[8 + 4 * FSM_TAG_KEY_MAX];
+    struct queueRecord q;
+    struct mpReader r;
+    uint32_t i;
+    bool found;
+    int rv;
+
+    (void)cmd;
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    mpEnter(&f->args.tags, &r);
+    for (i = 0; i < f->args.tags.n; i++) {
+        struct mpVal k;
+        mpNext(&r, &k);
+        if (k.len > 500) {
+            continue; /* no such tag can exist */
+        }
+        rv = storeDel(&f->store, STORE_TAGS, key,
+                      queueTagKey(q.id, k.ptr, k.len, key));
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    fsmReplyOk(f, 0);
+    return 0;
+}
+
+int queueListTags(struct fsm *f, const struct fsmCommand *cmd)
+{
+    struct queueRecord q;
+    uint32_t n;
+    bool found;
+    int rv;
+
+    (void)cmd;
+    rv = queueFind(f, &f->args.name, &q, &found);
+    if (rv != 0 || !found) {
+        return rv;
+    }
+    msgpack_sbuffer_clear(&f->aux);
+    rv = queueTagsWalk(f, q.id, true, &n);
     if (rv != 0) {
         return rv;
     }
     fsmReplyOk(f, 1);
-    fsmPackStr(f, "messages");
-    msgpack_pack_array(&f->pk, n);
-    for (i = 0; i < n; i++) {
-        rv = queueReceiveOne(f, cmd, q.id, keys[i], vis);
-        if (rv != 0) {
-            return rv;
-        }
-    }
+    fsmPackStr(&f->pk, "Tags");
+    msgpack_pack_map(&f->pk, n);
+    fsmReplyAppend(f, f->aux.data, f->aux.size);
     return 0;
 }
 
-int queueDeleteMessage(struct fsm *f, const struct fsmCommand *cmd)
+int queueTickTombstones(struct fsm *f, uint64_t now_ms)
 {
-    struct queueRecord q;
-    struct queueMessage m;
-    struct storeVal body;
-    uint8_t key[MSG_KEY_LEN];
-    uint8_t vkey[VIS_KEY_LEN];
-    uint64_t id;
-    uint64_t seq;
-    uint32_t count;
-    bool ok;
+    struct storeCursor c;
+    struct storeVal k;
+    struct storeVal v;
+    uint8_t name[FSM_QUEUE_NAME_MAX + 1];
+    size_t len;
     bool found;
     int rv;
 
-    rv = queueLookup(f, cmd, &q, &found);
+    rv = storeCursorOpen(&f->store, NULL, STORE_TOMBSTONES, &c);
     if (rv != 0) {
         return rv;
     }
-    if (!found) {
-        return queueMissing(f, cmd);
-    }
-    rv = queueReceiptParse(cmd->receipt, cmd->receipt_len, &id, &seq, &count,
-                           &ok);
-    if (rv != 0) {
-        return rv;
-    }
-    if (!ok) {
-        return fsmReplyError(f, FSM_ERR_RECEIPT_INVALID,
-                             "receipt handle is malformed");
-    }
-    if (id != q.id) {
-        return fsmReplyError(f, FSM_ERR_RECEIPT_INVALID,
-                             "receipt handle belongs to another queue");
-    }
-    bePut64(key, id);
-    bePut64(key + 8, seq);
-    rv = queueMessageGet(f, key, &m, &body, &found);
-    if (rv != 0) {
-        return rv;
-    }
-    if (found && count < m.receive_count) {
-        return fsmReplyError(f, FSM_ERR_RECEIPT_INVALID,
-                             "the message was received again since this "
-                             "receipt handle was issued");
-    }
-    if (found && count != m.receive_count) {
-        return fsmReplyError(f, FSM_ERR_RECEIPT_INVALID,
-                             "receipt handle does not match the message");
-    }
-    if (found) {
-        queueVisKey(id, m.visible_at_ms, seq, vkey);
-        rv = storeDel(&f->store, STORE_VISIBILITY, vkey, sizeof vkey);
-        if (rv == 0) {
-            rv = storeDel(&f->store, STORE_MESSAGES, key, sizeof key);
+    rv = storeCursorSeek(&c, NULL, 0, &k, &v, &found);
+    while (rv == 0 && found) {
+        if (k.len > FSM_QUEUE_NAME_MAX || v.len != 8) {
+            rv = FSM_ECORRUPT;
+            break;
         }
+        if (now_ms < beGet64(v.data) + FSM_TOMBSTONE_MS) {
+            rv = storeCursorNext(&c, &k, &v, &found);
+            continue;
+        }
+        len = k.len;
+        memcpy(name, k.data, len);
+        rv = storeDel(&f->store, STORE_TOMBSTONES, name, len);
         if (rv != 0) {
-            return rv;
+            break;
         }
+        /* Seek past the deleted name: the key plus a zero byte. */
+        name[len] = 0;
+        rv = storeCursorSeek(&c, name, len + 1, &k, &v, &found);
     }
-    /* SQS: deleting a message that is already gone succeeds. */
-    fsmReplyOk(f, 0);
-    return 0;
+    storeCursorClose(&c);
+    if (rv == FSM_ECORRUPT) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed tombstone");
+    }
+    return rv;
 }

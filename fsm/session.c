@@ -17,6 +17,9 @@
  *   reply, byte for byte.
  * - s > last + 1: OutOfOrder.
  *
+ * A ReceiveMessage answered WouldWait (fsmCommand.wait) is like a refusal:
+ * its reply is not stored and the sequence is not consumed.
+ *
  * Refusals (SessionExpired, TooManyInFlight, OutOfOrder) and retries
  * change nothing at all, not even last_used: a session's idle time runs
  * from the last command it applied. Their replies are not stored.
@@ -147,6 +150,9 @@ int sessionApply(struct fsm *f, const struct fsmCommand *cmd)
     rv = fsmExecute(f, cmd);
     if (rv != 0) {
         return rv;
+    }
+    if (f->hint.would_wait) {
+        return 0; /* a long poll goes on: nothing stored, nothing consumed */
     }
     if (f->oom) {
         return FSM_ENOMEM; /* the reply is short: do not store it */

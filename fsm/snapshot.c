@@ -4,10 +4,9 @@
  * (integers big-endian):
  *
  *   magic        8 bytes  "QRAFTSN1"
- *   version      u32      1
- *   table count  u32      6
- *   per table, in enum storeTable order (meta, queues, messages,
- *   visibility, sessions, replies):
+ *   version      u32      2
+ *   table count  u32      14
+ *   per table, in enum storeTable order (internal.h STORE_TABLES):
  *     name length  u8, name bytes
  *     entry count  u64
  *     per entry, in key order: key length u32, key, value length u32, value
@@ -35,7 +34,7 @@
 
 #define SNAP_MAGIC "QRAFTSN1"
 #define SNAP_MAGIC_LEN 8
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 #define SNAP_SUM_LEN 32
 
 /* A snapshot in progress. */
@@ -234,11 +233,25 @@ static bool snapShapeValid(unsigned t, size_t klen, size_t vlen)
         case STORE_META:
             return klen <= 32;
         case STORE_QUEUES:
-            return klen <= FSM_QUEUE_NAME_MAX && vlen == 28;
+            return klen <= FSM_QUEUE_NAME_MAX && vlen >= 85;
+        case STORE_TOMBSTONES:
+            return klen <= FSM_QUEUE_NAME_MAX && vlen == 8;
+        case STORE_TAGS:
+            return klen > 8;
         case STORE_MESSAGES:
-            return klen == 16 && vlen >= 28 && vlen <= 28 + FSM_BODY_MAX;
-        case STORE_VISIBILITY:
+            return klen == 16 && vlen >= 63;
+        case STORE_MSGSTATE:
+            return klen == 16 && vlen == 20;
+        case STORE_READY:
+        case STORE_INFLIGHT:
+        case STORE_RETENTION:
             return klen == 24 && vlen == 0;
+        case STORE_GROUPS:
+            return klen >= 17 && vlen == 0;
+        case STORE_DEDUPE:
+            return klen >= 9 && vlen == 52;
+        case STORE_DEDUPE_EXP:
+            return klen >= 17 && vlen == 0;
         case STORE_SESSIONS:
             return klen == 8 && vlen == 24;
         case STORE_REPLIES:

@@ -138,7 +138,7 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, char *errmsg)
     if (rv != 0) {
         return storeFail(errmsg, "env_create", rv);
     }
-    rv = mdb_env_set_maxdbs(env, 16);
+    rv = mdb_env_set_maxdbs(env, 32);
     if (rv != 0) {
         storeFail(errmsg, "set_maxdbs", rv);
         goto err;

@@ -1,0 +1,949 @@
+/* Arguments of the ops: parse a command's args map into struct args.
+ *
+ * Every op is parse + execute. Parsing is stateless: it checks presence,
+ * types, ranges and syntax, with SQS's error codes (MissingParameter for a
+ * missing required parameter, InvalidParameterValue for a wrong type,
+ * range or syntax, InvalidAttributeName/Value for attributes, the batch
+ * errors for a batch's shape). fsmCommandCheck() runs only this, so the
+ * node refuses malformed requests before the log; fsmApply() runs it
+ * again, and a parse error there is a normal stored reply.
+ *
+ * Rules: unknown keys are ignored (SQS ignores extra parameters); numbers
+ * are msgpack integers or decimal strings (SQS's query protocol sends
+ * strings); names of queues that cannot exist give QueueDoesNotExist;
+ * whether a queue is FIFO is known from its name (".fifo"), so FIFO rules
+ * on sends are checked here too. A batch entry's own errors are kept in the
+ * entry (its err) and reported in Failed; only the batch's shape fails the
+ * whole request. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+/* Find @key in map @map (first occurrence). */
+static bool argsFind(const struct mpVal *map, const char *key, struct mpVal *out)
+{
+    struct mpReader r;
+    uint32_t i;
+
+    if (map == NULL || map->type != MP_MAP) {
+        return false;
+    }
+    mpEnter(map, &r);
+    for (i = 0; i < map->n; i++) {
+        struct mpVal k;
+        mpNext(&r, &k);
+        mpNext(&r, out);
+        if (mpIs(&k, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reply text for a missing parameter. */
+static int argsMissing(struct argErr *e, const char *key)
+{
+    return argFail(e, FSM_ERR_MISSING_PARAMETER,
+                   "The request must contain the parameter %s.", key);
+}
+
+/* A string parameter; *present false if absent (then not an error unless
+ * @required). */
+static int argsStr(const struct mpVal *map, const char *key, bool required,
+                   struct fsmStr *out, bool *present, struct argErr *e)
+{
+    struct mpVal v;
+
+    *present = false;
+    out->p = NULL;
+    out->len = 0;
+    if (!argsFind(map, key, &v)) {
+        return required ? argsMissing(e, key) : 0;
+    }
+    if (v.type != MP_STR) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter %s is invalid. Reason: must be a "
+                       "string.",
+                       key);
+    }
+    out->p = (const char *)v.ptr;
+    out->len = v.len;
+    *present = true;
+    return 0;
+}
+
+/* An integer parameter within [lo, hi]: a msgpack integer or a decimal
+ * string. */
+static int argsNum(const struct mpVal *map, const char *key, uint32_t lo,
+                   uint32_t hi, bool required, uint32_t *out, bool *present,
+                   struct argErr *e)
+{
+    struct mpVal v;
+    uint64_t n = 0;
+    bool neg = false;
+
+    *present = false;
+    if (!argsFind(map, key, &v)) {
+        return required ? argsMissing(e, key) : 0;
+    }
+    if (v.type == MP_UINT) {
+        n = v.u;
+    } else if (v.type == MP_INT) {
+        neg = true;
+    } else if (v.type == MP_STR) {
+        size_t i = 0;
+        if (v.len > 0 && v.ptr[0] == '-') {
+            neg = true;
+            i = 1;
+        }
+        if (i == v.len || v.len > 20) {
+            goto notint;
+        }
+        for (; i < v.len; i++) {
+            if (v.ptr[i] < '0' || v.ptr[i] > '9') {
+                goto notint;
+            }
+            n = n > UINT64_MAX / 10 ? UINT64_MAX : n * 10 + (v.ptr[i] - '0');
+        }
+    } else {
+        goto notint;
+    }
+    if (neg || n < lo || n > hi) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter %s is invalid. Reason: must be "
+                       "between %u and %u.",
+                       key, lo, hi);
+    }
+    *out = (uint32_t)n;
+    *present = true;
+    return 0;
+
+notint:
+    return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                   "Value for parameter %s is invalid. Reason: must be an "
+                   "integer.",
+                   key);
+}
+
+/* The queue name under @key: required; syntax checked. */
+static int argsQueue(const struct mpVal *map, const char *key, bool create,
+                     struct args *a, struct argErr *e)
+{
+    bool present;
+
+    if (argsStr(map, key, true, &a->name, &present, e) != 0) {
+        return -1;
+    }
+    if (!utilQueueName(a->name.p, a->name.len, &a->fifo)) {
+        if (create) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Can only include alphanumeric characters, "
+                           "hyphens, or underscores. 1 to %d in length",
+                           FSM_QUEUE_NAME_MAX);
+        }
+        if (key[0] == 'S' || key[0] == 'D') { /* move task */
+            return argFail(e, FSM_ERR_RESOURCE_NOT_FOUND,
+                           "The resource that you specified for the %s "
+                           "parameter doesn't exist.",
+                           key);
+        }
+        return argFail(e, FSM_ERR_QUEUE_DOES_NOT_EXIST,
+                       "The specified queue does not exist.");
+    }
+    return 0;
+}
+
+/* True if @c is allowed in a MessageGroupId / MessageDeduplicationId:
+ * alphanumerics and punctuation. */
+static bool argsIdChar(char c)
+{
+    return (c >= '!' && c <= '~');
+}
+
+/* A group or deduplication id: 1..128 of argsIdChar. */
+static bool argsIdValid(const struct fsmStr *s)
+{
+    size_t i;
+
+    if (s->len == 0 || s->len > FSM_GROUP_MAX) {
+        return false;
+    }
+    for (i = 0; i < s->len; i++) {
+        if (!argsIdChar(s->p[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A batch entry id: 1..80 of [A-Za-z0-9_-]. */
+static bool argsBatchIdValid(const struct fsmStr *s)
+{
+    size_t i;
+
+    if (s->len == 0 || s->len > FSM_BATCH_ID_MAX) {
+        return false;
+    }
+    for (i = 0; i < s->len; i++) {
+        char c = s->p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A message attribute name: 1..256 of [A-Za-z0-9_.-], no leading or
+ * trailing '.', no "..", not starting with "AWS." or "Amazon." (any case). */
+static bool argsAttrNameValid(const struct fsmStr *s)
+{
+    size_t i;
+
+    if (s->len == 0 || s->len > FSM_MSG_ATTR_NAME_MAX || s->p[0] == '.' ||
+        s->p[s->len - 1] == '.') {
+        return false;
+    }
+    if ((s->len >= 4 && strncasecmp(s->p, "aws.", 4) == 0) ||
+        (s->len >= 7 && strncasecmp(s->p, "amazon.", 7) == 0)) {
+        return false;
+    }
+    for (i = 0; i < s->len; i++) {
+        char c = s->p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
+            return false;
+        }
+        if (c == '.' && i > 0 && s->p[i - 1] == '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True if @s is a decimal number: [+-]digits[.digits][(e|E)[+-]digits]. */
+static bool argsNumberText(const struct fsmStr *s)
+{
+    size_t i = 0;
+    size_t d = 0;
+
+    if (i < s->len && (s->p[i] == '+' || s->p[i] == '-')) {
+        i++;
+    }
+    while (i < s->len && s->p[i] >= '0' && s->p[i] <= '9') {
+        i++;
+        d++;
+    }
+    if (i < s->len && s->p[i] == '.') {
+        i++;
+        while (i < s->len && s->p[i] >= '0' && s->p[i] <= '9') {
+            i++;
+            d++;
+        }
+    }
+    if (d == 0) {
+        return false;
+    }
+    if (i < s->len && (s->p[i] == 'e' || s->p[i] == 'E')) {
+        size_t x = 0;
+        i++;
+        if (i < s->len && (s->p[i] == '+' || s->p[i] == '-')) {
+            i++;
+        }
+        while (i < s->len && s->p[i] >= '0' && s->p[i] <= '9') {
+            i++;
+            x++;
+        }
+        if (x == 0) {
+            return false;
+        }
+    }
+    return i == s->len;
+}
+
+/* Parse the MessageAttributes map @map into @m (sorted by name). */
+static int argsMsgAttrs(const struct mpVal *map, struct sendEntry *m,
+                        struct argErr *e)
+{
+    struct mpReader r;
+    uint32_t i;
+
+    if (map->type != MP_MAP) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "MessageAttributes must be a map.");
+    }
+    if (map->n > FSM_MSG_ATTRS_MAX) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Number of message attributes [%u] exceeds the allowed "
+                       "maximum [%d].",
+                       map->n, FSM_MSG_ATTRS_MAX);
+    }
+    mpEnter(map, &r);
+    for (i = 0; i < map->n; i++) {
+        struct msgAttr *at = &m->attrs[i];
+        struct mpVal k;
+        struct mpVal v;
+        struct mpVal val;
+        bool present;
+        const char *t;
+        size_t base;
+        size_t j;
+        mpNext(&r, &k);
+        mpNext(&r, &v);
+        if (k.type != MP_STR) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Message attribute names must be strings.");
+        }
+        at->name.p = (const char *)k.ptr;
+        at->name.len = k.len;
+        if (!argsAttrNameValid(&at->name)) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Message attribute name '%.*s' is invalid: 1 to "
+                           "256 of A-Z, a-z, 0-9, '_', '-', '.', with no "
+                           "leading, trailing or double '.', and no AWS. or "
+                           "Amazon. prefix.",
+                           (int)(k.len > 64 ? 64 : k.len), (const char *)k.ptr);
+        }
+        for (j = 0; j < i; j++) {
+            if (m->attrs[j].name.len == k.len &&
+                memcmp(m->attrs[j].name.p, k.ptr, k.len) == 0) {
+                return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                               "Message attribute name '%.*s' is repeated.",
+                               (int)k.len, (const char *)k.ptr);
+            }
+        }
+        if (v.type != MP_MAP) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Message attribute '%.*s' must be a map.",
+                           (int)k.len, (const char *)k.ptr);
+        }
+        if (argsStr(&v, "DataType", false, &at->type, &present, e) != 0) {
+            return -1;
+        }
+        if (!present || at->type.len == 0) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "The message attribute '%.*s' must contain "
+                           "non-empty message attribute type.",
+                           (int)k.len, (const char *)k.ptr);
+        }
+        t = at->type.p;
+        base = at->type.len;
+        for (j = 0; j < at->type.len; j++) {
+            if (t[j] == '.') {
+                base = j;
+                break;
+            }
+        }
+        if (at->type.len > FSM_MSG_ATTR_TYPE_MAX ||
+            !utilSqsText(t, at->type.len, NULL) ||
+            !((base == 6 && memcmp(t, "String", 6) == 0) ||
+              (base == 6 && memcmp(t, "Number", 6) == 0) ||
+              (base == 6 && memcmp(t, "Binary", 6) == 0)) ||
+            (base < at->type.len && base + 1 == at->type.len)) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "The type of message attribute '%.*s' is invalid: "
+                           "String, Number or Binary, optionally followed by "
+                           "'.' and a label.",
+                           (int)k.len, (const char *)k.ptr);
+        }
+        at->binary = memcmp(t, "Binary", 6) == 0;
+        if (!argsFind(&v, at->binary ? "BinaryValue" : "StringValue", &val) ||
+            (at->binary ? val.type != MP_BIN && val.type != MP_STR
+                        : val.type != MP_STR) ||
+            val.len == 0) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "The message attribute '%.*s' must contain a "
+                           "non-empty %s.",
+                           (int)k.len, (const char *)k.ptr,
+                           at->binary ? "BinaryValue" : "StringValue");
+        }
+        at->value.p = (const char *)val.ptr;
+        at->value.len = val.len;
+        if (!at->binary && !utilSqsText(val.ptr, val.len, NULL)) {
+            return argFail(e, FSM_ERR_INVALID_MESSAGE_CONTENTS,
+                           "The message attribute '%.*s' contains characters "
+                           "outside the allowed set.",
+                           (int)k.len, (const char *)k.ptr);
+        }
+        if (memcmp(t, "Number", 6) == 0 && !argsNumberText(&at->value)) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Could not cast message attribute '%.*s' value to "
+                           "number.",
+                           (int)k.len, (const char *)k.ptr);
+        }
+        m->size += at->name.len + at->type.len + at->value.len;
+    }
+    m->nattrs = map->n;
+    /* Sort by name (insertion sort: at most 10). */
+    for (i = 1; i < m->nattrs; i++) {
+        struct msgAttr x = m->attrs[i];
+        uint32_t j = i;
+        while (j > 0) {
+            const struct fsmStr *p = &m->attrs[j - 1].name;
+            size_t n = p->len < x.name.len ? p->len : x.name.len;
+            int c = memcmp(p->p, x.name.p, n);
+            if (c < 0 || (c == 0 && p->len < x.name.len)) {
+                break;
+            }
+            m->attrs[j] = m->attrs[j - 1];
+            j--;
+        }
+        m->attrs[j] = x;
+    }
+    return 0;
+}
+
+/* Size of a send entry's body and attributes, counted before any check
+ * (for BatchRequestTooLong). */
+static size_t argsEntrySize(const struct mpVal *map)
+{
+    struct mpVal v;
+    size_t size = 0;
+
+    if (argsFind(map, "MessageBody", &v) && (v.type == MP_STR || v.type == MP_BIN)) {
+        size += v.len;
+    }
+    if (argsFind(map, "MessageAttributes", &v) && v.type == MP_MAP) {
+        struct mpReader r;
+        uint32_t i;
+        mpEnter(&v, &r);
+        for (i = 0; i < v.n; i++) {
+            struct mpVal k;
+            struct mpVal a;
+            struct mpVal x;
+            mpNext(&r, &k);
+            mpNext(&r, &a);
+            size += k.len;
+            if (argsFind(&a, "DataType", &x)) {
+                size += x.len;
+            }
+            if (argsFind(&a, "StringValue", &x) || argsFind(&a, "BinaryValue", &x)) {
+                size += x.len;
+            }
+        }
+    }
+    return size;
+}
+
+/* Parse one message to send from map @map, for a queue of type @fifo. */
+static int argsSendEntry(const struct mpVal *map, bool fifo,
+                         struct sendEntry *m, struct argErr *e)
+{
+    struct mpVal v;
+    bool present;
+    size_t chars;
+
+    m->size = 0;
+    if (!argsFind(map, "MessageBody", &v)) {
+        return argsMissing(e, "MessageBody");
+    }
+    if (v.type != MP_STR && v.type != MP_BIN) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageBody is invalid. Reason: "
+                       "must be a string.");
+    }
+    m->body.p = (const char *)v.ptr;
+    m->body.len = v.len;
+    if (v.len == 0) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageBody is invalid. Reason: "
+                       "must not be empty.");
+    }
+    if (!utilSqsText(v.ptr, v.len, &chars)) {
+        return argFail(e, FSM_ERR_INVALID_MESSAGE_CONTENTS,
+                       "Invalid binary character in the message body: the "
+                       "characters allowed are #x9 | #xA | #xD | #x20 to "
+                       "#xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.");
+    }
+    m->size = v.len;
+    if (argsFind(map, "MessageAttributes", &v) && argsMsgAttrs(&v, m, e) != 0) {
+        return -1;
+    }
+    if (m->size > FSM_BODY_MAX) {
+        return argFail(e, FSM_ERR_MESSAGE_TOO_LONG,
+                       "The message is %zu bytes (body and attributes), the "
+                       "maximum is %d bytes.",
+                       m->size, FSM_BODY_MAX);
+    }
+    if (argsNum(map, "DelaySeconds", 0, FSM_DELAY_MAX_S, false, &m->delay,
+                &m->has_delay, e) != 0) {
+        return -1;
+    }
+    if (fifo && m->has_delay) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter DelaySeconds is invalid. Reason: "
+                       "The request include parameter that is not valid for "
+                       "this queue type.");
+    }
+    if (argsStr(map, "MessageGroupId", false, &m->group, &present, e) != 0) {
+        return -1;
+    }
+    if (present && !argsIdValid(&m->group)) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageGroupId is invalid. Reason: "
+                       "must be 1 to %d alphanumeric or punctuation "
+                       "characters.",
+                       FSM_GROUP_MAX);
+    }
+    if (fifo && !present) {
+        return argsMissing(e, "MessageGroupId");
+    }
+    if (argsStr(map, "MessageDeduplicationId", false, &m->dedup, &present, e) !=
+        0) {
+        return -1;
+    }
+    if (present && !fifo) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageDeduplicationId is "
+                       "invalid. Reason: The request include parameter that "
+                       "is not valid for this queue type.");
+    }
+    if (present && !argsIdValid(&m->dedup)) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageDeduplicationId is invalid. "
+                       "Reason: must be 1 to %d alphanumeric or punctuation "
+                       "characters.",
+                       FSM_DEDUP_MAX);
+    }
+    return 0;
+}
+
+/* Parse a receipt entry from map @map (@vis: VisibilityTimeout too). */
+static int argsReceiptEntry(const struct mpVal *map, bool vis,
+                            struct receiptEntry *r, struct argErr *e)
+{
+    bool present;
+    bool ok;
+
+    if (argsStr(map, "ReceiptHandle", true, &r->receipt, &present, e) != 0) {
+        return -1;
+    }
+    if (utilReceiptParse(r->receipt.p, r->receipt.len, &r->qid, &r->seq,
+                         &r->count, &ok) != 0 ||
+        !ok) {
+        return argFail(e, FSM_ERR_RECEIPT_INVALID,
+                       "The input receipt handle \"%.*s\" is not a valid "
+                       "receipt handle.",
+                       (int)(r->receipt.len > 64 ? 64 : r->receipt.len),
+                       r->receipt.p);
+    }
+    if (vis && argsNum(map, "VisibilityTimeout", 0, FSM_VISIBILITY_MAX_S, true,
+                       &r->vis, &present, e) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse the Entries of a batch: shape (count, ids, distinct), then each
+ * entry with @one into its own error slot. */
+static int argsBatch(const struct mpVal *map, struct args *a, unsigned op,
+                     struct argErr *e)
+{
+    struct mpVal list;
+    struct mpReader r;
+    size_t total = 0;
+    uint32_t i;
+    uint32_t j;
+
+    if (!argsFind(map, "Entries", &list) ||
+        (list.type == MP_ARRAY && list.n == 0)) {
+        return argFail(e, FSM_ERR_EMPTY_BATCH,
+                       "There should be at least one entry in the request.");
+    }
+    if (list.type != MP_ARRAY) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter Entries is invalid. Reason: must "
+                       "be an array.");
+    }
+    if (list.n > FSM_BATCH_MAX) {
+        return argFail(e, FSM_ERR_TOO_MANY_ENTRIES,
+                       "Maximum number of entries per request are %d. You "
+                       "have sent %u.",
+                       FSM_BATCH_MAX, list.n);
+    }
+    mpEnter(&list, &r);
+    a->n = list.n;
+    for (i = 0; i < list.n; i++) {
+        struct mpVal ent;
+        struct fsmStr id;
+        bool present;
+        mpNext(&r, &ent);
+        if (ent.type != MP_MAP) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Value for parameter Entries is invalid. Reason: "
+                           "every entry must be a map.");
+        }
+        if (argsStr(&ent, "Id", false, &id, &present, e) != 0 || !present ||
+            !argsBatchIdValid(&id)) {
+            return argFail(e, FSM_ERR_INVALID_BATCH_ENTRY_ID,
+                           "A batch entry id can only contain alphanumeric "
+                           "characters, hyphens and underscores. It can be at "
+                           "most %d letters long.",
+                           FSM_BATCH_ID_MAX);
+        }
+        for (j = 0; j < i; j++) {
+            const struct fsmStr *o = op == FSM_OP_SEND_MESSAGE_BATCH
+                                         ? &a->send[j].id
+                                         : &a->rcpt[j].id;
+            if (o->len == id.len && memcmp(o->p, id.p, id.len) == 0) {
+                return argFail(e, FSM_ERR_BATCH_IDS_NOT_DISTINCT,
+                               "Id %.*s repeated.", (int)id.len, id.p);
+            }
+        }
+        if (op == FSM_OP_SEND_MESSAGE_BATCH) {
+            struct sendEntry *m = &a->send[i];
+            memset(m, 0, sizeof *m);
+            m->id = id;
+            total += argsEntrySize(&ent);
+            argsSendEntry(&ent, a->fifo, m, &m->err);
+        } else {
+            struct receiptEntry *c = &a->rcpt[i];
+            memset(c, 0, sizeof *c);
+            c->id = id;
+            argsReceiptEntry(&ent, op == FSM_OP_CHANGE_VISIBILITY_BATCH, c,
+                             &c->err);
+        }
+    }
+    if (total > FSM_BODY_MAX) {
+        return argFail(e, FSM_ERR_BATCH_TOO_LONG,
+                       "Batch requests cannot be longer than %d bytes. You "
+                       "have sent %zu bytes.",
+                       FSM_BODY_MAX, total);
+    }
+    return 0;
+}
+
+/* Validate a Tags map (str -> str): sizes and count. */
+static int argsTags(const struct mpVal *v, struct argErr *e)
+{
+    struct mpReader r;
+    uint32_t i;
+
+    if (v->type != MP_MAP) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter Tags is invalid. Reason: must be a "
+                       "map of strings to strings.");
+    }
+    if (v->n > FSM_TAGS_MAX) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Too many tags: %u given, a queue can have at most %d.",
+                       v->n, FSM_TAGS_MAX);
+    }
+    mpEnter(v, &r);
+    for (i = 0; i < v->n; i++) {
+        struct mpVal k;
+        struct mpVal x;
+        size_t kc = 0;
+        size_t vc = 0;
+        mpNext(&r, &k);
+        mpNext(&r, &x);
+        if (k.type != MP_STR || x.type != MP_STR ||
+            !utilSqsText(k.ptr, k.len, &kc) || !utilSqsText(x.ptr, x.len, &vc)) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Tag keys and values must be strings.");
+        }
+        if (kc == 0 || kc > FSM_TAG_KEY_MAX || k.len > 500) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Tag keys must be 1 to %d characters long.",
+                           FSM_TAG_KEY_MAX);
+        }
+        if (vc > FSM_TAG_VALUE_MAX) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Tag values must be at most %d characters long.",
+                           FSM_TAG_VALUE_MAX);
+        }
+        if (k.len >= 4 && strncasecmp((const char *)k.ptr, "aws:", 4) == 0) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Tag keys must not start with aws:.");
+        }
+    }
+    return 0;
+}
+
+/* Parse MaxResults and NextToken (ListQueues, ListDeadLetterSourceQueues). */
+static int argsPaging(const struct mpVal *map, struct args *a, struct argErr *e)
+{
+    struct fsmStr tok;
+
+    if (argsNum(map, "MaxResults", 1, FSM_LIST_MAX, false, &a->max,
+                &a->has_max, e) != 0 ||
+        argsStr(map, "NextToken", false, &tok, &a->has_token, e) != 0) {
+        return -1;
+    }
+    if (a->has_token) {
+        if (tok.len == 0 || tok.len % 2 != 0 ||
+            tok.len > 2 * FSM_QUEUE_NAME_MAX ||
+            !utilUnhex(tok.p, tok.len / 2, a->token)) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Invalid NextToken value.");
+        }
+        a->token_len = tok.len / 2;
+    }
+    return 0;
+}
+
+/* Parse AttributeNames of GetQueueAttributes into a mask. */
+static int argsAttrNames(const struct mpVal *map, struct args *a,
+                         struct argErr *e)
+{
+    struct mpVal list;
+    struct mpReader r;
+    uint32_t i;
+
+    if (!argsFind(map, "AttributeNames", &list)) {
+        a->names = ATTR_BIT(ATTR_COUNT) - 1;
+        return 0;
+    }
+    if (list.type != MP_ARRAY) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter AttributeNames is invalid. "
+                       "Reason: must be an array of strings.");
+    }
+    a->names = 0;
+    mpEnter(&list, &r);
+    for (i = 0; i < list.n; i++) {
+        struct mpVal v;
+        int at;
+        mpNext(&r, &v);
+        if (mpIs(&v, "All")) {
+            a->names = ATTR_BIT(ATTR_COUNT) - 1;
+            continue;
+        }
+        if (v.type != MP_STR ||
+            (at = attrByName((const char *)v.ptr, v.len)) < 0) {
+            return argFail(e, FSM_ERR_INVALID_ATTRIBUTE_NAME,
+                           "Unknown Attribute %.*s.",
+                           v.type == MP_STR ? (int)(v.len > 256 ? 256 : v.len) : 0,
+                           v.type == MP_STR ? (const char *)v.ptr : "");
+        }
+        a->names |= ATTR_BIT(at);
+    }
+    return 0;
+}
+
+int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
+{
+    static const uint8_t empty[] = {0x80};
+    struct mpReader r = {cmd->args != NULL ? cmd->args : empty,
+                         cmd->args != NULL && cmd->args_len > 0 ? cmd->args_len
+                                                                 : 1};
+    struct mpVal map;
+    struct mpVal v;
+    bool present;
+    unsigned op = cmd->op;
+
+    if (cmd->args == NULL || cmd->args_len == 0) {
+        r.p = empty;
+        r.left = 1;
+    }
+    a->name.p = NULL;
+    a->name.len = 0;
+    a->fifo = false;
+    a->has_tags = false;
+    a->has_max = false;
+    a->has_token = false;
+    a->has_vis = false;
+    a->has_wait = false;
+    a->n = 0;
+    e->code = FSM_ERR_NONE;
+    e->msg[0] = '\0';
+    if (!mpNext(&r, &map) || map.type != MP_MAP) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER, "args must be a map.");
+    }
+    switch (op) {
+        case FSM_OP_CREATE_QUEUE:
+            if (argsQueue(&map, "QueueName", true, a, e) != 0) {
+                return -1;
+            }
+            memset(&a->attrs, 0, sizeof a->attrs);
+            if (argsFind(&map, "Attributes", &v) &&
+                attrsParse(&v, true, a->fifo, &a->attrs, e) != 0) {
+                return -1;
+            }
+            if (a->fifo && !((a->attrs.given & ATTR_BIT(ATTR_FIFO)) &&
+                             a->attrs.fifo)) {
+                return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                               "Can only include alphanumeric characters, "
+                               "hyphens, or underscores. 1 to %d in length "
+                               "(a name ending in .fifo needs "
+                               "FifoQueue=true).",
+                               FSM_QUEUE_NAME_MAX);
+            }
+            if (!a->fifo && a->attrs.fifo) {
+                return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                               "The name of a FIFO queue can only include "
+                               "alphanumeric characters, hyphens, or "
+                               "underscores, must end with .fifo suffix and "
+                               "be 1 to %d in length.",
+                               FSM_QUEUE_NAME_MAX);
+            }
+            if (argsFind(&map, "Tags", &a->tags)) {
+                a->has_tags = true;
+                return argsTags(&a->tags, e);
+            }
+            return 0;
+        case FSM_OP_DELETE_QUEUE:
+        case FSM_OP_PURGE_QUEUE:
+        case FSM_OP_LIST_QUEUE_TAGS:
+            return argsQueue(&map, "QueueName", false, a, e);
+        case FSM_OP_LIST_QUEUES:
+            if (argsStr(&map, "QueueNamePrefix", false, &a->prefix, &present,
+                        e) != 0) {
+                return -1;
+            }
+            return argsPaging(&map, a, e);
+        case FSM_OP_LIST_DLQ_SOURCES:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            return argsPaging(&map, a, e);
+        case FSM_OP_GET_QUEUE_ATTRIBUTES:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            return argsAttrNames(&map, a, e);
+        case FSM_OP_SET_QUEUE_ATTRIBUTES:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            if (!argsFind(&map, "Attributes", &v)) {
+                return argsMissing(e, "Attributes");
+            }
+            return attrsParse(&v, false, a->fifo, &a->attrs, e);
+        case FSM_OP_TAG_QUEUE:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            if (!argsFind(&map, "Tags", &a->tags)) {
+                return argsMissing(e, "Tags");
+            }
+            a->has_tags = true;
+            return argsTags(&a->tags, e);
+        case FSM_OP_UNTAG_QUEUE: {
+            struct mpReader t;
+            uint32_t i;
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            if (!argsFind(&map, "TagKeys", &a->tags)) {
+                return argsMissing(e, "TagKeys");
+            }
+            if (a->tags.type != MP_ARRAY) {
+                goto badkeys;
+            }
+            mpEnter(&a->tags, &t);
+            for (i = 0; i < a->tags.n; i++) {
+                mpNext(&t, &v);
+                if (v.type != MP_STR) {
+                    goto badkeys;
+                }
+            }
+            a->has_tags = true;
+            return 0;
+        badkeys:
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Value for parameter TagKeys is invalid. Reason: "
+                           "must be an array of strings.");
+        }
+        case FSM_OP_SEND_MESSAGE:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            memset(&a->send[0], 0, sizeof a->send[0]);
+            a->n = 1;
+            return argsSendEntry(&map, a->fifo, &a->send[0], e);
+        case FSM_OP_SEND_MESSAGE_BATCH:
+        case FSM_OP_DELETE_MESSAGE_BATCH:
+        case FSM_OP_CHANGE_VISIBILITY_BATCH:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            return argsBatch(&map, a, op, e);
+        case FSM_OP_RECEIVE_MESSAGE:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            a->max = 1;
+            if (argsNum(&map, "MaxNumberOfMessages", 1, FSM_RECEIVE_MAX, false,
+                        &a->max, &a->has_max, e) != 0 ||
+                argsNum(&map, "VisibilityTimeout", 0, FSM_VISIBILITY_MAX_S,
+                        false, &a->vis, &a->has_vis, e) != 0 ||
+                argsNum(&map, "WaitTimeSeconds", 0, FSM_WAIT_MAX_S, false,
+                        &a->wait, &a->has_wait, e) != 0) {
+                return -1;
+            }
+            if (!a->has_max) {
+                a->max = 1;
+            }
+            return 0;
+        case FSM_OP_DELETE_MESSAGE:
+        case FSM_OP_CHANGE_VISIBILITY:
+            if (argsQueue(&map, "QueueName", false, a, e) != 0) {
+                return -1;
+            }
+            memset(&a->rcpt[0], 0, sizeof a->rcpt[0]);
+            a->n = 1;
+            return argsReceiptEntry(&map, op == FSM_OP_CHANGE_VISIBILITY,
+                                    &a->rcpt[0], e);
+        case FSM_OP_START_MESSAGE_MOVE_TASK: {
+            struct args d;
+            if (argsQueue(&map, "SourceQueueName", false, a, e) != 0) {
+                return -1;
+            }
+            a->dest.p = NULL;
+            a->dest.len = 0;
+            if (argsFind(&map, "DestinationQueueName", &v)) {
+                d.name.len = 0;
+                if (argsQueue(&map, "DestinationQueueName", false, &d, e) != 0) {
+                    return -1;
+                }
+                a->dest = d.name;
+            }
+            return 0;
+        }
+        case FSM_OP_TICK:
+            return 0;
+        default:
+            return argFail(e, FSM_ERR_INVALID_COMMAND, "unknown op %u", op);
+    }
+}
+
+enum fsmError fsmCommandCheck(const struct fsmCommand *cmd,
+                              char *errmsg,
+                              size_t errmsg_len)
+{
+    static __thread struct args a; /* large: keep it off the stack */
+    struct argErr e;
+
+    if (argsParse(cmd, &a, &e) != 0) {
+        if (errmsg != NULL && errmsg_len > 0) {
+            snprintf(errmsg, errmsg_len, "%s", e.msg);
+        }
+        return e.code;
+    }
+    if (errmsg != NULL && errmsg_len > 0) {
+        errmsg[0] = '\0';
+    }
+    return FSM_ERR_NONE;
+}
+
+bool fsmCommandQueue(const struct fsmCommand *cmd, const char **name,
+                     size_t *len)
+{
+    struct mpReader r = {cmd->args, cmd->args_len};
+    struct mpVal map;
+    struct mpVal v;
+    const char *key = cmd->op == FSM_OP_START_MESSAGE_MOVE_TASK
+                          ? "SourceQueueName"
+                          : "QueueName";
+
+    if (cmd->args == NULL || cmd->args_len == 0 || !mpNext(&r, &map) ||
+        !argsFind(&map, key, &v) || v.type != MP_STR) {
+        return false;
+    }
+    *name = (const char *)v.ptr;
+    *len = v.len;
+    return true;
+}
