@@ -3,6 +3,8 @@
 #   make            bin/qraftd, bin/qraft, lib/libqraft.{a,so}, lib/pkgconfig/qraft.pc
 #   make test       every test (unit, integration), ends with "N passed, N failed"
 #   make demo       a local 3-node cluster in 3 zones, and a failover shown
+#   make sim SEEDS=N [FIRST=S]   the deterministic simulator on N seeds
+#   make sim SEED=S              one seed, with its report (SIM_FLAGS=-v traces)
 #   make deps       install missing Debian packages
 #   make install PREFIX=/usr/local
 #   SANITIZE=1      ASan + UBSan (objects go to build/san)
@@ -68,8 +70,11 @@ INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRC))
+SIM_SRC := $(wildcard tests/sim/*.c)
+SIM_OBJ := $(call obj,$(SIM_SRC))
+SIM_BIN := $(BUILD)/tests/simulator
 
-.PHONY: all test unit integration demo deps clean install check-layers fuzz
+.PHONY: all test unit integration demo deps clean install check-layers fuzz sim
 ifeq ($(SANITIZE),1)
 all: $(BINDIR)/qraftd $(BINDIR)/qraft
 else
@@ -116,18 +121,19 @@ $(BINDIR)/qraft: $(call obj,$(CLI_SRC)) $(BUILD)/libqraft.a
 	@mkdir -p $(BINDIR)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pc_libs,msgpack libcrypto)
 
-# Unit tests: tests/unit/test_fsm_*.c link the state machine alone,
-# tests/unit/test_client_*.c the client library alone. Integration tests
+# Unit tests: tests/unit/test_fsm_*.c link the state machine alone (and
+# tests/lib/, the fsm test helpers), tests/unit/test_client_*.c the client
+# library alone. Integration tests
 # link the client library and run bin/qraftd and bin/qraft as processes.
 $(BUILD)/tests/test_fsm_%: tests/unit/test_fsm_%.c $(FSM_OBJ) $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
-$(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(TESTLIB_OBJ) $(BUILD)/libqraft.a
+$(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
-$(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(TESTLIB_OBJ) $(BUILD)/libqraft.a
+$(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
@@ -136,6 +142,17 @@ $(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(TESTLIB_OBJ) $(BUILD)
 $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(FSM_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DFUZZ_NAME='"$*"' $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+# The deterministic simulator (tests/sim): the real fsm and raft_fsm glue on
+# libraft's fixture. `make test` runs its fixed batch (tests/sim/batch).
+$(SIM_BIN): $(SIM_OBJ) $(FSM_OBJ) $(RAFT_OBJ) $(BUILD)/tests/lib/tmpdir.o
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_NODE)
+
+SEEDS ?= 100
+sim: deps
+	@$(MAKE) --no-print-directory $(SIM_BIN)
+	@$(SIM_BIN) $(if $(SEED),--seed $(SEED),--seeds $(SEEDS) $(if $(FIRST),--first $(FIRST))) $(SIM_FLAGS)
 
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
@@ -177,9 +194,9 @@ check-layers:
 	    { echo "check-layers: only raft/ includes raft.h"; exit 1; }
 
 test: deps
-	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
-	@QRAFTD=$(BINDIR)/qraftd LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN)
+	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
+	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch
 
 demo: deps
 	@$(MAKE) --no-print-directory all
