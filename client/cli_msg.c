@@ -1,15 +1,16 @@
-/* qraft send, recv, delete, visibility: the message commands.
- *
- * Included by cli.c, after the output helpers (see cli_status.inc for
- * why an included file).
- */
+/* qraft send, recv, delete, visibility: the message commands. The recv
+ * text lines (ID<TAB>RECEIPT<TAB>RECEIVE_COUNT<TAB>BODY) are parsed by
+ * scripts/demo. */
+#include "client/cli.h"
 
-/* ---------------------------------------------------------------------- */
-/* Message commands                                                        */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Read stdin, up to the largest body + 1 byte (so that a body too long is
  * refused by the cluster, with its own error). */
-static int cliReadStdin(char **out, size_t *len)
+static int cliMsgReadStdin(char **out, size_t *len)
 {
     size_t cap = QRAFT_BODY_MAX + 1;
     char *buf = malloc(cap);
@@ -30,39 +31,11 @@ static int cliReadStdin(char **out, size_t *len)
     return 0;
 }
 
-/* Parse the --attr options: NAME=V (String), NAME:TYPE=V (Binary values
- * in base64). Binary values are malloc'd into @bins. Returns 0 or 2. */
-static int cliMsgAttrs(const struct cliArgs *a, struct qraft_message_attr *out,
-                       unsigned char **bins)
-{
-    int i;
-    int rv = cliPairs(a->attrs, a->nAttrs, cliAttrs, cliBuf, "--attr");
-    for (i = 0; rv == 0 && i < a->nAttrs; i++) {
-        char *name = (char *)cliAttrs[i].name;
-        char *colon = strchr(name, ':');
-        out[i].name = name;
-        out[i].type = "String";
-        out[i].value = cliAttrs[i].value;
-        out[i].len = strlen(cliAttrs[i].value);
-        if (colon != NULL) {
-            *colon = '\0';
-            out[i].type = colon + 1;
-        }
-        if (strncmp(out[i].type, "Binary", 6) == 0) {
-            size_t len;
-            if (cliB64Decode(cliAttrs[i].value, &bins[i], &len) != 0) {
-                return cliUsageError("--attr %s: the value is not base64",
-                                     name);
-            }
-            out[i].value = bins[i];
-            out[i].len = len;
-        }
-    }
-    return rv;
-}
+/* Scratch space for the --attr words of a send. */
+static char cliMsgBuf[CLI_ARGS_MAX][CLI_PAIR_MAX];
 
 /* qraft send QUEUE BODY [options]. */
-static int cliSend(qraft_client *c, const struct cliArgs *a)
+int cliSend(qraft_client *c, const struct cliArgs *a)
 {
     struct qraft_send_params p = QRAFT_SEND_PARAMS_INIT;
     struct qraft_message_attr attrs[CLI_ARGS_MAX];
@@ -71,20 +44,22 @@ static int cliSend(qraft_client *c, const struct cliArgs *a)
     const char *body = a->words[2];
     char *in = NULL;
     size_t len = strlen(body);
+    char err[CLI_ERR_MAX];
     long delay = -1;
     int i;
-    int rv = cliOptNumber(a, O_DELAY, 0, 100000, &delay);
-    if (rv == 0) {
-        rv = cliMsgAttrs(a, attrs, bins);
+    int rv = cliOptNumber(a, CLI_O_DELAY, 0, 100000, &delay);
+    if (rv == 0 && cliMsgAttrs(a->attrs, a->nAttrs, attrs, cliMsgBuf, bins,
+                               err, sizeof err) != 0) {
+        rv = cliUsageError("%s", err);
     }
-    if (rv == 0 && strcmp(body, "-") == 0 && cliReadStdin(&in, &len) != 0) {
+    if (rv == 0 && strcmp(body, "-") == 0 && cliMsgReadStdin(&in, &len) != 0) {
         fprintf(stderr, "qraft: cannot read the body from stdin\n");
         rv = 1;
     }
     if (rv == 0) {
         p.delay_s = (int)delay;
-        p.group_id = a->opt[O_GROUP];
-        p.dedup_id = a->opt[O_DEDUP_ID];
+        p.group_id = a->opt[CLI_O_GROUP];
+        p.dedup_id = a->opt[CLI_O_DEDUP_ID];
         p.attrs = attrs;
         p.n_attrs = (size_t)a->nAttrs;
         rv = qraft_send(c, a->words[1], in != NULL ? in : body, len, &p, &res);
@@ -99,13 +74,13 @@ static int cliSend(qraft_client *c, const struct cliArgs *a)
     }
     if (a->json) {
         printf("{");
-        cliJsonKv(true, "MessageId", res.message_id);
-        cliJsonKv(false, "MD5OfMessageBody", res.md5_body);
+        cliJsonKv(stdout, true, "MessageId", res.message_id);
+        cliJsonKv(stdout, false, "MD5OfMessageBody", res.md5_body);
         if (res.md5_attrs[0] != '\0') {
-            cliJsonKv(false, "MD5OfMessageAttributes", res.md5_attrs);
+            cliJsonKv(stdout, false, "MD5OfMessageAttributes", res.md5_attrs);
         }
         if (res.sequence_number[0] != '\0') {
-            cliJsonKv(false, "SequenceNumber", res.sequence_number);
+            cliJsonKv(stdout, false, "SequenceNumber", res.sequence_number);
         }
         printf("}\n");
     } else if (res.sequence_number[0] != '\0') {
@@ -117,49 +92,49 @@ static int cliSend(qraft_client *c, const struct cliArgs *a)
 }
 
 /* Print one received message as a JSON object with SQS's names. */
-static void cliMessageJson(const struct qraft_message *m)
+static void cliMsgJson(const struct qraft_message *m)
 {
     char num[24];
     size_t i;
     printf("{");
-    cliJsonKv(true, "MessageId", m->id);
-    cliJsonKv(false, "ReceiptHandle", m->receipt);
-    cliJsonKv(false, "MD5OfBody", m->md5_body);
+    cliJsonKv(stdout, true, "MessageId", m->id);
+    cliJsonKv(stdout, false, "ReceiptHandle", m->receipt);
+    cliJsonKv(stdout, false, "MD5OfBody", m->md5_body);
     printf(",\"Body\":");
-    cliJsonStr(m->body, m->body_len);
+    cliJsonStr(stdout, m->body, m->body_len);
     printf(",\"Attributes\":{");
     snprintf(num, sizeof num, "%" PRIu64, m->sent_ms);
-    cliJsonKv(true, "SentTimestamp", num);
+    cliJsonKv(stdout, true, "SentTimestamp", num);
     snprintf(num, sizeof num, "%" PRIu32, m->receive_count);
-    cliJsonKv(false, "ApproximateReceiveCount", num);
+    cliJsonKv(stdout, false, "ApproximateReceiveCount", num);
     snprintf(num, sizeof num, "%" PRIu64, m->first_receive_ms);
-    cliJsonKv(false, "ApproximateFirstReceiveTimestamp", num);
+    cliJsonKv(stdout, false, "ApproximateFirstReceiveTimestamp", num);
     if (m->group_id[0] != '\0') {
-        cliJsonKv(false, "MessageGroupId", m->group_id);
+        cliJsonKv(stdout, false, "MessageGroupId", m->group_id);
     }
     if (m->dedup_id[0] != '\0') {
-        cliJsonKv(false, "MessageDeduplicationId", m->dedup_id);
+        cliJsonKv(stdout, false, "MessageDeduplicationId", m->dedup_id);
     }
     if (m->sequence_number[0] != '\0') {
-        cliJsonKv(false, "SequenceNumber", m->sequence_number);
+        cliJsonKv(stdout, false, "SequenceNumber", m->sequence_number);
     }
     printf("}");
     if (m->md5_attrs[0] != '\0') {
-        cliJsonKv(false, "MD5OfMessageAttributes", m->md5_attrs);
+        cliJsonKv(stdout, false, "MD5OfMessageAttributes", m->md5_attrs);
     }
     printf(",\"MessageAttributes\":{");
     for (i = 0; i < m->n_attrs; i++) {
         const struct qraft_message_attr *x = &m->attrs[i];
         bool bin = strncmp(x->type, "Binary", 6) == 0;
         printf(i > 0 ? "," : "");
-        cliJsonStr(x->name, strlen(x->name));
+        cliJsonStr(stdout, x->name, strlen(x->name));
         printf(":{");
-        cliJsonKv(true, "DataType", x->type);
+        cliJsonKv(stdout, true, "DataType", x->type);
         printf(bin ? ",\"BinaryValue\":" : ",\"StringValue\":");
         if (bin) {
-            cliJsonB64(x->value, x->len);
+            cliJsonB64(stdout, x->value, x->len);
         } else {
-            cliJsonStr(x->value, x->len);
+            cliJsonStr(stdout, x->value, x->len);
         }
         printf("}");
     }
@@ -167,7 +142,7 @@ static void cliMessageJson(const struct qraft_message *m)
 }
 
 /* qraft recv QUEUE [--max N] [--wait S] [--visibility S]. */
-static int cliRecv(qraft_client *c, const struct cliArgs *a)
+int cliRecv(qraft_client *c, const struct cliArgs *a)
 {
     struct qraft_receive_params p = QRAFT_RECEIVE_PARAMS_INIT;
     struct qraft_message *msgs;
@@ -176,12 +151,12 @@ static int cliRecv(qraft_client *c, const struct cliArgs *a)
     long wait = -1;
     size_t n;
     size_t i;
-    int rv = cliOptNumber(a, O_MAX, 1, 1000000, &max);
+    int rv = cliOptNumber(a, CLI_O_MAX, 1, 1000000, &max);
     if (rv == 0) {
-        rv = cliOptNumber(a, O_VISIBILITY, 0, 1000000000, &vis);
+        rv = cliOptNumber(a, CLI_O_VISIBILITY, 0, 1000000000, &vis);
     }
     if (rv == 0) {
-        rv = cliOptNumber(a, O_WAIT, 0, 100000, &wait);
+        rv = cliOptNumber(a, CLI_O_WAIT, 0, 100000, &wait);
     }
     if (rv != 0) {
         return rv;
@@ -196,7 +171,7 @@ static int cliRecv(qraft_client *c, const struct cliArgs *a)
     for (i = 0; i < n; i++) {
         const struct qraft_message *m = &msgs[i];
         if (a->json) {
-            cliMessageJson(m);
+            cliMsgJson(m);
         } else {
             printf("%s\t%s\t%" PRIu32 "\t", m->id, m->receipt,
                    m->receive_count);
@@ -209,7 +184,7 @@ static int cliRecv(qraft_client *c, const struct cliArgs *a)
 }
 
 /* qraft delete QUEUE RECEIPT...: DeleteMessageBatch, 10 at a time. */
-static int cliDelete(qraft_client *c, const struct cliArgs *a)
+int cliDelete(qraft_client *c, const struct cliArgs *a)
 {
     struct qraft_delete_entry e[QRAFT_BATCH_MAX];
     struct qraft_batch_result res[QRAFT_BATCH_MAX];
@@ -241,7 +216,7 @@ static int cliDelete(qraft_client *c, const struct cliArgs *a)
 }
 
 /* qraft visibility QUEUE RECEIPT SECONDS. */
-static int cliVisibility(qraft_client *c, const struct cliArgs *a)
+int cliVisibility(qraft_client *c, const struct cliArgs *a)
 {
     long s;
     int rv;
@@ -251,4 +226,3 @@ static int cliVisibility(qraft_client *c, const struct cliArgs *a)
     rv = qraft_change_visibility(c, a->words[1], a->words[2], (int)s);
     return rv != 0 ? cliFail(rv, qraft_errmsg(c)) : 0;
 }
-

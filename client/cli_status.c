@@ -1,28 +1,22 @@
-/* qraft cluster status: one row per node, asked of each node alone.
+/* qraft cluster status: one row per node, each asked alone.
  *
- * Included by cli.c (the Makefile builds bin/qraft from cli.c alone, and
- * every other client file ending in .c goes into libqraft), so that the CLI stays split
- * by concern without putting CLI code into the library.
+ * The nodes asked are every -s address, then every member of the first
+ * answer's configuration not seen yet. A node that does not answer shows
+ * "unavailable", with its id, zone and role as the answering nodes' member
+ * lists give them (or "-" / null when none does).
  */
+#include "client/cli.h"
 
-/* ---------------------------------------------------------------------- */
-/* cluster status                                                          */
-
-/* One row of cluster status. */
-struct cliNode
-{
-    bool known;     /* id is known */
-    bool up;        /* answered */
-    uint64_t id;    /* node id */
-    char addr[128]; /* client address asked */
-    struct qraft_node_status st;
-};
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Error of the last node that did not answer. */
-static char cliLastErr[256];
+static char cliStatusLastErr[256];
 
 /* Index of the row of @addr, or -1. */
-static int cliFindAddr(struct cliNode *nodes, int n, const char *addr)
+static int cliStatusFindAddr(struct cliNode *nodes, int n, const char *addr)
 {
     int i;
     for (i = 0; i < n; i++) {
@@ -34,11 +28,12 @@ static int cliFindAddr(struct cliNode *nodes, int n, const char *addr)
 }
 
 /* Ask @addr and add a row, unless asked already. */
-static void cliAsk(struct cliNode *nodes, int *n, const char *addr, int ms)
+static void cliStatusAsk(struct cliNode *nodes, int *n, const char *addr,
+                         int ms)
 {
     struct cliNode *row;
     char err[256];
-    if (*n >= CLI_NODES_MAX || cliFindAddr(nodes, *n, addr) >= 0) {
+    if (*n >= CLI_NODES_MAX || cliStatusFindAddr(nodes, *n, addr) >= 0) {
         return;
     }
     row = &nodes[(*n)++];
@@ -49,12 +44,15 @@ static void cliAsk(struct cliNode *nodes, int *n, const char *addr, int ms)
         row->known = true;
         row->id = row->st.id;
     } else {
-        snprintf(cliLastErr, sizeof cliLastErr, "%s", err);
+        /* Nothing of a failed answer is kept: zone and role may come from
+         * another node's member list (cliStatusFill). */
+        memset(&row->st, 0, sizeof row->st);
+        snprintf(cliStatusLastErr, sizeof cliStatusLastErr, "%s", err);
     }
 }
 
 /* Sort rows by id, unknown ids last (by address). */
-static int cliNodeCmp(const void *x, const void *y)
+static int cliStatusCmp(const void *x, const void *y)
 {
     const struct cliNode *a = x;
     const struct cliNode *b = y;
@@ -68,12 +66,22 @@ static int cliNodeCmp(const void *x, const void *y)
 }
 
 /* A number or "-". */
-static void cliNum(char *buf, size_t len, bool up, uint64_t v)
+static void cliStatusNum(char *buf, size_t len, bool up, uint64_t v)
 {
     if (up) {
         snprintf(buf, len, "%" PRIu64, v);
     } else {
         snprintf(buf, len, "-");
+    }
+}
+
+/* Print @s as a JSON string, or null if empty. */
+static void cliStatusJsonOrNull(const char *s)
+{
+    if (s[0] == '\0') {
+        fputs("null", stdout);
+    } else {
+        cliJsonStr(stdout, s, strlen(s));
     }
 }
 
@@ -90,70 +98,77 @@ static void cliStatusJson(const struct cliNode *nodes, int n)
         }
         if (r->up) {
             printf("\"zone\":");
-            cliJsonStr(r->st.zone, strlen(r->st.zone));
+            cliJsonStr(stdout, r->st.zone, strlen(r->st.zone));
             printf(",\"role\":");
-            cliJsonStr(r->st.role, strlen(r->st.role));
+            cliJsonStr(stdout, r->st.role, strlen(r->st.role));
             printf(",\"state\":");
-            cliJsonStr(r->st.state, strlen(r->st.state));
+            cliJsonStr(stdout, r->st.state, strlen(r->st.state));
             printf(",\"term\":%" PRIu64 ",\"last_index\":%" PRIu64
                    ",\"applied\":%" PRIu64 ",\"leader\":%" PRIu64
                    ",\"digest\":",
                    r->st.term, r->st.last_index, r->st.applied_index,
                    r->st.leader_id);
-            cliJsonStr(r->st.digest, strlen(r->st.digest));
+            cliJsonStr(stdout, r->st.digest, strlen(r->st.digest));
         } else {
-            printf("\"zone\":null,\"role\":null,\"state\":\"unavailable\","
+            /* Zone and role as another node's member list gives them. */
+            printf("\"zone\":");
+            cliStatusJsonOrNull(r->st.zone);
+            printf(",\"role\":");
+            cliStatusJsonOrNull(r->st.role);
+            printf(",\"state\":\"unavailable\","
                    "\"term\":null,\"last_index\":null,\"applied\":null,"
                    "\"leader\":null,\"digest\":null");
         }
         printf(",\"addr\":");
-        cliJsonStr(r->addr, strlen(r->addr));
+        cliJsonStr(stdout, r->addr, strlen(r->addr));
         printf("}\n");
     }
 }
 
 /* Number of columns of the status table. */
-#define CLI_COLS 9
+#define CLI_STATUS_COLS 9
 
 /* Print the rows as an aligned table with a header. */
 static void cliStatusTable(const struct cliNode *nodes, int n)
 {
-    static const char *const head[CLI_COLS] = {
+    static const char *const head[CLI_STATUS_COLS] = {
         "ID",         "ZONE",    "ROLE",   "STATE", "TERM",
         "LAST_INDEX", "APPLIED", "LEADER", "DIGEST"};
-    char cells[CLI_NODES_MAX][CLI_COLS][72];
-    size_t width[CLI_COLS];
+    char cells[CLI_NODES_MAX][CLI_STATUS_COLS][72];
+    size_t width[CLI_STATUS_COLS];
     int i;
     int j;
-    for (j = 0; j < CLI_COLS; j++) {
+    for (j = 0; j < CLI_STATUS_COLS; j++) {
         width[j] = strlen(head[j]);
     }
     for (i = 0; i < n; i++) {
         const struct cliNode *r = &nodes[i];
         bool up = r->up;
-        cliNum(cells[i][0], sizeof cells[i][0], r->known, r->id);
+        cliStatusNum(cells[i][0], sizeof cells[i][0], r->known, r->id);
+        /* Zone and role of a down node come from a member list. */
         snprintf(cells[i][1], sizeof cells[i][1], "%s",
-                 up && r->st.zone[0] ? r->st.zone : "-");
+                 r->st.zone[0] ? r->st.zone : "-");
         snprintf(cells[i][2], sizeof cells[i][2], "%s",
-                 up && r->st.role[0] ? r->st.role : "-");
+                 r->st.role[0] ? r->st.role : "-");
         snprintf(cells[i][3], sizeof cells[i][3], "%s",
                  up ? r->st.state : "unavailable");
-        cliNum(cells[i][4], sizeof cells[i][4], up, r->st.term);
-        cliNum(cells[i][5], sizeof cells[i][5], up, r->st.last_index);
-        cliNum(cells[i][6], sizeof cells[i][6], up, r->st.applied_index);
-        cliNum(cells[i][7], sizeof cells[i][7], up && r->st.leader_id != 0,
-               r->st.leader_id);
+        cliStatusNum(cells[i][4], sizeof cells[i][4], up, r->st.term);
+        cliStatusNum(cells[i][5], sizeof cells[i][5], up, r->st.last_index);
+        cliStatusNum(cells[i][6], sizeof cells[i][6], up,
+                     r->st.applied_index);
+        cliStatusNum(cells[i][7], sizeof cells[i][7],
+                     up && r->st.leader_id != 0, r->st.leader_id);
         snprintf(cells[i][8], sizeof cells[i][8], "%s",
                  up && r->st.digest[0] ? r->st.digest : "-");
-        for (j = 0; j < CLI_COLS; j++) {
+        for (j = 0; j < CLI_STATUS_COLS; j++) {
             size_t w = strlen(cells[i][j]);
             width[j] = w > width[j] ? w : width[j];
         }
     }
     for (i = -1; i < n; i++) {
-        for (j = 0; j < CLI_COLS; j++) {
+        for (j = 0; j < CLI_STATUS_COLS; j++) {
             const char *cell = i < 0 ? head[j] : cells[i][j];
-            if (j + 1 < CLI_COLS) {
+            if (j + 1 < CLI_STATUS_COLS) {
                 printf("%-*s  ", (int)width[j], cell);
             } else {
                 printf("%s\n", cell);
@@ -163,7 +178,7 @@ static void cliStatusTable(const struct cliNode *nodes, int n)
 }
 
 /* qraft cluster status. */
-static int cliClusterStatus(const struct cliArgs *a)
+int cliClusterStatus(const struct cliArgs *a)
 {
     static struct cliNode nodes[CLI_NODES_MAX];
     struct qraft_node_status members;
@@ -185,8 +200,8 @@ static int cliClusterStatus(const struct cliArgs *a)
         if (len > 0 && len < sizeof addr) {
             memcpy(addr, p, len);
             addr[len] = '\0';
-            cliAsk(nodes, &n, addr, ms);
-            i = cliFindAddr(nodes, n, addr);
+            cliStatusAsk(nodes, &n, addr, ms);
+            i = cliStatusFindAddr(nodes, n, addr);
             if (!haveMembers && i >= 0 && nodes[i].up) {
                 members = nodes[i].st;
                 haveMembers = true;
@@ -207,8 +222,8 @@ static int cliClusterStatus(const struct cliArgs *a)
             continue;
         }
         if (mem->client_addr[0] != '\0') {
-            cliAsk(nodes, &n, mem->client_addr, ms);
-            i = cliFindAddr(nodes, n, mem->client_addr);
+            cliStatusAsk(nodes, &n, mem->client_addr, ms);
+            i = cliStatusFindAddr(nodes, n, mem->client_addr);
         } else {
             i = -1;
         }
@@ -222,18 +237,14 @@ static int cliClusterStatus(const struct cliArgs *a)
             n++;
         }
     }
-    /* An unreachable -s address that is a member's: give it that id. */
+    /* Rows that did not answer: an unreachable -s address that is a
+     * member's gets that id, and every such row with a known id gets the
+     * zone and role that the members lists give. */
+    cliStatusFill(nodes, n);
     for (i = 0; i < n; i++) {
-        for (m = 0; haveMembers && !nodes[i].known && m < members.n_members;
-             m++) {
-            if (strcmp(members.members[m].client_addr, nodes[i].addr) == 0) {
-                nodes[i].known = true;
-                nodes[i].id = members.members[m].id;
-            }
-        }
         up += nodes[i].up;
     }
-    qsort(nodes, (size_t)n, sizeof nodes[0], cliNodeCmp);
+    qsort(nodes, (size_t)n, sizeof nodes[0], cliStatusCmp);
     if (a->json) {
         cliStatusJson(nodes, n);
     } else {
@@ -241,10 +252,8 @@ static int cliClusterStatus(const struct cliArgs *a)
     }
     if (up == 0) {
         fprintf(stderr, "qraft: Unavailable: no node answered (last: %s)\n",
-                cliLastErr);
+                cliStatusLastErr);
         return 1;
     }
     return 0;
 }
-
-
