@@ -213,8 +213,50 @@ int fifoGroupHeadVisible(struct fsm *f, const struct queueRecord *q,
     return rv;
 }
 
+/* Whether group @prefix is locked: a message of it was received and is
+ * still in flight. Received messages are always a prefix of the group
+ * (only a head and its successors are delivered), so the walk stops at the
+ * first message never received. A head made visible again (its visibility
+ * changed to 0) while a successor is in flight must wait for it: SQS
+ * returns no message of a group while one of it is in flight. */
+static int fifoGroupLocked(struct fsm *f, const struct queueRecord *q,
+                           const uint8_t *prefix, size_t plen, uint64_t now,
+                           bool *locked)
+{
+    uint8_t from[9 + FSM_GROUP_MAX + 8];
+    uint8_t got[9 + FSM_GROUP_MAX];
+    struct msgRecord m;
+    uint64_t after = 0;
+    unsigned walked;
+    size_t glen;
+    uint64_t seq;
+    bool found;
+    int rv;
+
+    *locked = false;
+    for (walked = 0; walked < FSM_RECEIVE_BUDGET; walked++) {
+        memcpy(from, prefix, plen);
+        bePut64(from + plen, after);
+        rv = fifoSeek(f, q->id, from, plen + 8, got, &glen, &seq, &found);
+        if (rv != 0 || !found || glen != plen || memcmp(got, prefix, plen) != 0) {
+            return rv;
+        }
+        rv = msgGet(f, q->id, seq, &m, &found);
+        if (rv != 0 || !found || m.recv_count == 0) {
+            return rv;
+        }
+        if (m.visible_at > now) {
+            *locked = true;
+            return 0;
+        }
+        after = seq + 1;
+    }
+    return 0;
+}
+
 /* Serve group @prefix: its head and successors while visible, up to @max
- * in total. *served tells whether anything was delivered. */
+ * in total, unless the group is locked. *served tells whether anything was
+ * delivered. */
 static int fifoServeGroup(struct fsm *f, struct queueRecord *q,
                           const uint8_t *prefix, size_t plen, uint64_t now,
                           uint32_t max, uint32_t vis, uint32_t *n,
@@ -231,6 +273,10 @@ static int fifoServeGroup(struct fsm *f, struct queueRecord *q,
     int rv;
 
     *served = false;
+    rv = fifoGroupLocked(f, q, prefix, plen, now, &delivered);
+    if (rv != 0 || delivered) {
+        return rv;
+    }
     while (*n < max && *skipped < FSM_RECEIVE_BUDGET) {
         memcpy(from, prefix, plen);
         bePut64(from + plen, after);
