@@ -23,6 +23,18 @@ struct fsmAdapter
     void *arg;
 };
 
+/* Pre-vote, except after a long time without a leader (prevote.c). */
+struct preVoteGuard
+{
+    uint64_t leaderless_since; /* ms; 0 while a leader is known */
+    bool off;                  /* pre-vote turned off */
+};
+
+/* Update @g for raft @r at time @now_ms (any monotonic clock): turn
+ * pre-vote off after a long time without a leader, back on once one is
+ * known. Returns whether it changed (g->off tells how). */
+bool preVoteGuardUpdate(struct preVoteGuard *g, struct raft *r, uint64_t now_ms);
+
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
 
@@ -65,6 +77,7 @@ struct replica
     int logged_state;
     raft_id logged_leader;
 
+    struct preVoteGuard prevote;
     uint64_t last_stamp; /* last now_ms this leader stamped */
     unsigned appends;    /* log appends so far (for the fault seam) */
 

@@ -149,6 +149,22 @@ static void barrierCb(struct raft_barrier *req, int status)
     }
 }
 
+/* Pre-vote on, except after a long time without a leader (prevote.c). */
+static void guardPreVote(struct replica *r)
+{
+    if (!preVoteGuardUpdate(&r->prevote, &r->raft, uv_now(r->loop))) {
+        return;
+    }
+    if (!r->prevote.off) {
+        replicaLog(r, REPLICA_LOG_INFO, "leader known again: pre-vote back on", NULL);
+    } else {
+        replicaLog(r, REPLICA_LOG_WARN,
+                   "no leader for a long time: pre-vote off until one is known "
+                   "(canonical/raft #279)",
+                   "term=%llu", (unsigned long long)r->raft.current_term);
+    }
+}
+
 static void watchLeadership(struct replica *r)
 {
     raft_id leader_id;
@@ -170,6 +186,13 @@ static void watchLeadership(struct replica *r)
         r->logged_term = r->raft.current_term;
         r->logged_leader = leader_id;
     }
+    if (state == RAFT_UNAVAILABLE) {
+        /* libraft 0.15 turns itself unavailable after some I/O failures
+         * inside its handlers, while the process goes on: stop instead. */
+        replicaFatal(r, "raft became unavailable", RAFT_IOERR);
+        return;
+    }
+    guardPreVote(r);
     if (state != RAFT_LEADER) {
         if (r->ready_term != 0) {
             r->ready_term = 0;

@@ -512,6 +512,9 @@ static void watchLeadership(struct sim *sim, struct simServer *s)
 {
     struct raft *raft = &sim->f.servers[s->index].raft;
 
+    if (preVoteGuardUpdate(&s->prevote, raft, raft_fixture_time(&sim->f))) {
+        simEvent(sim, "server %u pre-vote %s", s->index, s->prevote.off ? "off" : "on");
+    }
     if (raft_state(raft) != RAFT_LEADER) {
         s->ready_term = 0;
         return;

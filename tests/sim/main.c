@@ -396,11 +396,13 @@ struct batch
  * replayed by make sim SEED=S; see the comments), 0-terminated:
  *   243  segfault inside libraft 0.15 (raft_fixture_step -> receipt of a
  *        message) some seconds after a server fail-stopped on an injected
- *        send fault;
- *   421  liveness: 5 servers, 2 fail-stopped, the 3 others stay candidates
- *        (terms 19, 11, 11) for 120 s after the heal; with pre-vote off the
- *        seed passes (libraft 0.15 pre-vote). */
-static const uint64_t simKnownFailures[] = {243, 421, 0};
+ *        send fault.
+ * Seed 421 was one until raft/prevote.c: 3 of 5 servers up stayed
+ * candidates for good (libraft 0.15 pre-vote, canonical/raft #279); it now
+ * runs in the batch as a regression case. Beyond the batch, seeds 2614,
+ * 2984, 3867 and 4213 still fail liveness: two candidates both stuck in
+ * 0.15's pre-vote phase, which the guard cannot reach (see prevote.c). */
+static const uint64_t simKnownFailures[] = {243, 0};
 
 /* Seeds runBatch leaves out (counted neither way), or NULL. */
 static const uint64_t *batchSkip;
@@ -556,11 +558,11 @@ static int runTest(unsigned jobs, const struct simParams *force)
     unsigned tests_failed = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    printf("sim: fixed batch, seeds 1..%u except the known failures 243 and 421 "
-           "(make sim SEED=243, make sim SEED=421)\n",
-           SIM_TEST_SEEDS + 2);
+    printf("sim: fixed batch, seeds 1..%u except the known failure 243 "
+           "(make sim SEED=243)\n",
+           SIM_TEST_SEEDS + 1);
     batchSkip = simKnownFailures;
-    runBatch(1, SIM_TEST_SEEDS + 2, jobs, force, false, &fixed);
+    runBatch(1, SIM_TEST_SEEDS + 1, jobs, force, false, &fixed);
     batchSkip = NULL;
     printBatch("fixed batch", &fixed, SIM_TEST_SEEDS, secondsSince(&t0));
 

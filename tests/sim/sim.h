@@ -90,6 +90,7 @@ struct simServer
     char dir[256];              /* LMDB directory */
     struct fsm *fsm;
     struct fsmAdapter adapter;  /* the production raft_fsm v3 glue */
+    struct preVoteGuard prevote; /* the production pre-vote guard */
     /* The glue's apply, wrapped by the simulator's (which records). */
     int (*glue_apply)(struct raft_fsm *fsm,
                       const struct raft_buffer *buf,
