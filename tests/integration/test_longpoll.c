@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -192,6 +194,39 @@ static void test_woken_by_visibility_end(void **state)
     assert_true(w.returned_at - t0 < 3000);
 }
 
+/* A waiter whose connection closes is dropped: it must not take a message
+ * sent afterwards (it would hold it invisible for 30 s). */
+static void test_dropped_with_its_connection(void **state)
+{
+    struct qraft_message *msgs;
+    size_t n;
+    pid_t pid;
+    int status;
+    (void)state;
+
+    createQueue("lp-drop", NULL, 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("QRAFT_SERVERS", cluster.servers, 1);
+        execl("bin/qraft", "qraft", "recv", "lp-drop", "--wait", "20", (char *)NULL);
+        _exit(127);
+    }
+    testSleepMs(700); /* parked at the leader by now */
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    testSleepMs(100);
+    assert_int_equal(qraft_send(client, "lp-drop", "mine", 4, NULL, NULL), QRAFT_OK);
+    assert_int_equal(qraft_receive(client, "lp-drop",
+                                   &(struct qraft_receive_params){.max = 1, .visibility_s = -1,
+                                                                  .wait_s = 0},
+                                   &msgs, &n),
+                     QRAFT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(msgs[0].receive_count, 1);
+    qraft_messages_free(msgs, n);
+}
+
 static void test_survives_leader_loss(void **state)
 {
     struct waiter w;
@@ -223,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_queue_default_wait),
         cmocka_unit_test(test_woken_by_delay_end),
         cmocka_unit_test(test_woken_by_visibility_end),
+        cmocka_unit_test(test_dropped_with_its_connection),
         cmocka_unit_test(test_survives_leader_loss),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
