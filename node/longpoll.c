@@ -157,19 +157,50 @@ void longpollPark(struct server *s, struct pending *p, uint32_t wait_s,
     rearm(s);
 }
 
-/* Take up to @n waiters off @q and propose them again. */
-static void wake(struct server *s, struct waitQueue *q, uint32_t n)
+/* Waiters taken off their queues, in order, linked by wnext. */
+struct chain
+{
+    struct pending *head, *tail;
+};
+
+static void chainAdd(struct chain *c, struct pending *p)
+{
+    p->wnext = NULL;
+    if (c->tail != NULL) {
+        c->tail->wnext = p;
+    } else {
+        c->head = p;
+    }
+    c->tail = p;
+}
+
+/* Move up to @n waiters of @q, oldest first, to @out. */
+static void detach(struct server *s, struct waitQueue *q, uint32_t n, struct chain *out)
 {
     while (q->head != NULL && n-- > 0) {
         struct pending *p = q->head;
         waiterUnlink(s, p);
-        dispatchPropose(p, true);
+        chainAdd(out, p);
+    }
+}
+
+/* Propose every waiter of @chain again (@wait: the wait goes on). Each is
+ * off every list first: proposing may close connections, which drains
+ * waiters and prunes queues, and must not meet a list being walked. */
+static void proposeChain(struct chain *c, bool wait)
+{
+    while (c->head != NULL) {
+        struct pending *p = c->head;
+        c->head = p->wnext;
+        p->wnext = NULL;
+        dispatchPropose(p, wait);
     }
 }
 
 void longpollNotify(struct server *s, const char *queue, uint32_t n, bool wake_all,
                     uint64_t next_visible_ms)
 {
+    struct chain woken = {NULL, NULL};
     struct waitQueue *q;
 
     if (s->longpoll.n_waiters == 0) {
@@ -177,16 +208,17 @@ void longpollNotify(struct server *s, const char *queue, uint32_t n, bool wake_a
     }
     if (wake_all) {
         for (q = s->longpoll.queues; q != NULL; q = q->next) {
-            wake(s, q, UINT32_MAX);
+            detach(s, q, UINT32_MAX, &woken);
         }
     } else if ((q = queueFind(s, queue, false)) != NULL) {
-        wake(s, q, n);
         if (next_visible_ms != 0 &&
             (q->next_visible_ms == 0 || next_visible_ms < q->next_visible_ms)) {
             q->next_visible_ms = next_visible_ms;
         }
+        detach(s, q, n, &woken);
     }
     queuesPrune(s);
+    proposeChain(&woken, true);
     rearm(s);
 }
 
@@ -195,6 +227,8 @@ static void timerCb(uv_timer_t *timer)
     struct server *s = timer->data;
     uint64_t now = uv_now(&s->loop);
     uint64_t fsm_now = s->replica != NULL ? replicaNow(s->replica) : 0;
+    struct chain woken = {NULL, NULL};
+    struct chain due = {NULL, NULL};
     struct waitQueue *q;
 
     for (q = s->longpoll.queues; q != NULL; q = q->next) {
@@ -203,25 +237,28 @@ static void timerCb(uv_timer_t *timer)
             /* Something may have become visible: every waiter tries; those
              * that find nothing come back with the next time. */
             q->next_visible_ms = 0;
-            wake(s, q, UINT32_MAX);
+            detach(s, q, UINT32_MAX, &woken);
             continue;
         }
         while (p != NULL) {
             struct pending *next = p->wnext;
             if (p->deadline <= now) {
                 waiterUnlink(s, p);
-                dispatchPropose(p, false);
+                chainAdd(&due, p);
             }
             p = next;
         }
     }
     queuesPrune(s);
+    proposeChain(&woken, true);
+    proposeChain(&due, false);
     rearm(s);
 }
 
 /* Take the waiters (of @only, or all) off their queues and fail each. */
 static void drainAll(struct server *s, struct conn *only, int code, const char *message)
 {
+    struct chain failed = {NULL, NULL};
     struct waitQueue *q;
 
     for (q = s->longpoll.queues; q != NULL; q = q->next) {
@@ -230,12 +267,18 @@ static void drainAll(struct server *s, struct conn *only, int code, const char *
             struct pending *next = p->wnext;
             if (only == NULL || p->conn == only) {
                 waiterUnlink(s, p);
-                dispatchFail(p, code, message);
+                chainAdd(&failed, p);
             }
             p = next;
         }
     }
     queuesPrune(s);
+    while (failed.head != NULL) {
+        struct pending *p = failed.head;
+        failed.head = p->wnext;
+        p->wnext = NULL;
+        dispatchFail(p, code, message);
+    }
 }
 
 void longpollConnClosed(struct server *s, struct conn *c)
