@@ -342,6 +342,7 @@ QRAFT_API int qraft_receive(qraft_client *c,
 {
     static const struct qraft_receive_params defaults =
         QRAFT_RECEIVE_PARAMS_INIT;
+    static const char *const all[] = {"All"};
     const struct qraft_receive_params *p =
         params != NULL ? params : &defaults;
     struct argsBuf a;
@@ -359,9 +360,13 @@ QRAFT_API int qraft_receive(qraft_client *c,
         return opsInval(c, "max must be 1 or more, visibility_s and wait_s "
                            "-1 or 0 or more");
     }
-    argsInit(&a, 2 + (p->visibility_s >= 0) + (p->wait_s >= 0));
+    /* Every system and message attribute: struct qraft_message has a
+     * field for each, and the node returns only those asked for. */
+    argsInit(&a, 4 + (p->visibility_s >= 0) + (p->wait_s >= 0));
     argsStr(&a, "QueueName", queue);
     argsUint(&a, "MaxNumberOfMessages", p->max);
+    argsStrArray(&a, "AttributeNames", all, 1);
+    argsStrArray(&a, "MessageAttributeNames", all, 1);
     if (p->visibility_s >= 0) {
         argsUint(&a, "VisibilityTimeout", (uint64_t)p->visibility_s);
     }

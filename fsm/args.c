@@ -723,6 +723,121 @@ static int argsAttrNames(const struct mpVal *map, struct args *a,
     return 0;
 }
 
+/* Parse the system attribute list @key of a ReceiveMessage (AttributeNames
+ * or MessageSystemAttributeNames) into a->sysnames (ORed: the union of
+ * both lists is returned). "All" asks for every one. Unknown names are
+ * ignored, as SQS does in practice for AttributeNames (it accepts queue
+ * attribute names there too); a list that is not an array of strings is
+ * InvalidParameterValue. */
+static int argsSysAttrNames(const struct mpVal *map, const char *key,
+                            struct args *a, struct argErr *e)
+{
+    static const char *const names[SYSATTR_COUNT] = {
+#define SYSATTR__NAME(CODE, NAME) NAME,
+        FSM_SYSATTRS(SYSATTR__NAME)
+#undef SYSATTR__NAME
+    };
+    struct mpVal list;
+    struct mpReader r;
+    uint32_t i;
+    unsigned j;
+
+    if (!argsFind(map, key, &list)) {
+        return 0;
+    }
+    if (list.type != MP_ARRAY) {
+        goto bad;
+    }
+    mpEnter(&list, &r);
+    for (i = 0; i < list.n; i++) {
+        struct mpVal v;
+        mpNext(&r, &v);
+        if (v.type != MP_STR) {
+            goto bad;
+        }
+        if (mpIs(&v, "All")) {
+            a->sysnames = ATTR_BIT(SYSATTR_COUNT) - 1;
+            continue;
+        }
+        for (j = 0; j < SYSATTR_COUNT; j++) {
+            if (mpIs(&v, names[j])) {
+                a->sysnames |= ATTR_BIT(j);
+                break;
+            }
+        }
+    }
+    return 0;
+
+bad:
+    return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                   "Value for parameter %s is invalid. Reason: must be an "
+                   "array of strings.",
+                   key);
+}
+
+/* Parse MessageAttributeNames of a ReceiveMessage: an array of at most
+ * FSM_MSG_ATTR_NAMES_MAX strings, each "All" or ".*" (every attribute), a
+ * name, or a prefix written "name.*" (attributes whose name starts with
+ * "name."). Names and prefixes follow the syntax of attribute names
+ * (argsAttrNameValid); a string that cannot match anything is
+ * InvalidAttributeName rather than silently returning nothing. The cap
+ * bounds the matching work of one receive on every node. */
+static int argsMsgAttrNames(const struct mpVal *map, struct args *a,
+                            struct argErr *e)
+{
+    struct mpReader r;
+    uint32_t i;
+
+    a->msgattr_all = false;
+    a->msgnames.n = 0;
+    if (!argsFind(map, "MessageAttributeNames", &a->msgnames)) {
+        a->msgnames.n = 0;
+        return 0;
+    }
+    if (a->msgnames.type != MP_ARRAY) {
+        a->msgnames.n = 0;
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageAttributeNames is invalid. "
+                       "Reason: must be an array of strings.");
+    }
+    if (a->msgnames.n > FSM_MSG_ATTR_NAMES_MAX) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageAttributeNames is invalid. "
+                       "Reason: at most %d names, %u given.",
+                       FSM_MSG_ATTR_NAMES_MAX, a->msgnames.n);
+    }
+    mpEnter(&a->msgnames, &r);
+    for (i = 0; i < a->msgnames.n; i++) {
+        struct mpVal v;
+        struct fsmStr s;
+        mpNext(&r, &v);
+        if (v.type != MP_STR) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Value for parameter MessageAttributeNames is "
+                           "invalid. Reason: must be an array of strings.");
+        }
+        if (mpIs(&v, "All") || mpIs(&v, ".*")) {
+            a->msgattr_all = true;
+            continue;
+        }
+        s.p = (const char *)v.ptr;
+        s.len = v.len;
+        if (s.len > 2 && s.p[s.len - 2] == '.' && s.p[s.len - 1] == '*') {
+            s.len -= 2; /* a prefix: "name.*" */
+        }
+        if (!argsAttrNameValid(&s)) {
+            return argFail(e, FSM_ERR_INVALID_ATTRIBUTE_NAME,
+                           "Message attribute name '%.*s' is invalid: 1 to "
+                           "256 of A-Z, a-z, 0-9, '_', '-', '.', with no "
+                           "leading, trailing or double '.', and no AWS. or "
+                           "Amazon. prefix, optionally followed by .* (a "
+                           "prefix).",
+                           (int)(v.len > 64 ? 64 : v.len), (const char *)v.ptr);
+        }
+    }
+    return 0;
+}
+
 int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
 {
     static const uint8_t empty[] = {0x80};
@@ -746,6 +861,9 @@ int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
     a->has_token = false;
     a->has_vis = false;
     a->has_wait = false;
+    a->sysnames = 0;
+    a->msgattr_all = false;
+    a->msgnames.n = 0;
     a->n = 0;
     e->code = FSM_ERR_NONE;
     e->msg[0] = '\0';
@@ -877,7 +995,13 @@ int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
             if (!a->has_max) {
                 a->max = 1;
             }
-            return 0;
+            a->sysnames = 0;
+            if (argsSysAttrNames(&map, "AttributeNames", a, e) != 0 ||
+                argsSysAttrNames(&map, "MessageSystemAttributeNames", a, e) !=
+                    0) {
+                return -1;
+            }
+            return argsMsgAttrNames(&map, a, e);
         case FSM_OP_DELETE_MESSAGE:
         case FSM_OP_CHANGE_VISIBILITY:
             if (argsQueue(&map, "QueueName", false, a, e) != 0) {

@@ -202,6 +202,7 @@ uint64_t beGet64(const uint8_t *p);
 #define FSM_MSG_ATTRS_MAX 10
 #define FSM_MSG_ATTR_NAME_MAX 256
 #define FSM_MSG_ATTR_TYPE_MAX 256
+#define FSM_MSG_ATTR_NAMES_MAX 100 /* MessageAttributeNames of a receive */
 #define FSM_BATCH_MAX 10
 #define FSM_BATCH_ID_MAX 80
 #define FSM_GROUP_MAX 128
@@ -340,6 +341,28 @@ enum attrId {
 /* Bit of an attribute in masks. */
 #define ATTR_BIT(A) (1u << (A))
 
+/* Message system attributes a ReceiveMessage may ask for (AttributeNames,
+ * MessageSystemAttributeNames), in the order replies list them. SenderId
+ * and AWSTraceHeader are accepted names but never returned: qraft has no
+ * authenticated sender, and no request can set a trace header. */
+#define FSM_SYSATTRS(X)                                                      \
+    X(SYSATTR_SENT, "SentTimestamp")                                         \
+    X(SYSATTR_RECEIVE_COUNT, "ApproximateReceiveCount")                      \
+    X(SYSATTR_FIRST_RECEIVE, "ApproximateFirstReceiveTimestamp")             \
+    X(SYSATTR_SENDER, "SenderId")                                            \
+    X(SYSATTR_GROUP, "MessageGroupId")                                       \
+    X(SYSATTR_DEDUP, "MessageDeduplicationId")                               \
+    X(SYSATTR_SEQNUM, "SequenceNumber")                                      \
+    X(SYSATTR_DLQ_SOURCE, "DeadLetterQueueSourceArn")                        \
+    X(SYSATTR_TRACE, "AWSTraceHeader")
+
+enum sysAttrId {
+#define SYSATTR__ENUM(CODE, NAME) CODE,
+    FSM_SYSATTRS(SYSATTR__ENUM)
+#undef SYSATTR__ENUM
+    SYSATTR_COUNT
+};
+
 /* Queue flags (queue record). */
 #define QUEUE_F_FIFO 0x01
 #define QUEUE_F_CBD 0x02
@@ -433,6 +456,12 @@ struct args
     size_t token_len;
     bool has_token;
     uint32_t names;             /* GetQueueAttributes: mask */
+    uint32_t sysnames;          /* ReceiveMessage: ATTR_BIT(SYSATTR_*) mask
+                                   of the system attributes to return */
+    bool msgattr_all;           /* ReceiveMessage: every message attribute */
+    struct mpVal msgnames;      /* ReceiveMessage: MessageAttributeNames
+                                   (names and "prefix.*"), if !msgattr_all
+                                   and msgnames.n > 0; validated */
     bool has_vis;
     uint32_t vis;
     bool has_wait;
@@ -585,6 +614,7 @@ struct msgRecord
     uint64_t sent_ms;
     uint64_t visible_at;    /* msgstate */
     uint64_t first_recv_ms; /* msgstate; 0: never received */
+    uint64_t last_recv_ms;  /* msgstate; the latest receive, 0: never */
     uint64_t seqnum;        /* SequenceNumber */
     uint32_t recv_count;    /* msgstate */
     uint8_t state;          /* MSG_*: which index holds it */
@@ -623,11 +653,13 @@ int msgRemove(struct fsm *f, struct queueRecord *q, uint64_t seq,
               const struct msgRecord *m);
 
 /* Move message @seq of @q (record @m, whose state, visible_at,
- * first_recv_ms and recv_count are the current ones) to index @state at
- * @at, with @recv_count and @first_recv_ms; updates @m and the counters. */
+ * first_recv_ms, last_recv_ms and recv_count are the current ones) to
+ * index @state at @at, with @recv_count, @first_recv_ms and @last_recv_ms;
+ * updates @m and the counters. */
 int msgSetState(struct fsm *f, struct queueRecord *q, uint64_t seq,
                 struct msgRecord *m, uint8_t state, uint64_t at,
-                uint32_t recv_count, uint64_t first_recv_ms);
+                uint32_t recv_count, uint64_t first_recv_ms,
+                uint64_t last_recv_ms);
 
 /* Bring @q up to @now: expired in-flight messages back to ready, and up
  * to @budget retention-expired messages removed. */

@@ -9,9 +9,12 @@
  *              queue's name (dead-lettered messages), MessageGroupId,
  *              MessageDeduplicationId, message attributes (in the MD5
  *              input encoding of SQS, sorted by name), body.
- * - msgstate:  qid seq -> visible_at(8) first_recv_ms(8) recv_count(4):
- *              the part a receive or a visibility change rewrites (small,
- *              so that a receive never copies a body).
+ * - msgstate:  qid seq -> visible_at(8) first_recv_ms(8) last_recv_ms(8)
+ *              recv_count(4): the part a receive or a visibility change
+ *              rewrites (small, so that a receive never copies a body).
+ *              last_recv_ms is the now_ms of the latest receive: a
+ *              visibility change may not make the message invisible past
+ *              12 hours after it (msgops.c).
  * - ready:     qid visible_at seq -> empty: messages not in flight,
  *              visible (visible_at <= now) or delayed.
  * - inflight:  qid visible_at seq -> empty: received messages. Each
@@ -34,7 +37,7 @@
 
 /* Length of the fixed part of a message record, and of a msgstate. */
 #define MSG_FIXED_LEN 63
-#define MSG_STATE_LEN 20
+#define MSG_STATE_LEN 28
 
 void msgKey(uint64_t qid, uint64_t seq, uint8_t out[16])
 {
@@ -103,7 +106,8 @@ int msgGet(struct fsm *f, uint64_t qid, uint64_t seq, struct msgRecord *m,
     }
     m->visible_at = beGet64(s.data);
     m->first_recv_ms = beGet64((const uint8_t *)s.data + 8);
-    m->recv_count = beGet32((const uint8_t *)s.data + 16);
+    m->last_recv_ms = beGet64((const uint8_t *)s.data + 16);
+    m->recv_count = beGet32((const uint8_t *)s.data + 24);
     msgIdxKey(qid, m->visible_at, seq, ikey);
     rv = storeGet(&f->store, STORE_INFLIGHT, ikey, sizeof ikey, &s, &has);
     if (rv != 0) {
@@ -166,7 +170,7 @@ int msgEncode(struct fsm *f, const struct msgRecord *m, uint8_t **out,
 
 /* Write the msgstate of message @seq of @qid. */
 static int msgPutState(struct fsm *f, uint64_t qid, uint64_t seq, uint64_t at,
-                       uint64_t first, uint32_t count)
+                       uint64_t first, uint64_t last, uint32_t count)
 {
     uint8_t key[16];
     uint8_t val[MSG_STATE_LEN];
@@ -174,7 +178,8 @@ static int msgPutState(struct fsm *f, uint64_t qid, uint64_t seq, uint64_t at,
     msgKey(qid, seq, key);
     bePut64(val, at);
     bePut64(val + 8, first);
-    bePut32(val + 16, count);
+    bePut64(val + 16, last);
+    bePut32(val + 24, count);
     return storePut(&f->store, STORE_MSGSTATE, key, sizeof key, val, sizeof val);
 }
 
@@ -196,7 +201,7 @@ int msgInsertEncoded(struct fsm *f, struct queueRecord *q, uint64_t seq,
     msgKey(q->id, seq, key);
     rv = storePut(&f->store, STORE_MESSAGES, key, sizeof key, buf, len);
     if (rv == 0) {
-        rv = msgPutState(f, q->id, seq, at, 0, 0);
+        rv = msgPutState(f, q->id, seq, at, 0, 0, 0);
     }
     msgIdxKey(q->id, at, seq, ikey);
     if (rv == 0) {
@@ -279,7 +284,8 @@ int msgRemove(struct fsm *f, struct queueRecord *q, uint64_t seq,
 
 int msgSetState(struct fsm *f, struct queueRecord *q, uint64_t seq,
                 struct msgRecord *m, uint8_t state, uint64_t at,
-                uint32_t recv_count, uint64_t first_recv_ms)
+                uint32_t recv_count, uint64_t first_recv_ms,
+                uint64_t last_recv_ms)
 {
     uint8_t okey[24];
     uint8_t nkey[24];
@@ -296,7 +302,8 @@ int msgSetState(struct fsm *f, struct queueRecord *q, uint64_t seq,
                       nkey, sizeof nkey, "", 0);
     }
     if (rv == 0) {
-        rv = msgPutState(f, q->id, seq, at, first_recv_ms, recv_count);
+        rv = msgPutState(f, q->id, seq, at, first_recv_ms, last_recv_ms,
+                         recv_count);
     }
     if (rv != 0) {
         return rv;
@@ -314,6 +321,7 @@ int msgSetState(struct fsm *f, struct queueRecord *q, uint64_t seq,
     m->visible_at = at;
     m->recv_count = recv_count;
     m->first_recv_ms = first_recv_ms;
+    m->last_recv_ms = last_recv_ms;
     return 0;
 }
 
@@ -375,7 +383,7 @@ int msgNormalize(struct fsm *f, struct queueRecord *q, uint64_t now,
         }
         if (rv == 0) {
             rv = msgSetState(f, q, seq, &m, MSG_READY, at, m.recv_count,
-                             m.first_recv_ms);
+                             m.first_recv_ms, m.last_recv_ms);
         }
         if (rv != 0) {
             return rv;

@@ -14,6 +14,11 @@
  *   ReceiptHandleIsInvalid (SQS may accept it: documented difference).
  * - ChangeMessageVisibility: a stale receipt or a message gone is
  *   ReceiptHandleIsInvalid; a message not in flight is MessageNotInflight.
+ *   As in SQS, a message may stay invisible at most 12 hours
+ *   (FSM_VISIBILITY_MAX_S) after the receive that put it in flight (the
+ *   latest, msgstate's last_recv_ms): a change whose new end, now +
+ *   VisibilityTimeout, lies past it is InvalidParameterValue and changes
+ *   nothing. The bound is in milliseconds, from the receive's now_ms.
  *
  * Hints: a send without delay counts in wake; a delay sets
  * next_visible_ms; a visibility change to 0, and a delete or visibility
@@ -404,11 +409,20 @@ static int msgVisibilityOne(struct fsm *f, struct queueRecord *q,
                 "The message referred to is not in flight.");
         return 0;
     }
+    if (now + (uint64_t)r->vis * 1000 >
+        m.last_recv_ms + (uint64_t)FSM_VISIBILITY_MAX_S * 1000) {
+        argFail(err, FSM_ERR_INVALID_PARAMETER,
+                "Value %u for parameter VisibilityTimeout is invalid. Reason: "
+                "Total VisibilityTimeout for the message is beyond the limit "
+                "[%d seconds].",
+                r->vis, FSM_VISIBILITY_MAX_S);
+        return 0;
+    }
     g.len = m.group.len;
     memcpy(group, m.group.p, m.group.len);
     if (r->vis == 0) {
         rv = msgSetState(f, q, r->seq, &m, MSG_READY, now, m.recv_count,
-                         m.first_recv_ms);
+                         m.first_recv_ms, m.last_recv_ms);
         if (rv == 0 && !(q->flags & QUEUE_F_FIFO)) {
             f->hint.wake++;
         } else if (rv == 0) {
@@ -418,7 +432,7 @@ static int msgVisibilityOne(struct fsm *f, struct queueRecord *q,
     }
     return msgSetState(f, q, r->seq, &m, MSG_INFLIGHT,
                        now + (uint64_t)r->vis * 1000, m.recv_count,
-                       m.first_recv_ms);
+                       m.first_recv_ms, m.last_recv_ms);
 }
 
 /* The single-entry receipt ops. */

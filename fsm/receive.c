@@ -8,7 +8,9 @@
  * - a RedrivePolicy whose maxReceiveCount this receive would exceed, and
  *   a dead-letter queue that exists: moved there (dlq.c), not delivered;
  * - otherwise delivered: receive count + 1, first receive time set once,
- *   in flight until now + visibility timeout; packed into the side buffer.
+ *   latest receive time set, in flight until now + visibility timeout;
+ *   packed into the side buffer with only the attributes the receive asks
+ *   for (msgPackMessage: nothing of either kind without a list).
  * Removals and moves are bounded per receive (FSM_RECEIVE_BUDGET).
  *
  * At most fsmConfig.inflight_max messages of a queue are in flight: a
@@ -19,70 +21,183 @@
  * ReceiveMessageWaitTimeSeconds) is above 0, the reply is WouldWait, which
  * the session layer neither stores nor counts (session.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+/* True if message attribute @name (@len bytes) is among those the
+ * receive's MessageAttributeNames asks for (args.c validated the list). */
+static bool msgAttrWanted(const struct args *a, const uint8_t *name,
+                          size_t len)
+{
+    struct mpReader r;
+    uint32_t i;
+
+    if (a->msgattr_all) {
+        return true;
+    }
+    mpEnter(&a->msgnames, &r);
+    for (i = 0; i < a->msgnames.n; i++) {
+        struct mpVal v;
+        mpNext(&r, &v);
+        if (v.len > 2 && v.ptr[v.len - 2] == '.' && v.ptr[v.len - 1] == '*') {
+            /* "bar.*": names that start with "bar." */
+            if (len >= v.len - 1 && memcmp(name, v.ptr, v.len - 1) == 0) {
+                return true;
+            }
+        } else if (v.len == len && memcmp(name, v.ptr, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Select the attributes of @attrs (MD5-input encoding) that the receive
+ * asks for: their records, in order, into *out (malloc'd, NULL if none)
+ * and *n of them. The selection is itself an MD5-input encoding. */
+static int msgAttrsSelect(struct fsm *f, const struct fsmStr *attrs,
+                          uint8_t **out, size_t *len, uint32_t *n)
+{
+    const struct args *a = &f->args;
+    const uint8_t *p = (const uint8_t *)attrs->p;
+    uint8_t *w;
+    size_t off = 0;
+
+    *out = NULL;
+    *len = 0;
+    *n = 0;
+    if (attrs->len == 0 || (!a->msgattr_all && a->msgnames.n == 0)) {
+        return 0;
+    }
+    w = malloc(attrs->len);
+    if (w == NULL) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "out of memory");
+        return FSM_ENOMEM;
+    }
+    while (off + 4 <= attrs->len) {
+        size_t start = off;
+        uint32_t nl = beGet32(p + off);
+        const uint8_t *name = p + off + 4;
+        off += 4 + nl;                      /* name */
+        off += 4 + beGet32(p + off);        /* type */
+        off += 1;                           /* transport */
+        off += 4 + beGet32(p + off);        /* value */
+        if (msgAttrWanted(a, name, nl)) {
+            memcpy(w + *len, p + start, off - start);
+            *len += off - start;
+            (*n)++;
+        }
+    }
+    if (*n == 0) {
+        free(w);
+        w = NULL;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Number of system attributes of @m (on @q) that the receive asks for. */
+static uint32_t msgSysAttrCount(uint32_t mask, bool fifo,
+                                const struct msgRecord *m)
+{
+    uint32_t n = 0;
+
+    n += (mask & ATTR_BIT(SYSATTR_SENT)) != 0;
+    n += (mask & ATTR_BIT(SYSATTR_RECEIVE_COUNT)) != 0;
+    n += (mask & ATTR_BIT(SYSATTR_FIRST_RECEIVE)) != 0;
+    n += (mask & ATTR_BIT(SYSATTR_GROUP)) != 0 && m->group.len > 0;
+    n += (mask & ATTR_BIT(SYSATTR_DEDUP)) != 0 && fifo;
+    n += (mask & ATTR_BIT(SYSATTR_SEQNUM)) != 0 && fifo;
+    n += (mask & ATTR_BIT(SYSATTR_DLQ_SOURCE)) != 0 && m->src.len > 0;
+    return n;
+}
+
 /* Pack message @seq of @q (record @m, already updated by the receive) into
- * f->apk. */
+ * f->apk, with the attributes the receive asks for:
+ * - Attributes: the system attributes of AttributeNames and
+ *   MessageSystemAttributeNames that the message has; absent if none.
+ * - MessageAttributes: those of MessageAttributeNames; absent if none.
+ * - MD5OfMessageAttributes: of the attributes returned, or of all of them
+ *   when none is returned, as SQS does; absent if the message has none. */
 static int msgPackMessage(struct fsm *f, const struct queueRecord *q,
                           uint64_t seq, const struct msgRecord *m)
 {
     msgpack_packer *pk = &f->apk;
+    uint32_t mask = f->args.sysnames;
     char receipt[RECEIPT_TEXT_LEN + 1];
     char md5[33];
     char num[32];
     bool fifo = (q->flags & QUEUE_F_FIFO) != 0;
-    bool has_attrs = m->attrs.len > 0;
-    uint32_t nattr = 3;
+    uint32_t nsys = msgSysAttrCount(mask, fifo, m);
+    uint8_t *sel;
+    size_t sel_len;
+    uint32_t nsel;
     int rv;
 
     rv = utilReceiptMake(q->id, seq, m->recv_count, receipt);
     if (rv == 0) {
         rv = utilMd5Hex(m->body.p, m->body.len, md5);
     }
+    if (rv == 0) {
+        rv = msgAttrsSelect(f, &m->attrs, &sel, &sel_len, &nsel);
+    }
     if (rv != 0) {
         return rv;
     }
-    msgpack_pack_map(pk, 5 + (has_attrs ? 2u : 0u));
+    msgpack_pack_map(pk, 4 + (nsys > 0 ? 1u : 0u) + (nsel > 0 ? 1u : 0u) +
+                             (m->attrs.len > 0 ? 1u : 0u));
     fsmPackStr(pk, "MessageId");
     fsmPackStrN(pk, m->msgid, FSM_MESSAGE_ID_LEN);
     fsmPackKV(pk, "ReceiptHandle", receipt);
     fsmPackKV(pk, "MD5OfBody", md5);
     fsmPackStr(pk, "Body");
     fsmPackStrN(pk, m->body.p, m->body.len);
-    fsmPackStr(pk, "Attributes");
-    nattr += m->group.len > 0;
-    nattr += fifo ? 2 : 0;
-    nattr += m->src.len > 0;
-    msgpack_pack_map(pk, nattr);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)m->sent_ms);
-    fsmPackKV(pk, "SentTimestamp", num);
-    snprintf(num, sizeof num, "%u", m->recv_count);
-    fsmPackKV(pk, "ApproximateReceiveCount", num);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)m->first_recv_ms);
-    fsmPackKV(pk, "ApproximateFirstReceiveTimestamp", num);
-    if (m->group.len > 0) {
+    if (nsys > 0) {
+        fsmPackStr(pk, "Attributes");
+        msgpack_pack_map(pk, nsys);
+    }
+    if (mask & ATTR_BIT(SYSATTR_SENT)) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)m->sent_ms);
+        fsmPackKV(pk, "SentTimestamp", num);
+    }
+    if (mask & ATTR_BIT(SYSATTR_RECEIVE_COUNT)) {
+        snprintf(num, sizeof num, "%u", m->recv_count);
+        fsmPackKV(pk, "ApproximateReceiveCount", num);
+    }
+    if (mask & ATTR_BIT(SYSATTR_FIRST_RECEIVE)) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)m->first_recv_ms);
+        fsmPackKV(pk, "ApproximateFirstReceiveTimestamp", num);
+    }
+    if ((mask & ATTR_BIT(SYSATTR_GROUP)) && m->group.len > 0) {
         fsmPackStr(pk, "MessageGroupId");
         fsmPackStrN(pk, m->group.p, m->group.len);
     }
-    if (fifo) {
+    if ((mask & ATTR_BIT(SYSATTR_DEDUP)) && fifo) {
         fsmPackStr(pk, "MessageDeduplicationId");
         fsmPackStrN(pk, m->dedup.p, m->dedup.len);
+    }
+    if ((mask & ATTR_BIT(SYSATTR_SEQNUM)) && fifo) {
         snprintf(num, sizeof num, "%020llu", (unsigned long long)m->seqnum);
         fsmPackKV(pk, "SequenceNumber", num);
     }
-    if (m->src.len > 0) {
+    if ((mask & ATTR_BIT(SYSATTR_DLQ_SOURCE)) && m->src.len > 0) {
         fsmPackStr(pk, "DeadLetterQueueSourceArn");
         fsmPackStrN(pk, m->src.p, m->src.len);
     }
-    if (has_attrs) {
+    if (nsel > 0) {
+        struct fsmStr s = {(const char *)sel, sel_len};
         fsmPackStr(pk, "MessageAttributes");
-        msgPackAttrs(pk, &m->attrs);
+        msgPackAttrs(pk, &s);
+        rv = utilMd5Hex(sel, sel_len, md5);
+    } else if (m->attrs.len > 0) {
         rv = utilMd5Hex(m->attrs.p, m->attrs.len, md5);
-        if (rv != 0) {
-            return rv;
-        }
+    }
+    free(sel);
+    if (rv != 0) {
+        return rv;
+    }
+    if (m->attrs.len > 0) {
         fsmPackKV(pk, "MD5OfMessageAttributes", md5);
     }
     return 0;
@@ -118,11 +233,12 @@ int msgDeliver(struct fsm *f, struct queueRecord *q, uint64_t seq,
     if (m->first_recv_ms == 0) {
         m->first_recv_ms = now;
     }
+    m->last_recv_ms = now;
     rv = msgPackMessage(f, q, seq, m);
     if (rv == 0) {
         m->recv_count = count - 1;
         rv = msgSetState(f, q, seq, m, MSG_INFLIGHT, now + (uint64_t)vis * 1000,
-                         count, m->first_recv_ms);
+                         count, m->first_recv_ms, now);
     }
     *delivered = rv == 0;
     return rv;

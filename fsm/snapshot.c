@@ -4,7 +4,8 @@
  * (integers big-endian):
  *
  *   magic        8 bytes  "QRAFTSN1"
- *   version      u32      2
+ *   version      u32      3 (3: msgstate values carry the latest receive
+ *                         time, 28 bytes)
  *   table count  u32      14
  *   per table, in enum storeTable order (internal.h STORE_TABLES):
  *     name length  u8, name bytes
@@ -34,7 +35,7 @@
 
 #define SNAP_MAGIC "QRAFTSN1"
 #define SNAP_MAGIC_LEN 8
-#define SNAP_VERSION 2
+#define SNAP_VERSION 3
 #define SNAP_SUM_LEN 32
 
 /* A snapshot in progress. */
@@ -241,7 +242,7 @@ static bool snapShapeValid(unsigned t, size_t klen, size_t vlen)
         case STORE_MESSAGES:
             return klen == 16 && vlen >= 63;
         case STORE_MSGSTATE:
-            return klen == 16 && vlen == 20;
+            return klen == 16 && vlen == 28;
         case STORE_READY:
         case STORE_INFLIGHT:
         case STORE_RETENTION:

@@ -493,11 +493,15 @@ const msgpack_object *ftRecv(struct ft *t, const char *q, int max, int vis)
     if (vis >= 0) {
         o = ftDo(t, FSM_OP_RECEIVE_MESSAGE,
                  "{\"QueueName\":\"%s\",\"MaxNumberOfMessages\":%d,"
-                 "\"VisibilityTimeout\":%d}",
+                 "\"VisibilityTimeout\":%d,\"AttributeNames\":[\"All\"],"
+                 "\"MessageAttributeNames\":[\"All\"]}",
                  q, max, vis);
     } else {
         o = ftDo(t, FSM_OP_RECEIVE_MESSAGE,
-                 "{\"QueueName\":\"%s\",\"MaxNumberOfMessages\":%d}", q, max);
+                 "{\"QueueName\":\"%s\",\"MaxNumberOfMessages\":%d,"
+                 "\"AttributeNames\":[\"All\"],"
+                 "\"MessageAttributeNames\":[\"All\"]}",
+                 q, max);
     }
     return ftArr(o, "Messages");
 }

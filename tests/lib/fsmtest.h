@@ -94,8 +94,8 @@ void ftRefused(struct ft *t, unsigned op, const char *code, const char *msg,
 /* Send @body to @q; returns the MessageId. */
 const char *ftSend(struct ft *t, const char *q, const char *body);
 
-/* Receive up to @max from @q with visibility @vis (-1: default): the
- * Messages array. */
+/* Receive up to @max from @q with visibility @vis (-1: default), asking
+ * for every system and message attribute ("All"): the Messages array. */
 const msgpack_object *ftRecv(struct ft *t, const char *q, int max, int vis);
 
 /* Attribute @name of queue @q (GetQueueAttributes through fsmQuery). */

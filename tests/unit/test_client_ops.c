@@ -140,6 +140,15 @@ static size_t replyMessages(struct fake *f,
     return 1;
 }
 
+/* Assert that @o is the array ["All"]. */
+static void allNames(const msgpack_object *o)
+{
+    assert_non_null(o);
+    assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(o->via.array.size, 1);
+    isStr(&o->via.array.ptr[0], "All");
+}
+
 static void receiveParsesMessages(void **state)
 {
     struct fake *f = fakeStart(1, NULL, false);
@@ -183,18 +192,23 @@ static void receiveParsesMessages(void **state)
 
     opIs(f, 0, "ReceiveMessage");
     a = argsOf(f, 0);
-    assert_int_equal(a->via.map.size, 4);
+    assert_int_equal(a->via.map.size, 6);
     isStr(get(a, "QueueName"), "q");
     isUint(get(a, "MaxNumberOfMessages"), 10);
     isUint(get(a, "VisibilityTimeout"), 5);
     isUint(get(a, "WaitTimeSeconds"), 2);
+    allNames(get(a, "AttributeNames"));
+    allNames(get(a, "MessageAttributeNames"));
 
-    /* Defaults: nothing but the queue and 1 message. */
+    /* Defaults: the queue, 1 message, and still every attribute (the node
+     * returns only those asked for). */
     assert_int_equal(qraft_receive(c, "q", NULL, &m, &n), 0);
     qraft_messages_free(m, n);
     a = argsOf(f, 1);
-    assert_int_equal(a->via.map.size, 2);
+    assert_int_equal(a->via.map.size, 4);
     isUint(get(a, "MaxNumberOfMessages"), 1);
+    allNames(get(a, "AttributeNames"));
+    allNames(get(a, "MessageAttributeNames"));
     pthread_mutex_lock(&f->mu);
     assert_true(f->seen[1].seq == 2); /* a session op */
     pthread_mutex_unlock(&f->mu);
