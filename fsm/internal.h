@@ -475,6 +475,40 @@ struct args
 /* Parse @cmd's args for its op. 0, or -1 with @e set. */
 int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e);
 
+/* Parsing primitives shared by args.c and argsmsg.c. Each returns 0 or -1
+ * with @e filled (SQS's code and message). */
+
+/* Find @key in map @map (first occurrence). */
+bool argsFind(const struct mpVal *map, const char *key, struct mpVal *out);
+/* MissingParameter for @key. */
+int argsMissing(struct argErr *e, const char *key);
+/* A string parameter; *present tells whether it was there. */
+int argsStr(const struct mpVal *map, const char *key, bool required,
+            struct fsmStr *out, bool *present, struct argErr *e);
+/* A number parameter in [lo, hi] (msgpack int or decimal string). */
+int argsNum(const struct mpVal *map, const char *key, uint32_t lo,
+            uint32_t hi, bool required, uint32_t *out, bool *present,
+            struct argErr *e);
+
+/* Message args (argsmsg.c). */
+
+/* One message of SendMessage or of a SendMessageBatch entry. */
+int argsSendEntry(const struct mpVal *map, bool fifo, struct sendEntry *m,
+                  struct argErr *e);
+/* ReceiptHandle (and VisibilityTimeout when @vis) of a delete or
+ * visibility change, or of one batch entry. */
+int argsReceiptEntry(const struct mpVal *map, bool vis, struct receiptEntry *r,
+                     struct argErr *e);
+/* The Entries of a batch op: shape errors fail the request, an entry's own
+ * errors stay in the entry. */
+int argsBatch(const struct mpVal *map, struct args *a, unsigned op, struct argErr *e);
+/* ReceiveMessage's system attribute names under @key (AttributeNames or
+ * MessageSystemAttributeNames), merged into @a. */
+int argsSysAttrNames(const struct mpVal *map, const char *key, struct args *a,
+                     struct argErr *e);
+/* ReceiveMessage's MessageAttributeNames. */
+int argsMsgAttrNames(const struct mpVal *map, struct args *a, struct argErr *e);
+
 /* ---- the state machine ---- */
 
 /* Hints for the node, beside the reply bytes (struct fsmReply). */
