@@ -4,9 +4,9 @@
  * types, ranges and syntax, with SQS's error codes (MissingParameter for a
  * missing required parameter, InvalidParameterValue for a wrong type,
  * range or syntax, InvalidAttributeName/Value for attributes, the batch
- * errors for a batch's shape). fsmCommandCheck() runs only this, so the
- * node refuses malformed requests before the log; fsmApply() runs it
- * again, and a parse error there is a normal stored reply.
+ * errors for a batch's shape). fsmCommandCheck() runs only this (the node
+ * answers reads that fail it at once); fsmApply() runs it again, and a
+ * parse error there is a normal stored reply.
  *
  * Rules: unknown keys are ignored (SQS ignores extra parameters); numbers
  * are msgpack integers or decimal strings (SQS's query protocol sends

@@ -12,6 +12,8 @@
  *   "ack"   uint  acknowledged mark                       mutating ops only
  *   "w"     true  long poll in progress                   ReceiveMessage,
  *                                                         only when true
+ *   "rf"    uint  a refusal the node decided (fsmError)   mutating ops,
+ *                                                         only when set
  *   "args"  map   the op's arguments, raw                 when not empty
  *
  * The decoder is strict on the envelope: exactly one map, each key at most
@@ -37,6 +39,7 @@
     X(CMD_K_SEQ, "seq")                                                      \
     X(CMD_K_ACK, "ack")                                                      \
     X(CMD_K_W, "w")                                                          \
+    X(CMD_K_RF, "rf")                                                        \
     X(CMD_K_ARGS, "args")
 
 enum {
@@ -160,6 +163,7 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
     bool mutates = fsmOpMutates(cmd->op);
     bool wait = cmd->wait && cmd->op == FSM_OP_RECEIVE_MESSAGE;
     bool args = cmd->args != NULL && cmd->args_len > 0;
+    bool refuse = cmd->refuse != FSM_ERR_NONE;
     size_t padded;
     void *out;
 
@@ -167,12 +171,13 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
     *len = 0;
     if (fsmOpName(cmd->op) == NULL ||
         (mutates && (cmd->client_id == 0 || cmd->seq == 0)) ||
-        (cmd->wait && !wait) || !cmdArgsValid(cmd->args, cmd->args_len)) {
+        (cmd->wait && !wait) || !cmdArgsValid(cmd->args, cmd->args_len) ||
+        (refuse && (!mutates || fsmErrorName(cmd->refuse) == NULL))) {
         return FSM_ECORRUPT;
     }
     msgpack_packer_init(&pk, &o, cmdWrite);
     msgpack_pack_map(&pk, 3 + (mutates ? 3u : 0u) + (wait ? 1u : 0u) +
-                              (args ? 1u : 0u));
+                              (refuse ? 1u : 0u) + (args ? 1u : 0u));
     cmdPackKey(&pk, CMD_K_V);
     msgpack_pack_uint64(&pk, CMD_VERSION);
     cmdPackKey(&pk, CMD_K_OP);
@@ -190,6 +195,10 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
     if (wait) {
         cmdPackKey(&pk, CMD_K_W);
         msgpack_pack_true(&pk);
+    }
+    if (refuse) {
+        cmdPackKey(&pk, CMD_K_RF);
+        msgpack_pack_uint64(&pk, cmd->refuse);
     }
     if (args) {
         cmdPackKey(&pk, CMD_K_ARGS);
@@ -265,6 +274,13 @@ static bool cmdSetField(struct fsmCommand *cmd, int k, const struct mpVal *v)
         case CMD_K_ACK:
             cmd->ack = v->u;
             return true;
+        case CMD_K_RF:
+            if (v->u == FSM_ERR_NONE || v->u > 0xffff ||
+                fsmErrorName((enum fsmError)v->u) == NULL) {
+                return false;
+            }
+            cmd->refuse = (unsigned)v->u;
+            return true;
         default:
             return false;
     }
@@ -316,7 +332,7 @@ int fsmCommandDecode(const void *buf, size_t len, struct fsmCommand *cmd)
     }
     if (fsmOpMutates(cmd->op)) {
         required |= CMD_SESSION;
-        allowed |= CMD_SESSION;
+        allowed |= CMD_SESSION | CMD_BIT(CMD_K_RF);
     }
     if (cmd->op == FSM_OP_RECEIVE_MESSAGE) {
         allowed |= CMD_BIT(CMD_K_W);

@@ -269,6 +269,15 @@ int fsmExecute(struct fsm *f, const struct fsmCommand *cmd)
 {
     struct argErr e;
 
+    /* Refused by the node before the log: store the refusal, run nothing. */
+    if (cmd->refuse == FSM_ERR_OVER_LIMIT) {
+        return fsmReplyError(f, FSM_ERR_OVER_LIMIT,
+                             "The store is past its high-water mark: sends are refused "
+                             "until messages are deleted or the map size is raised.");
+    }
+    if (cmd->refuse != FSM_ERR_NONE) {
+        return fsmReplyError(f, (enum fsmError)cmd->refuse, "Refused by the node.");
+    }
     if (argsParse(cmd, &f->args, &e) != 0) {
         return fsmReplyError(f, e.code, "%s", e.msg);
     }
@@ -389,6 +398,20 @@ int fsmFlush(struct fsm *f)
         return FSM_ESTORE;
     }
     rv = storeCommit(&f->store);
+    if (rv != 0) {
+        f->failed = true;
+    }
+    return rv;
+}
+
+int fsmStoreUsage(struct fsm *f, uint64_t *used, uint64_t *capacity)
+{
+    int rv;
+
+    if (f->failed) {
+        return FSM_ESTORE;
+    }
+    rv = storeUsage(&f->store, used, capacity);
     if (rv != 0) {
         f->failed = true;
     }

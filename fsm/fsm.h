@@ -137,6 +137,11 @@ struct fsmCommand
                            WouldWait (not stored, consumes nothing) instead
                            of an empty result. The node sets it while a long
                            poll has time left. */
+    unsigned refuse;    /* mutating ops: FSM_ERR_NONE, or an error the node
+                           decided before the log (FSM_ERR_OVER_LIMIT: the
+                           store is past its high-water mark). The op is not
+                           run; the session stores the refusal, so the
+                           sequence is consumed like any other. */
     const void *args;   /* one msgpack map: the op's arguments, keyed by
                            SQS parameter names (README "Protocol"); NULL or
                            empty means an empty map */
@@ -162,8 +167,9 @@ int fsmCommandDecode(const void *buf, size_t len, struct fsmCommand *cmd);
  * or mistyped parameters and stateless limits (MaxNumberOfMessages,
  * WaitTimeSeconds, batch sizes, name syntax, ...). Returns FSM_ERR_NONE, or
  * the error the op would reply with and a sentence in errmsg. The node
- * calls it before proposing, so malformed requests never reach the log and
- * consume no sequence. */
+ * answers reads that fail it at once; a session request that fails it
+ * still goes to the log, so that its refusal is stored and its sequence
+ * consumed (a sequence skipped would block the session's next requests). */
 enum fsmError fsmCommandCheck(const struct fsmCommand *cmd,
                               char *errmsg,
                               size_t errmsg_len);
@@ -237,6 +243,12 @@ int fsmFlush(struct fsm *f);
 /* Answer a read-only command (fsmOpReads) from the current state, including
  * writes not yet flushed. Time-driven rules use cmd->now_ms. */
 int fsmQuery(struct fsm *f, const struct fsmCommand *cmd, struct fsmReply *reply);
+
+/* How full the store is: bytes of pages holding live data, and the LMDB
+ * map size. Applying must never meet a full map (every node would meet it
+ * at the same entry), so the node refuses growth before the log well
+ * below it (DESIGN.md "Storage"). */
+int fsmStoreUsage(struct fsm *f, uint64_t *used, uint64_t *capacity);
 
 /* Running digest of every applied command, hex, NUL-terminated (33 chars
  * with the NUL). Part of the state, so snapshots carry it. */

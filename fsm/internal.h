@@ -98,6 +98,10 @@ int storeBegin(struct store *s);
 /* Commit the pending write transaction, if any. */
 int storeCommit(struct store *s);
 
+/* Bytes in pages that hold live data (every table, branch, leaf and
+ * overflow pages; free pages not counted), and the map size. */
+int storeUsage(struct store *s, uint64_t *used, uint64_t *capacity);
+
 /* Abort the pending write transaction, if any: its writes are lost. */
 void storeAbort(struct store *s);
 

@@ -384,6 +384,36 @@ int storeCount(struct store *s, unsigned t, uint64_t *n)
     return 0;
 }
 
+int storeUsage(struct store *s, uint64_t *used, uint64_t *capacity)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uint64_t pages = 0;
+    unsigned t;
+    int rv;
+
+    rv = storeBegin(s);
+    if (rv != 0) {
+        return rv;
+    }
+    /* The main database holds the tables' records. */
+    for (t = 0; t <= STORE_NTABLES; t++) {
+        MDB_dbi dbi = t < STORE_NTABLES ? s->dbi[t] : 1 /* MAIN_DBI */;
+        rv = mdb_stat(s->txn, dbi, &st);
+        if (rv != 0) {
+            return storeFail(s->errmsg, "stat", rv);
+        }
+        pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    rv = mdb_env_info(s->env, &info);
+    if (rv != 0) {
+        return storeFail(s->errmsg, "env info", rv);
+    }
+    *used = pages * st.ms_psize;
+    *capacity = info.me_mapsize;
+    return 0;
+}
+
 int storeClear(struct store *s)
 {
     unsigned t;

@@ -1,12 +1,14 @@
 /* Request dispatch: from a decoded frame to a reply.
  *
- * The node refuses before the log only what is malformed (the codec's
- * envelope errors, and what fsmCommandCheck finds in the args without
- * looking at any state) and what is retryable (NotLeader, Unavailable);
- * every other rule is the state machine's, so that its refusal is stored
- * in the client's session like any reply (DESIGN.md "Client sessions"). A
- * well-formed mutating request therefore always reaches the log when this
- * node leads.
+ * The node refuses before the log only what the client library never sends
+ * (the codec's envelope errors, a missing session) and what is retryable
+ * (NotLeader, Unavailable). Every other refusal of a session request is
+ * stored in its session like any reply (DESIGN.md "Client sessions"), so
+ * a well-formed mutating request always reaches the log when this node
+ * leads: one that the state machine's check refuses goes as it is (apply
+ * refuses it the same way), and one refused here because the store is
+ * past its high-water mark goes as a refusal (cmd.refuse), without args.
+ * Reads that fail the check are answered at once.
  *
  * Reads (ListQueues, GetQueueAttributes, ...) wait for a barrier, then ask
  * the state machine. Receives may come back WouldWait and are parked by
@@ -207,6 +209,7 @@ static struct pending *pendingNew(struct conn *c, const struct qraft_request *re
 
 static void pendingDone(struct pending *p)
 {
+    p->conn->server->growth_in_flight -= p->growth;
     connRequestEnd(p->conn);
     free(p->args);
     free(p);
@@ -306,6 +309,47 @@ static void queryAfterBarrierCb(void *arg, int status)
     pendingDone(p);
 }
 
+/* Live data may fill this share of the LMDB map; the rest is the reserve
+ * for deletes, purges, receives' stored replies, housekeeping, and pages a
+ * snapshot's pinned read transaction keeps from reuse (DESIGN.md
+ * "Storage": applying must never meet a full map). */
+#define STORE_HIGH_WATER_PERCENT 60
+
+/* Ops that make the store grow, refused before the log once it is full. */
+static bool opGrows(unsigned op)
+{
+    return op == FSM_OP_SEND_MESSAGE || op == FSM_OP_SEND_MESSAGE_BATCH ||
+           op == FSM_OP_CREATE_QUEUE || op == FSM_OP_TAG_QUEUE ||
+           op == FSM_OP_SET_QUEUE_ATTRIBUTES;
+}
+
+/* Whether a growing request of @bytes fits under the high-water mark,
+ * counting the growing requests still in flight. Measured at most every
+ * 50 ms. */
+static bool storeHasRoom(struct server *s, size_t bytes, char *errmsg, size_t len)
+{
+    uint64_t now = uv_now(&s->loop);
+    uint64_t limit;
+
+    if (s->store_capacity == 0 || now - s->store_measured_at >= 50) {
+        if (fsmStoreUsage(s->fsm, &s->store_used, &s->store_capacity) != 0) {
+            snprintf(errmsg, len, "cannot measure the store: %s", fsmErrmsg(s->fsm));
+            return false;
+        }
+        s->store_measured_at = now;
+    }
+    limit = s->store_capacity / 100 * STORE_HIGH_WATER_PERCENT;
+    if (s->store_used + s->growth_in_flight + bytes <= limit) {
+        return true;
+    }
+    snprintf(errmsg, len,
+             "the store holds %llu MiB of its %llu MiB map (high-water mark %d%%): "
+             "sends are refused until messages are deleted or --map-size is raised",
+             (unsigned long long)(s->store_used >> 20),
+             (unsigned long long)(s->store_capacity >> 20), STORE_HIGH_WATER_PERCENT);
+    return false;
+}
+
 /* Serve a state machine op: check it, then read after a barrier or
  * propose it. */
 static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned fsm_op)
@@ -331,11 +375,23 @@ static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned f
     cmd.ack = mutates ? req->ack : 0;
     cmd.args = req->args;
     cmd.args_len = req->args_len;
+    /* A read is answered here. A session request that the state machine
+     * would refuse still goes to the log, where the refusal is stored
+     * like any reply: its sequence must be consumed, or every later
+     * request of the session would wait behind the gap. */
     e = fsmCommandCheck(&cmd, errmsg, sizeof errmsg);
-    if (e != FSM_ERR_NONE) {
+    if (e != FSM_ERR_NONE && !mutates) {
         const char *name = fsmErrorName(e);
         connWriteError(c, req->id, qraft_errcode(name, strlen(name)), errmsg, NULL);
         return;
+    }
+    if (e == FSM_ERR_NONE && opGrows(fsm_op) &&
+        !storeHasRoom(c->server, req->args_len, errmsg, sizeof errmsg)) {
+        /* The refusal goes through the log too, without the args. */
+        nodeLog(NODE_LOG_WARN, "refusing a send", "reason=\"%s\"", errmsg);
+        cmd.refuse = FSM_ERR_OVER_LIMIT;
+        cmd.args = NULL;
+        cmd.args_len = 0;
     }
     /* Reads and receives outlive the frame (barrier, long poll): they keep
      * a copy of their args. */
@@ -357,6 +413,11 @@ static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned f
     if (rv != 0) {
         replyRefused(c, req->id, rv);
         pendingDone(p);
+        return;
+    }
+    if (opGrows(fsm_op) && cmd.refuse == FSM_ERR_NONE) {
+        p->growth = req->args_len;
+        c->server->growth_in_flight += p->growth;
     }
 }
 

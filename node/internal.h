@@ -33,6 +33,12 @@ struct server
     uv_signal_t sigint;
     struct conn *conns; /* open connections, a doubly linked list */
     struct longpoll longpoll;
+    /* Store capacity (dispatch.c storeHasRoom): live bytes and map size as
+     * last measured, when, and the bytes of growing requests in flight. */
+    uint64_t store_used;
+    uint64_t store_capacity;
+    uint64_t store_measured_at;
+    uint64_t growth_in_flight;
     bool stopping;
     int exit_code;
 };
@@ -62,6 +68,7 @@ struct pending
     void *args; /* owned copy of the args (reads and receives), or NULL */
     size_t args_len;
     char queue[FSM_QUEUE_NAME_MAX + 1]; /* the queue addressed, or "" */
+    size_t growth; /* bytes counted in server.growth_in_flight */
     /* While parked in a long poll: */
     struct waitQueue *wq;
     struct pending *wprev, *wnext;

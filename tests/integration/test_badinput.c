@@ -344,29 +344,6 @@ static void test_unknown_op_and_wrong_types(void **state)
     writeFrame(fd, sb.data, sb.size);
     expectError(fd, "MalformedRequest");
 
-    /* with a session, but a queue name that is a number: the state
-     * machine's check refuses it before the log */
-    msgpack_sbuffer_clear(&sb);
-    msgpack_pack_map(&pk, 6);
-    packStr(&pk, "id");
-    msgpack_pack_uint64(&pk, 3);
-    packStr(&pk, "op");
-    packStr(&pk, "SendMessage");
-    packStr(&pk, "cid");
-    msgpack_pack_uint64(&pk, 77);
-    packStr(&pk, "seq");
-    msgpack_pack_uint64(&pk, 1);
-    packStr(&pk, "ack");
-    msgpack_pack_uint64(&pk, 1);
-    packStr(&pk, "args");
-    msgpack_pack_map(&pk, 2);
-    packStr(&pk, "QueueName");
-    msgpack_pack_int(&pk, 42);
-    packStr(&pk, "MessageBody");
-    packStr(&pk, "hi");
-    writeFrame(fd, sb.data, sb.size);
-    expectError(fd, "InvalidParameterValue");
-
     /* args that are not a map */
     msgpack_sbuffer_clear(&sb);
     msgpack_pack_map(&pk, 3);
@@ -402,6 +379,54 @@ static void test_unknown_op_and_wrong_types(void **state)
     assertStateUnchanged(&before);
 }
 
+/* SendMessage with a session and a queue name that is a number. */
+static void packBadSend(msgpack_packer *pk, uint64_t id, uint64_t seq)
+{
+    msgpack_pack_map(pk, 6);
+    packStr(pk, "id");
+    msgpack_pack_uint64(pk, id);
+    packStr(pk, "op");
+    packStr(pk, "SendMessage");
+    packStr(pk, "cid");
+    msgpack_pack_uint64(pk, 77);
+    packStr(pk, "seq");
+    msgpack_pack_uint64(pk, seq);
+    packStr(pk, "ack");
+    msgpack_pack_uint64(pk, seq);
+    packStr(pk, "args");
+    msgpack_pack_map(pk, 2);
+    packStr(pk, "QueueName");
+    msgpack_pack_int(pk, 42);
+    packStr(pk, "MessageBody");
+    packStr(pk, "hi");
+}
+
+/* A session request the state machine refuses still consumes its sequence
+ * (the refusal is stored in the log): a retry gets the same answer, and the
+ * next sequence is not OutOfOrder. */
+static void test_refusal_consumes_sequence(void **state)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int fd;
+    (void)state;
+
+    fd = dial((unsigned)leaderIndex);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    packBadSend(&pk, 1, 1);
+    writeFrame(fd, sb.data, sb.size);
+    expectError(fd, "InvalidParameterValue");
+    writeFrame(fd, sb.data, sb.size); /* retry of seq 1 */
+    expectError(fd, "InvalidParameterValue");
+    msgpack_sbuffer_clear(&sb);
+    packBadSend(&pk, 2, 2); /* seq 2 follows seq 1: applied, not OutOfOrder */
+    writeFrame(fd, sb.data, sb.size);
+    expectError(fd, "InvalidParameterValue");
+    msgpack_sbuffer_destroy(&sb);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_truncated_frame),
         cmocka_unit_test(test_not_msgpack),
         cmocka_unit_test(test_unknown_op_and_wrong_types),
+        cmocka_unit_test(test_refusal_consumes_sequence),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
     return cmocka_run_group_tests_name("integration/badinput", tests, setup, teardown);

@@ -244,11 +244,70 @@ static void test_corrupt_segment_refused(void **state)
     stopCluster(NULL);
 }
 
+/* A small map: sends are refused with OverLimit before the store is full
+ * (never a map-full at apply, which would stop every node), and accepted
+ * again once messages are gone. */
+static void test_store_high_water(void **state)
+{
+    static char body[200 * 1024];
+    qraft_client *client;
+    struct qraft_node_status a;
+    struct qraft_node_status b;
+    unsigned sent = 0;
+    unsigned i;
+    int rv = QRAFT_OK;
+    (void)state;
+
+    memset(&cluster, 0, sizeof cluster);
+    assert_int_equal(testClusterStart(&cluster, 3, 18400, FLAGS " --map-size 16", 30000), 0);
+    clusterUp = true;
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_create_queue(client, "big", NULL, 0, NULL, 0), QRAFT_OK);
+    /* A refused request consumes its session sequence: the same client
+     * goes on. */
+    {
+        struct qraft_receive_params bad = {.max = 11, .visibility_s = -1, .wait_s = 0};
+        struct qraft_message *msgs;
+        size_t n;
+        assert_int_equal(qraft_receive(client, "big", &bad, &msgs, &n),
+                         QRAFT_EINVALID_PARAMETER);
+    }
+    memset(body, 'x', sizeof body);
+    for (i = 0; i < 200 && rv == QRAFT_OK; i++) {
+        rv = qraft_send(client, "big", body, sizeof body, NULL, NULL);
+        if (rv == QRAFT_OK) {
+            sent++;
+        }
+    }
+    printf("# %u sends of 200 KiB accepted with a 16 MiB map, then: %s\n", sent,
+           qraft_errmsg(client));
+    assert_int_equal(rv, QRAFT_EOVER_LIMIT);
+    assert_true(sent >= 20 && sent < 80);
+    /* Every node is still up and agrees. */
+    for (i = 0; i < cluster.n; i++) {
+        assert_int_equal(testNodeStatus(&cluster, i, &a), 0);
+    }
+    /* Room again once the messages are gone. */
+    assert_int_equal(qraft_purge_queue(client, "big"), QRAFT_OK);
+    testSleepMs(100);
+    assert_int_equal(qraft_send(client, "big", body, sizeof body, NULL, NULL), QRAFT_OK);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assert_int_equal(testNodeStatus(&cluster, 0, &a), 0);
+    assert_int_equal(testNodeStatus(&cluster, 2, &b), 0);
+    assert_int_equal(a.applied_index, b.applied_index);
+    assert_string_equal(a.digest, b.digest);
+    qraft_close(client);
+    stopCluster(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_disk_error_stops_node, stopCluster),
         cmocka_unit_test_teardown(test_corrupt_segment_refused, stopCluster),
+        cmocka_unit_test_teardown(test_store_high_water, stopCluster),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
     return cmocka_run_group_tests_name("integration/faults", tests, NULL, NULL);

@@ -117,9 +117,55 @@ static void test_expiry(void **state)
     ftClose(t);
 }
 
+/* A refusal the node decided before the log (cmd.refuse) consumes the
+ * sequence like any reply: stored, returned again on a retry, the op not
+ * run; the session goes on with the next sequence. */
+static void test_nodeRefusal(void **state)
+{
+    struct ft *t = ftOpen(1024, 3600000, 0);
+    struct fsmCommand c;
+    const msgpack_object *o;
+    void *buf;
+    size_t len;
+    int round;
+
+    (void)state;
+    assert_string_equal(ftCode(ftDo(t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}")), "ok");
+    ftArgs(t, "{\"QueueName\":\"q\",\"MessageBody\":\"x\"}");
+    memset(&c, 0, sizeof c);
+    c.op = FSM_OP_SEND_MESSAGE;
+    c.now_ms = t->now;
+    c.client_id = t->cid;
+    c.seq = t->seq + 1;
+    c.ack = t->seq + 1;
+    c.refuse = FSM_ERR_OVER_LIMIT;
+    assert_int_equal(fsmCommandEncode(&c, malloc, &buf, &len), 0);
+    for (round = 0; round < 2; round++) { /* the second is a retry */
+        o = ftApplyRaw(t, buf, len);
+        assert_string_equal(ftCode(o), "OverLimit");
+    }
+    free(buf);
+    t->seq++;
+    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), "0");
+    assert_string_equal(ftCode(ftDo(t, FSM_OP_SEND_MESSAGE,
+                                    "{\"QueueName\":\"q\",\"MessageBody\":\"y\"}")),
+                        "ok");
+    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), "1");
+    /* Only mutating ops carry a refusal, and only a known error. */
+    c.op = FSM_OP_LIST_QUEUES;
+    c.client_id = c.seq = c.ack = 0;
+    assert_int_equal(fsmCommandEncode(&c, malloc, &buf, &len), FSM_ECORRUPT);
+    c.op = FSM_OP_SEND_MESSAGE;
+    c.client_id = c.seq = c.ack = 9;
+    c.refuse = 9999;
+    assert_int_equal(fsmCommandEncode(&c, malloc, &buf, &len), FSM_ECORRUPT);
+    ftClose(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nodeRefusal),
         cmocka_unit_test(test_newSession), cmocka_unit_test(test_retry),
         cmocka_unit_test(test_outOfOrder), cmocka_unit_test(test_ackAndWindow),
         cmocka_unit_test(test_expiry),
