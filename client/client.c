@@ -10,13 +10,13 @@
  *
  * Possible failure modes, and what the engine does:
  * - connect refused, reset, EOF, a bad reply or hello: drop the connection,
- *   wait the backoff (50 ms doubling to 500 ms, reset by any completed
+ *   wait the backoff (50 ms, then 100 ms, reset by any completed
  *   request), connect to the next server of the list, resend every pending
  *   request in seq order;
  * - NotLeader: the same, but go at once to the leader named in the reply
  *   (with the backoff only after more hops than servers without progress);
  * - Unavailable, TooManyInFlight: resend that request after its own backoff
- *   (50 ms doubling to 500 ms); later session requests wait behind it;
+ *   (50 ms, then 100 ms); later session requests wait behind it;
  * - UnknownOutcome: resend that request (same seq) at once;
  * - OutOfOrder: resend every pending session request from the first
  *   unanswered, in seq order;

@@ -4,7 +4,7 @@
  * Which server comes next: the leader named by the last NotLeader reply if
  * any, else the next of the list (round robin). When: at once after a
  * NotLeader with a leader (unless more hops than servers went by without a
- * completed request), else after the backoff, 50 ms doubling to 500 ms,
+ * completed request), else after the backoff, 50 ms, then 100 ms,
  * reset when a request completes. A connect plus hello gets at most
  * CLIENT_CONNECT_MS before the next server is tried.
  */

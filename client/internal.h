@@ -232,7 +232,9 @@ struct clientReq
 
 /* Backoff bounds, ms. */
 #define CLIENT_BACKOFF_MIN 50
-#define CLIENT_BACKOFF_MAX 500
+/* A leader change takes an election (1-2 s with the default timeout): retrying
+ * every 100 ms finds the new leader soon after it is ready. */
+#define CLIENT_BACKOFF_MAX 100
 
 /* Longest a single connect + hello may take before trying the next server. */
 #define CLIENT_CONNECT_MS 2000

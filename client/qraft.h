@@ -30,13 +30,13 @@
  *
  * Retries, exactly:
  * - connection refused, reset, closed, hello failed: next server of the
- *   list after a backoff (50 ms, doubling to 500 ms, back to 0 once a
+ *   list after a backoff (50 ms, then 100 ms, back to 0 once a
  *   request completes); every pending request is resent in seq order;
  * - NotLeader: to the `leader` address of the reply at once (if it is not
  *   empty; after more hops than servers without progress, with the
  *   backoff), else as a connection failure;
- * - Unavailable, TooManyInFlight: that request again after 50, 100, 200,
- *   400, then 500 ms; later requests of the session wait behind it;
+ * - Unavailable, TooManyInFlight: that request again after 50, then every
+ *   100 ms; later requests of the session wait behind it;
  * - UnknownOutcome: that request again at once, same seq;
  * - OutOfOrder: every pending request from the first unanswered, in order;
  * - SessionExpired to a request's first attempt: a new session (new client
