@@ -307,6 +307,24 @@ static int guardedSetVote(struct raft_io *io, raft_id server_id)
     return rv;
 }
 
+/* Messages pass the append guard (appendguard.c) on their way to raft. */
+static void guardedRecv(struct raft_io *io, struct raft_message *m)
+{
+    struct replica *r = replicaOfIo(io);
+    appendGuardRecv(&r->raft, m);
+    r->raft_recv(io, m);
+}
+
+static int guardedStart(struct raft_io *io,
+                        unsigned msecs,
+                        raft_io_tick_cb tick,
+                        raft_io_recv_cb recv)
+{
+    struct replica *r = replicaOfIo(io);
+    r->raft_recv = recv;
+    return r->uv_methods.start(io, msecs, tick, guardedRecv);
+}
+
 void replicaWrapIo(struct replica *r)
 {
     r->uv_methods.append = r->io.append;
@@ -314,9 +332,11 @@ void replicaWrapIo(struct replica *r)
     r->uv_methods.snapshot_put = r->io.snapshot_put;
     r->uv_methods.set_term = r->io.set_term;
     r->uv_methods.set_vote = r->io.set_vote;
+    r->uv_methods.start = r->io.start;
     r->io.append = guardedAppend;
     r->io.truncate = guardedTruncate;
     r->io.snapshot_put = guardedSnapshotPut;
     r->io.set_term = guardedSetTerm;
     r->io.set_vote = guardedSetVote;
+    r->io.start = guardedStart;
 }

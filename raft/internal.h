@@ -35,6 +35,11 @@ struct preVoteGuard
  * known. Returns whether it changed (g->off tells how). */
 bool preVoteGuardUpdate(struct preVoteGuard *g, struct raft *r, uint64_t now_ms);
 
+/* Rewrite an AppendEntries from index 1 to a follower that compacted
+ * index 1 away, before raft @r receives it (appendguard.c: libraft 0.15
+ * corrupts its log otherwise). Any other message is left alone. */
+void appendGuardRecv(struct raft *r, struct raft_message *m);
+
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
 
@@ -65,7 +70,12 @@ struct replica
                             raft_io_snapshot_put_cb cb);
         int (*set_term)(struct raft_io *io, raft_term term);
         int (*set_vote)(struct raft_io *io, raft_id server_id);
+        int (*start)(struct raft_io *io,
+                     unsigned msecs,
+                     raft_io_tick_cb tick,
+                     raft_io_recv_cb recv);
     } uv_methods;
+    raft_io_recv_cb raft_recv; /* raft's own receive callback */
 
 
     /* Leadership readiness: the barrier of the current term. */

@@ -276,6 +276,20 @@ static int ioSetVote(struct raft_io *io, raft_id id)
  * 0.15 answers by turning unavailable (the uv transport reports send
  * errors in the callback). An injected fault is an I/O error: the node
  * stops, as for the disk. */
+static void ioRecv(struct raft_io *io, struct raft_message *m)
+{
+    struct simServer *s = serverOfIo(io);
+    appendGuardRecv(&s->sim->f.servers[s->index].raft, m);
+    s->raft_recv(io, m);
+}
+
+static int ioStart(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+    struct simServer *s = serverOfIo(io);
+    s->raft_recv = recv;
+    return s->io_start(io, msecs, tick, ioRecv);
+}
+
 static int ioSend(struct raft_io *io,
                   struct raft_io_send *req,
                   const struct raft_message *message,
@@ -422,6 +436,8 @@ static int serverCreate(struct sim *sim, unsigned i)
     s->io_set_vote = io->set_vote;
     s->io_snapshot_put = io->snapshot_put;
     s->io_send = io->send;
+    s->io_start = io->start;
+    io->start = ioStart;
     io->send = ioSend;
     io->snapshot_put = ioSnapshotPut;
     io->append = ioAppend;

@@ -108,6 +108,13 @@ struct simServer
                    struct raft_io_send *req,
                    const struct raft_message *message,
                    raft_io_send_cb cb);
+    /* The fixture's start, wrapped so that received messages pass the
+     * production append guard (raft/appendguard.c) on their way to raft. */
+    int (*io_start)(struct raft_io *io,
+                    unsigned msecs,
+                    raft_io_tick_cb tick,
+                    raft_io_recv_cb recv);
+    raft_io_recv_cb raft_recv;
     int (*io_snapshot_put)(struct raft_io *io,
                            unsigned trailing,
                            struct raft_io_snapshot_put *req,
