@@ -387,8 +387,13 @@ static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned f
     }
     if (e == FSM_ERR_NONE && opGrows(fsm_op) &&
         !storeHasRoom(c->server, req->args_len, errmsg, sizeof errmsg)) {
-        /* The refusal goes through the log too, without the args. */
-        nodeLog(NODE_LOG_WARN, "refusing a send", "reason=\"%s\"", errmsg);
+        /* The refusal goes through the log too, without the args. One log
+         * line per 10 s at most: a full store refuses every send. */
+        if (uv_now(&c->server->loop) >= c->server->store_logged_at + 10000 ||
+            c->server->store_logged_at == 0) {
+            nodeLog(NODE_LOG_WARN, "refusing sends", "reason=\"%s\"", errmsg);
+            c->server->store_logged_at = uv_now(&c->server->loop);
+        }
         cmd.refuse = FSM_ERR_OVER_LIMIT;
         cmd.args = NULL;
         cmd.args_len = 0;

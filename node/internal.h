@@ -39,6 +39,7 @@ struct server
     uint64_t store_capacity;
     uint64_t store_measured_at;
     uint64_t growth_in_flight;
+    uint64_t store_logged_at; /* last "refusing sends" log line */
     bool stopping;
     int exit_code;
 };
