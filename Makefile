@@ -139,7 +139,7 @@ $(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(BUILD)/libqraft.a
 
 # Fuzz targets replayed over their corpus and kept crashes (make test), or
 # run under libFuzzer with clang (make fuzz FUZZ_SECONDS=N).
-$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(FSM_OBJ) $(BUILD)/libqraft.a
+$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fsmhost.c $(FSM_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DFUZZ_NAME='"$*"' $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
@@ -161,7 +161,7 @@ fuzz:
 	@scripts/install-deps --fuzz
 	@mkdir -p build/fuzz
 	@for t in $(FUZZ_NAMES); do \
-	    clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c $(CLIENT_SRC) $(FSM_SRC) \
+	    clang $(FUZZ_CFLAGS) -o build/fuzz/$$t tests/fuzz/$$t.c tests/fuzz/fsmhost.c $(CLIENT_SRC) $(FSM_SRC) \
 	        $(call pc_libs,$(PKGS_NODE)) || exit 1; \
 	    mkdir -p build/fuzz/corpus/$$t tests/fuzz/crashes/$$t; \
 	    echo "== $$t for $(FUZZ_SECONDS) s"; \

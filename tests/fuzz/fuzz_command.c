@@ -8,42 +8,14 @@
 #include <unistd.h>
 
 #include "fsm/fsm.h"
+#include "tests/fuzz/fsmhost.h"
 #include "tests/fuzz/fuzz.h"
-
-static struct fsm *fsm;
-static char dir[64];
-
-static void cleanup(void)
-{
-    char cmd[128];
-    if (fsm != NULL) {
-        fsmClose(fsm);
-    }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", dir);
-    }
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct fsmConfig c;
-    char errmsg[256];
     (void)argc;
     (void)argv;
-
-    snprintf(dir, sizeof dir, "/tmp/qraft-fuzz-XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        abort();
-    }
-    fsmConfigDefaults(&c);
-    c.dir = dir;
-    c.map_size = (size_t)256 << 20;
-    if (fsmOpen(&c, &fsm, errmsg) != 0) {
-        fprintf(stderr, "fsmOpen: %s\n", errmsg);
-        abort();
-    }
-    atexit(cleanup);
+    (void)fuzzFsm();
     return 0;
 }
 
@@ -61,11 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* Apply whatever it is: a store failure is the only non-zero return,
      * and arbitrary input must never cause one. */
-    if (fsmApply(fsm, data, size, &reply) != 0) {
-        fprintf(stderr, "fsmApply failed: %s\n", fsmErrmsg(fsm));
+    if (fsmApply(fuzzFsm(), data, size, &reply) != 0) {
+        fprintf(stderr, "fsmApply failed: %s\n", fsmErrmsg(fuzzFsm()));
         abort();
     }
-    if (fsmFlush(fsm) != 0) {
+    if (fsmFlush(fuzzFsm()) != 0) {
         abort();
     }
     return 0;
