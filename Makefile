@@ -74,7 +74,7 @@ SIM_SRC := $(wildcard tests/sim/*.c)
 SIM_OBJ := $(call obj,$(SIM_SRC))
 SIM_BIN := $(BUILD)/tests/simulator
 
-.PHONY: all test unit integration demo deps clean install check-layers fuzz sim
+.PHONY: all test unit integration demo deps clean install check-layers check-symbols fuzz sim
 ifeq ($(SANITIZE),1)
 all: $(BINDIR)/qraftd $(BINDIR)/qraft
 else
@@ -193,8 +193,17 @@ check-layers:
 	@! grep -nE '#include <raft' fsm/*.c node/*.c client/*.c || \
 	    { echo "check-layers: only raft/ includes raft.h"; exit 1; }
 
+# qraftd links libqraft (the wire codec) beside fsm/, raft/ and node/: a
+# global name defined on both sides would be resolved silently by the
+# archive order. Fail instead.
+check-symbols: $(CLIENT_OBJ) $(FSM_OBJ) $(RAFT_OBJ) $(NODE_OBJ)
+	@nm -g --defined-only $(CLIENT_OBJ) | awk 'NF == 3 {print $$3}' | sort -u > $(BUILD)/client.syms
+	@nm -g --defined-only $(FSM_OBJ) $(RAFT_OBJ) $(NODE_OBJ) | awk 'NF == 3 {print $$3}' | sort -u > $(BUILD)/node.syms
+	@dup=$$(comm -12 $(BUILD)/client.syms $(BUILD)/node.syms); \
+	if [ -n "$$dup" ]; then echo "check-symbols: defined in client/ and in fsm/raft/node: $$dup"; exit 1; fi
+
 test: deps
-	@$(MAKE) --no-print-directory check-layers all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
+	@$(MAKE) --no-print-directory check-layers check-symbols all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
 	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch
 

@@ -51,7 +51,7 @@ int argsMissing(struct argErr *e, const char *key)
 
 /* A string parameter; *present false if absent (then not an error unless
  * @required). */
-int argsStr(const struct mpVal *map, const char *key, bool required,
+int argsString(const struct mpVal *map, const char *key, bool required,
                    struct fsmStr *out, bool *present, struct argErr *e)
 {
     struct mpVal v;
@@ -133,7 +133,7 @@ static int argsQueue(const struct mpVal *map, const char *key, bool create,
 {
     bool present;
 
-    if (argsStr(map, key, true, &a->name, &present, e) != 0) {
+    if (argsString(map, key, true, &a->name, &present, e) != 0) {
         return -1;
     }
     if (!utilQueueName(a->name.p, a->name.len, &a->fifo)) {
@@ -209,7 +209,7 @@ static int argsPaging(const struct mpVal *map, struct args *a, struct argErr *e)
 
     if (argsNum(map, "MaxResults", 1, FSM_LIST_MAX, false, &a->max,
                 &a->has_max, e) != 0 ||
-        argsStr(map, "NextToken", false, &tok, &a->has_token, e) != 0) {
+        argsString(map, "NextToken", false, &tok, &a->has_token, e) != 0) {
         return -1;
     }
     if (a->has_token) {
@@ -332,7 +332,7 @@ int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
         case FSM_OP_LIST_QUEUE_TAGS:
             return argsQueue(&map, "QueueName", false, a, e);
         case FSM_OP_LIST_QUEUES:
-            if (argsStr(&map, "QueueNamePrefix", false, &a->prefix, &present,
+            if (argsString(&map, "QueueNamePrefix", false, &a->prefix, &present,
                         e) != 0) {
                 return -1;
             }

@@ -171,7 +171,7 @@ static int argsMsgAttrs(const struct mpVal *map, struct sendEntry *m,
                            "Message attribute '%.*s' must be a map.",
                            (int)k.len, (const char *)k.ptr);
         }
-        if (argsStr(&v, "DataType", false, &at->type, &present, e) != 0) {
+        if (argsString(&v, "DataType", false, &at->type, &present, e) != 0) {
             return -1;
         }
         if (!present || at->type.len == 0) {
@@ -329,7 +329,7 @@ int argsSendEntry(const struct mpVal *map, bool fifo,
                        "The request include parameter that is not valid for "
                        "this queue type.");
     }
-    if (argsStr(map, "MessageGroupId", false, &m->group, &present, e) != 0) {
+    if (argsString(map, "MessageGroupId", false, &m->group, &present, e) != 0) {
         return -1;
     }
     if (present && !argsIdValid(&m->group)) {
@@ -342,7 +342,7 @@ int argsSendEntry(const struct mpVal *map, bool fifo,
     if (fifo && !present) {
         return argsMissing(e, "MessageGroupId");
     }
-    if (argsStr(map, "MessageDeduplicationId", false, &m->dedup, &present, e) !=
+    if (argsString(map, "MessageDeduplicationId", false, &m->dedup, &present, e) !=
         0) {
         return -1;
     }
@@ -369,7 +369,7 @@ int argsReceiptEntry(const struct mpVal *map, bool vis,
     bool present;
     bool ok;
 
-    if (argsStr(map, "ReceiptHandle", true, &r->receipt, &present, e) != 0) {
+    if (argsString(map, "ReceiptHandle", true, &r->receipt, &present, e) != 0) {
         return -1;
     }
     if (utilReceiptParse(r->receipt.p, r->receipt.len, &r->qid, &r->seq,
@@ -427,7 +427,7 @@ int argsBatch(const struct mpVal *map, struct args *a, unsigned op,
                            "Value for parameter Entries is invalid. Reason: "
                            "every entry must be a map.");
         }
-        if (argsStr(&ent, "Id", false, &id, &present, e) != 0 || !present ||
+        if (argsString(&ent, "Id", false, &id, &present, e) != 0 || !present ||
             !argsBatchIdValid(&id)) {
             return argFail(e, FSM_ERR_INVALID_BATCH_ENTRY_ID,
                            "A batch entry id can only contain alphanumeric "

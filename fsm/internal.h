@@ -487,7 +487,7 @@ bool argsFind(const struct mpVal *map, const char *key, struct mpVal *out);
 /* MissingParameter for @key. */
 int argsMissing(struct argErr *e, const char *key);
 /* A string parameter; *present tells whether it was there. */
-int argsStr(const struct mpVal *map, const char *key, bool required,
+int argsString(const struct mpVal *map, const char *key, bool required,
             struct fsmStr *out, bool *present, struct argErr *e);
 /* A number parameter in [lo, hi] (msgpack int or decimal string). */
 int argsNum(const struct mpVal *map, const char *key, uint32_t lo,
