@@ -25,21 +25,59 @@
  * prev_log_index 0 needs it: any other compacted prev is already rejected.
  * Ownership as raft expects: the array stays the same (entries moved down),
  * and the batch is freed here when no entry is left, since raft frees it
- * only through an entry. */
+ * only through an entry.
+ *
+ * A second 0.15 bug, a commit-safety one (simulator seed 4286): a
+ * follower answers a successful AppendEntries with last_log_index = its
+ * own last stored index (recv_append_entries.c), even when entries beyond
+ * the leader's message are stale ones from an older term. The new leader
+ * then counts them as matching its own entries at those indexes and may
+ * commit an entry that a majority lacks. The guard remembers, per leader
+ * term, the highest index up to which this follower's log is known to
+ * match the leader's (the end of every AppendEntries whose previous entry
+ * matched, or of an installed snapshot), and clamps the last_log_index of
+ * successful answers to it. A lower answer only makes the leader send
+ * entries again. */
 #include "raft/internal.h"
 
 #include <string.h>
 
-void appendGuardRecv(struct raft *r, struct raft_message *m)
+/* Term of the entry at @index in @log as libraft's logTermOf sees it: the
+ * snapshot's term at its last index, 0 if unknown (compacted or missing). */
+static raft_term termAt(const struct raft_log *log, raft_index index)
 {
-    struct raft_append_entries *a;
+    size_t n;
+
+    if (index == 0) {
+        return 0;
+    }
+    if (index == log->snapshot.last_index) {
+        return log->snapshot.last_term;
+    }
+    n = log->back >= log->front ? log->back - log->front : log->size - log->front + log->back;
+    if (index <= log->offset || index > log->offset + n) {
+        return 0;
+    }
+    return log->entries[(log->front + (index - log->offset - 1)) % log->size].term;
+}
+
+/* Remember that the log matches the leader of @term up to @index. */
+static void confirm(struct appendGuard *g, raft_term term, raft_index index)
+{
+    if (term > g->term) {
+        g->term = term;
+        g->confirmed = 0;
+    }
+    if (term == g->term && index > g->confirmed) {
+        g->confirmed = index;
+    }
+}
+
+static void trimFromStart(struct raft *r, struct raft_append_entries *a)
+{
     raft_index offset = r->log.offset;
     size_t drop;
 
-    if (m->type != RAFT_IO_APPEND_ENTRIES) {
-        return;
-    }
-    a = &m->append_entries;
     if (a->prev_log_index != 0 || offset == 0 || a->n_entries == 0) {
         return;
     }
@@ -55,4 +93,43 @@ void appendGuardRecv(struct raft *r, struct raft_message *m)
     }
     memmove(a->entries, a->entries + drop, (a->n_entries - drop) * sizeof *a->entries);
     a->n_entries -= (unsigned)drop;
+}
+
+void appendGuardRecv(struct appendGuard *g, struct raft *r, struct raft_message *m)
+{
+    if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
+        if (m->install_snapshot.term >= r->current_term) {
+            confirm(g, m->install_snapshot.term, m->install_snapshot.last_index);
+        }
+        return;
+    }
+    if (m->type != RAFT_IO_APPEND_ENTRIES) {
+        return;
+    }
+    trimFromStart(r, &m->append_entries);
+    {
+        const struct raft_append_entries *a = &m->append_entries;
+        /* An older term is rejected by raft; a previous entry that does not
+         * match is rejected too. Otherwise, once raft has handled it, the
+         * log matches the leader's up to the message's end. */
+        if (a->term >= r->current_term &&
+            (a->prev_log_index == 0 || termAt(&r->log, a->prev_log_index) == a->prev_log_term)) {
+            confirm(g, a->term, a->prev_log_index + a->n_entries);
+        }
+    }
+}
+
+const struct raft_message *appendGuardSend(struct appendGuard *g,
+                                           const struct raft_message *m,
+                                           struct raft_message *copy)
+{
+    const struct raft_append_entries_result *res = &m->append_entries_result;
+
+    if (m->type != RAFT_IO_APPEND_ENTRIES_RESULT || res->rejected != 0 ||
+        res->term != g->term || res->last_log_index <= g->confirmed) {
+        return m;
+    }
+    *copy = *m;
+    copy->append_entries_result.last_log_index = g->confirmed;
+    return copy;
 }

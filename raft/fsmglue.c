@@ -307,12 +307,25 @@ static int guardedSetVote(struct raft_io *io, raft_id server_id)
     return rv;
 }
 
-/* Messages pass the append guard (appendguard.c) on their way to raft. */
+/* Messages pass the append guard (appendguard.c) on their way to and from
+ * raft. */
 static void guardedRecv(struct raft_io *io, struct raft_message *m)
 {
     struct replica *r = replicaOfIo(io);
-    appendGuardRecv(&r->raft, m);
+    appendGuardRecv(&r->append_guard, &r->raft, m);
     r->raft_recv(io, m);
+}
+
+static int guardedSend(struct raft_io *io,
+                       struct raft_io_send *req,
+                       const struct raft_message *m,
+                       raft_io_send_cb cb)
+{
+    struct replica *r = replicaOfIo(io);
+    struct raft_message copy;
+    /* The transport encodes the message before returning: a copy on the
+     * stack is enough. */
+    return r->uv_methods.send(io, req, appendGuardSend(&r->append_guard, m, &copy), cb);
 }
 
 static int guardedStart(struct raft_io *io,
@@ -333,10 +346,12 @@ void replicaWrapIo(struct replica *r)
     r->uv_methods.set_term = r->io.set_term;
     r->uv_methods.set_vote = r->io.set_vote;
     r->uv_methods.start = r->io.start;
+    r->uv_methods.send = r->io.send;
     r->io.append = guardedAppend;
     r->io.truncate = guardedTruncate;
     r->io.snapshot_put = guardedSnapshotPut;
     r->io.set_term = guardedSetTerm;
     r->io.set_vote = guardedSetVote;
     r->io.start = guardedStart;
+    r->io.send = guardedSend;
 }

@@ -35,10 +35,24 @@ struct preVoteGuard
  * known. Returns whether it changed (g->off tells how). */
 bool preVoteGuardUpdate(struct preVoteGuard *g, struct raft *r, uint64_t now_ms);
 
-/* Rewrite an AppendEntries from index 1 to a follower that compacted
- * index 1 away, before raft @r receives it (appendguard.c: libraft 0.15
- * corrupts its log otherwise). Any other message is left alone. */
-void appendGuardRecv(struct raft *r, struct raft_message *m);
+/* Guards against two libraft 0.15 bugs on the follower side
+ * (appendguard.c): entries from index 1 sent to a follower that compacted
+ * index 1 away (log corruption), and successful answers that claim stale
+ * entries as matching (commit safety). */
+struct appendGuard
+{
+    raft_term term;       /* leader term of `confirmed` */
+    raft_index confirmed; /* log known to match that leader's up to here */
+};
+
+/* Every received message, before raft @r sees it. */
+void appendGuardRecv(struct appendGuard *g, struct raft *r, struct raft_message *m);
+
+/* Every message about to be sent: returns @m, or @copy with a successful
+ * AppendEntries answer's last_log_index clamped. */
+const struct raft_message *appendGuardSend(struct appendGuard *g,
+                                           const struct raft_message *m,
+                                           struct raft_message *copy);
 
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
@@ -74,7 +88,12 @@ struct replica
                      unsigned msecs,
                      raft_io_tick_cb tick,
                      raft_io_recv_cb recv);
+        int (*send)(struct raft_io *io,
+                    struct raft_io_send *req,
+                    const struct raft_message *message,
+                    raft_io_send_cb cb);
     } uv_methods;
+    struct appendGuard append_guard;
     raft_io_recv_cb raft_recv; /* raft's own receive callback */
 
 

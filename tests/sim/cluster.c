@@ -279,7 +279,7 @@ static int ioSetVote(struct raft_io *io, raft_id id)
 static void ioRecv(struct raft_io *io, struct raft_message *m)
 {
     struct simServer *s = serverOfIo(io);
-    appendGuardRecv(&s->sim->f.servers[s->index].raft, m);
+    appendGuardRecv(&s->append_guard, &s->sim->f.servers[s->index].raft, m);
     s->raft_recv(io, m);
 }
 
@@ -300,7 +300,10 @@ static int ioSend(struct raft_io *io,
     if (s->stopped) {
         return 0;
     }
-    rv = s->io_send(io, req, message, cb);
+    {
+        struct raft_message copy;
+        rv = s->io_send(io, req, appendGuardSend(&s->append_guard, message, &copy), cb);
+    }
     if (rv != 0) {
         serverFailStop(s, "send failed", rv);
     }

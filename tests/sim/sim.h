@@ -115,6 +115,7 @@ struct simServer
                     raft_io_tick_cb tick,
                     raft_io_recv_cb recv);
     raft_io_recv_cb raft_recv;
+    struct appendGuard append_guard;
     int (*io_snapshot_put)(struct raft_io *io,
                            unsigned trailing,
                            struct raft_io_snapshot_put *req,
