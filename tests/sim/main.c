@@ -414,6 +414,10 @@ struct batch
  * Seeds 1..8000 all pass. */
 static const uint64_t simKnownFailures[] = {0};
 
+/* Seeds past the fixed batch that once failed, run by `make test` as
+ * regression cases (see above), 0-terminated. */
+static const uint64_t simRegressionSeeds[] = {1643, 4213, 4286, 5145, 5401, 5416, 0};
+
 /* Seeds runBatch leaves out (counted neither way), or NULL. */
 static const uint64_t *batchSkip;
 
@@ -583,6 +587,17 @@ static int runTest(unsigned jobs, const struct simParams *force)
     printf("sim: self-check: with --broken-delete, %u of %u seeds caught (first: seed %llu)\n",
            self.failed, SIM_TEST_BROKEN, (unsigned long long)self.first_failed);
 
+    {
+        const uint64_t *k;
+        for (k = simRegressionSeeds; *k != 0; k++) {
+            struct batch one;
+            runBatch(*k, 1, 1, force, false, &one);
+            fixed.passed += one.passed;
+            fixed.failed += one.failed;
+        }
+        printf("sim: regression seeds past the batch: %zu run\n",
+               sizeof simRegressionSeeds / sizeof simRegressionSeeds[0] - 1);
+    }
     tests_failed += fixed.failed > 0;
     tests_failed += rnd.failed > 0;
     tests_failed += self.failed * 2 < SIM_TEST_BROKEN; /* most must be caught */
