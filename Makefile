@@ -5,6 +5,7 @@
 #   make demo       a local 3-node cluster in 3 zones, and a failover shown
 #   make sim SEEDS=N [FIRST=S]   the deterministic simulator on N seeds
 #   make sim SEED=S              one seed, with its report (SIM_FLAGS=-v traces)
+#   make bench [QUICK=1]   benchmark a local 3-node cluster (README "Benchmarks")
 #   make deps       install missing Debian packages
 #   make install PREFIX=/usr/local
 #   SANITIZE=1      ASan + UBSan (objects go to build/san)
@@ -74,7 +75,7 @@ SIM_SRC := $(wildcard tests/sim/*.c)
 SIM_OBJ := $(call obj,$(SIM_SRC))
 SIM_BIN := $(BUILD)/tests/simulator
 
-.PHONY: all test unit integration demo deps clean install check-layers check-symbols fuzz sim
+.PHONY: all test unit integration demo deps clean install check-layers check-symbols fuzz sim bench
 ifeq ($(SANITIZE),1)
 all: $(BINDIR)/qraftd $(BINDIR)/qraft
 else
@@ -206,6 +207,19 @@ test: deps
 	@$(MAKE) --no-print-directory check-layers check-symbols all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
 	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch
+
+# The benchmark (tests/bench): optimised, never sanitized, never part of
+# all or test. The cluster it runs is the release bin/qraftd.
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BIN := build/bench/bench
+$(BENCH_BIN): $(BENCH_SRC) $(wildcard tests/bench/*.h) build/rel/libqraft.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -I. $(WARN) -o $@ $(BENCH_SRC) build/rel/libqraft.a \
+	    $(call pc_libs,msgpack libcrypto) -lpthread
+
+bench: deps
+	@$(MAKE) --no-print-directory SANITIZE=0 all $(BENCH_BIN)
+	@QUICK=$(QUICK) tests/bench/run $(BENCH_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
