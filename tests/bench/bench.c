@@ -42,23 +42,12 @@
 #include <unistd.h>
 
 #include "client/qraft.h"
-#include "tests/bench/hist.h"
+#include "tests/bench/bench.h"
 
-#define ROWS_MAX 32
-#define NODES 3
 
-static struct
-{
-    const char *servers;
-    const char *dir;
-    const char *script;
-    const char *json;
-    const char *commit;
-    bool quick;
-    double seconds; /* length of a timed scenario */
-} opt = {NULL, NULL, "scripts/cluster", "tests/bench/results.json", "unknown", false, 5.0};
+struct benchOptions opt = {NULL, NULL, "scripts/cluster", "tests/bench/results.json", "unknown", false, 5.0};
 
-static uint64_t nowNs(void)
+uint64_t nowNs(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -72,7 +61,7 @@ static void sleepNs(uint64_t ns)
     }
 }
 
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -86,22 +75,9 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
 /* ---------------------------------------------------------------------- */
 /* Rows of the table                                                       */
 
-struct row
-{
-    char id[8];
-    char name[96];
-    bool measured;
-    double msgs_s;   /* < 0: not applicable */
-    double mb_s;     /* < 0: not applicable */
-    bool has_lat;    /* latency percentiles below are meaningful */
-    double p50_ms, p90_ms, p99_ms, p999_ms, max_ms;
-    uint64_t n;      /* operations counted */
-    uint64_t errors; /* operations that did not succeed */
-    char note[256];
-};
 
-static struct row rows[ROWS_MAX];
-static unsigned n_rows;
+struct row rows[ROWS_MAX];
+unsigned n_rows;
 
 static struct row *rowAdd(const char *id, const char *name)
 {
@@ -128,114 +104,6 @@ static void rowNotYet(const char *id, const char *name)
 {
     struct row *r = rowAdd(id, name);
     snprintf(r->note, sizeof r->note, "not measured yet");
-}
-
-/* ---------------------------------------------------------------------- */
-/* Machine ceilings                                                        */
-
-static struct
-{
-    struct hist fsync;
-    double fsync_rate; /* appends + fdatasync per second */
-    struct hist rtt;
-    double best_one_ms; /* fsync p50 + 2 loopback round trips */
-} ceil_;
-
-/* 4 KiB appends, each followed by fdatasync, in the data directory. */
-static void ceilFsync(void)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/fsync-probe", opt.dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-    if (fd < 0) {
-        die("open %s: %s", path, strerror(errno));
-    }
-    char buf[4096];
-    memset(buf, 'f', sizeof buf);
-    histInit(&ceil_.fsync);
-    uint64_t start = nowNs();
-    uint64_t end = start + (uint64_t)((opt.quick ? 1.0 : 3.0) * 1e9);
-    uint64_t t = start;
-    while (t < end) {
-        if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf || fdatasync(fd) != 0) {
-            die("append %s: %s", path, strerror(errno));
-        }
-        uint64_t t1 = nowNs();
-        histRecord(&ceil_.fsync, t1 - t);
-        t = t1;
-    }
-    close(fd);
-    unlink(path);
-    ceil_.fsync_rate = (double)ceil_.fsync.n / ((double)(t - start) / 1e9);
-}
-
-static void *rttServer(void *arg)
-{
-    int lfd = *(int *)arg;
-    int fd = accept(lfd, NULL, NULL);
-    if (fd < 0) {
-        return NULL;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char buf[64];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0 || write(fd, buf, (size_t)n) != n) {
-            break;
-        }
-    }
-    close(fd);
-    return NULL;
-}
-
-/* A 64-byte ping-pong over 127.0.0.1 with TCP_NODELAY. */
-static void ceilRtt(void)
-{
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 1) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&a, &alen) != 0) {
-        die("loopback listen: %s", strerror(errno));
-    }
-    pthread_t th;
-    pthread_create(&th, NULL, rttServer, &lfd);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        die("loopback connect: %s", strerror(errno));
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char buf[64];
-    memset(buf, 'p', sizeof buf);
-    histInit(&ceil_.rtt);
-    uint64_t end = nowNs() + (uint64_t)(1.0e9);
-    for (uint64_t t = nowNs(); t < end;) {
-        if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) {
-            break;
-        }
-        size_t got = 0;
-        while (got < sizeof buf) {
-            ssize_t n = read(fd, buf + got, sizeof buf - got);
-            if (n <= 0) {
-                die("loopback read: %s", strerror(errno));
-            }
-            got += (size_t)n;
-        }
-        uint64_t t1 = nowNs();
-        histRecord(&ceil_.rtt, t1 - t);
-        t = t1;
-    }
-    close(fd);
-    pthread_join(th, NULL);
-    close(lfd);
-    /* Raft: the leader's fsync and a follower's run in parallel; the client
-     * pays a round trip to the leader and the leader one to the follower. */
-    ceil_.best_one_ms = ((double)histQuantile(&ceil_.fsync, 0.5) +
-                         2.0 * (double)histQuantile(&ceil_.rtt, 0.5)) / 1e6;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -861,149 +729,6 @@ static void scenarioFailover(void)
              (unsigned long long)unknown, note[0] ? "; " : "", note);
     (void)got;
     queueDrop(queue);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Output                                                                  */
-
-static void machine(char *cpu, size_t cpu_len, char *kernel, size_t kernel_len)
-{
-    snprintf(cpu, cpu_len, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *v = strchr(line, ':');
-            if (v != NULL) {
-                v += 2;
-                v[strcspn(v, "\n")] = '\0';
-                snprintf(cpu, cpu_len, "%s", v);
-            }
-            break;
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    struct utsname u;
-    snprintf(kernel, kernel_len, "%s", uname(&u) == 0 ? u.release : "unknown");
-}
-
-static void fmtNum(char *buf, size_t len, double v, int decimals)
-{
-    if (v < 0) {
-        snprintf(buf, len, "-");
-    } else {
-        snprintf(buf, len, "%.*f", decimals, v);
-    }
-}
-
-static void printTable(void)
-{
-    printf("\n%-4s %-52s %9s %8s %8s %8s %8s %8s %8s\n", "row", "scenario", "msgs/s", "MB/s",
-           "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms");
-    for (unsigned i = 0; i < n_rows; i++) {
-        struct row *r = &rows[i];
-        if (!r->measured) {
-            printf("%-4s %-52s %s\n", r->id, r->name, r->note);
-            continue;
-        }
-        char m[16], b[16];
-        fmtNum(m, sizeof m, r->msgs_s, 0);
-        fmtNum(b, sizeof b, r->mb_s, 1);
-        printf("%-4s %-52s %9s %8s", r->id, r->name, m, b);
-        if (r->has_lat) {
-            printf(" %8.3f %8.3f %8.3f %8.3f %8.3f", r->p50_ms, r->p90_ms, r->p99_ms, r->p999_ms,
-                   r->max_ms);
-        }
-        printf("\n");
-        if (r->note[0] || r->errors) {
-            printf("     %s%s(errors: %llu)\n", r->note, r->note[0] ? " " : "",
-                   (unsigned long long)r->errors);
-        }
-    }
-}
-
-static void jsonStr(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') {
-            fprintf(f, "\\%c", *s);
-        } else if ((unsigned char)*s < 0x20) {
-            fprintf(f, "\\u%04x", *s);
-        } else {
-            fputc(*s, f);
-        }
-    }
-    fputc('"', f);
-}
-
-static void jsonHist(FILE *f, const char *name, const struct hist *h)
-{
-    fprintf(f,
-            "    \"%s\": {\"n\": %llu, \"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, "
-            "\"p999_ms\": %.4f, \"max_ms\": %.4f}",
-            name, (unsigned long long)h->n, (double)histQuantile(h, 0.5) / 1e6,
-            (double)histQuantile(h, 0.9) / 1e6, (double)histQuantile(h, 0.99) / 1e6,
-            (double)histQuantile(h, 0.999) / 1e6, (double)h->max / 1e6);
-}
-
-static void writeJson(void)
-{
-    FILE *f = fopen(opt.json, "w");
-    if (f == NULL) {
-        fprintf(stderr, "bench: %s: %s\n", opt.json, strerror(errno));
-        return;
-    }
-    char cpu[128], kernel[128];
-    machine(cpu, sizeof cpu, kernel, sizeof kernel);
-    fprintf(f, "{\n  \"machine\": {\"cpu\": ");
-    jsonStr(f, cpu);
-    fprintf(f, ", \"cores\": %ld, \"kernel\": ", sysconf(_SC_NPROCESSORS_ONLN));
-    jsonStr(f, kernel);
-    fprintf(f, "},\n  \"commit\": ");
-    jsonStr(f, opt.commit);
-    fprintf(f,
-            ",\n  \"config\": {\"quick\": %s, \"nodes\": 3, \"zones\": 3, \"host\": "
-            "\"127.0.0.1\", \"qraftd_flags\": \"defaults\", \"seconds_per_timed_row\": %.1f},\n",
-            opt.quick ? "true" : "false", opt.seconds);
-    fprintf(f, "  \"ceilings\": {\n");
-    jsonHist(f, "fsync_4k_append", &ceil_.fsync);
-    fprintf(f, ",\n    \"fsync_per_s\": %.0f,\n", ceil_.fsync_rate);
-    jsonHist(f, "loopback_rtt", &ceil_.rtt);
-    fprintf(f, ",\n    \"best_one_in_flight_ms\": %.4f,\n    \"best_one_in_flight_per_s\": %.0f\n  },\n",
-            ceil_.best_one_ms, ceil_.best_one_ms > 0 ? 1000.0 / ceil_.best_one_ms : 0);
-    fprintf(f, "  \"rows\": [\n");
-    for (unsigned i = 0; i < n_rows; i++) {
-        struct row *r = &rows[i];
-        fprintf(f, "    {\"id\": ");
-        jsonStr(f, r->id);
-        fprintf(f, ", \"name\": ");
-        jsonStr(f, r->name);
-        fprintf(f, ", \"measured\": %s", r->measured ? "true" : "false");
-        if (r->measured) {
-            if (r->msgs_s >= 0) {
-                fprintf(f, ", \"msgs_per_s\": %.1f", r->msgs_s);
-            }
-            if (r->mb_s >= 0) {
-                fprintf(f, ", \"mb_per_s\": %.2f", r->mb_s);
-            }
-            if (r->has_lat) {
-                fprintf(f,
-                        ", \"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"p999_ms\": "
-                        "%.4f, \"max_ms\": %.4f",
-                        r->p50_ms, r->p90_ms, r->p99_ms, r->p999_ms, r->max_ms);
-            }
-            fprintf(f, ", \"n\": %llu, \"errors\": %llu", (unsigned long long)r->n,
-                    (unsigned long long)r->errors);
-        }
-        fprintf(f, ", \"note\": ");
-        jsonStr(f, r->note);
-        fprintf(f, "}%s\n", i + 1 < n_rows ? "," : "");
-    }
-    fprintf(f, "  ]\n}\n");
-    fclose(f);
 }
 
 int main(int argc, char **argv)
