@@ -56,6 +56,7 @@ TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_LIB_SRC := $(filter-out $(INTEG_SRC),$(wildcard tests/integration/*.c))
+JEPSEN_SRC := $(filter-out jepsen/main.c,$(wildcard jepsen/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -65,6 +66,8 @@ RAFT_OBJ := $(call obj,$(RAFT_SRC))
 NODE_OBJ := $(call obj,$(NODE_SRC))
 TESTLIB_OBJ := $(call obj,$(TESTLIB_SRC))
 INTEG_LIB_OBJ := $(call obj,$(INTEG_LIB_SRC))
+JEPSEN_OBJ := $(call obj,$(JEPSEN_SRC))
+JEPSEN_BIN := $(if $(wildcard jepsen/main.c),$(BINDIR)/jepsen)
 
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
@@ -77,9 +80,9 @@ SIM_BIN := $(BUILD)/tests/simulator
 
 .PHONY: all test unit integration demo deps clean install check-layers check-symbols fuzz sim bench
 ifeq ($(SANITIZE),1)
-all: $(BINDIR)/qraftd $(BINDIR)/qraft
+all: $(BINDIR)/qraftd $(BINDIR)/qraft $(JEPSEN_BIN)
 else
-all: $(BINDIR)/qraftd $(BINDIR)/qraft lib/libqraft.a lib/libqraft.so lib/pkgconfig/qraft.pc
+all: $(BINDIR)/qraftd $(BINDIR)/qraft $(JEPSEN_BIN) lib/libqraft.a lib/libqraft.so lib/pkgconfig/qraft.pc
 endif
 
 deps:
@@ -122,6 +125,11 @@ $(BINDIR)/qraft: $(call obj,$(CLI_SRC)) $(BUILD)/libqraft.a
 	@mkdir -p $(BINDIR)
 	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(call pc_libs,msgpack libcrypto)
 
+# The chaos harness (jepsen/): a program on libqraft and libuv.
+$(BINDIR)/jepsen: $(BUILD)/jepsen/main.o $(JEPSEN_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p $(BINDIR)
+	$(CC) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_NODE) -lm
+
 # Unit tests: tests/unit/test_fsm_*.c link the state machine alone (and
 # tests/lib/, the fsm test helpers), tests/unit/test_client_*.c the client
 # library alone. Integration tests
@@ -133,6 +141,10 @@ $(BUILD)/tests/test_fsm_%: tests/unit/test_fsm_%.c $(FSM_OBJ) $(TESTLIB_OBJ)
 $(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+$(BUILD)/tests/test_jepsen_%: tests/unit/test_jepsen_%.c $(JEPSEN_OBJ) $(BUILD)/libqraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST) -lm
 
 $(BUILD)/tests/%: tests/integration/%.c $(INTEG_LIB_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
@@ -191,7 +203,9 @@ check-layers:
 	    { echo "check-layers: client/ must not include fsm/, node/ or raft/"; exit 1; }
 	@! grep -nE '#include "(node|client)/' raft/*.c raft/*.h || \
 	    { echo "check-layers: raft/ must not include node/ or client/"; exit 1; }
-	@! grep -nE '#include <raft' fsm/*.c node/*.c client/*.c || \
+	@! grep -nE '#include "(fsm|node|raft)/' jepsen/*.c jepsen/*.h || \
+	    { echo "check-layers: jepsen/ is a client: it may include client/ only"; exit 1; }
+	@! grep -nE '#include <raft' fsm/*.c node/*.c client/*.c jepsen/*.c || \
 	    { echo "check-layers: only raft/ includes raft.h"; exit 1; }
 
 # qraftd links libqraft (the wire codec) beside fsm/, raft/ and node/: a

@@ -1,0 +1,206 @@
+/* jepsen: qraft's chaos harness, in the manner of Jepsen, in C.
+ *
+ * One process (bin/jepsen) starts N qraftd on 127.0.0.1 in Z simulated
+ * zones, puts a fault proxy between every pair of nodes and between the
+ * clients and the nodes, runs a workload (queue or fifo) of concurrent
+ * client threads on libqraft while a nemesis injects faults on a seeded
+ * schedule, heals everything, drains the queues, and hands the history to
+ * the checker, which reads nothing else.
+ *
+ *   proxy.c      the fault proxy: a libuv loop on a thread of its own
+ *   cluster.c    the nodes as processes: start, kill, pause, status
+ *   nemesis.c    the fault schedule and the faults
+ *   history.c    the history file (format below)
+ *   workload.c   the workload interface; workload_queue.c, workload_fifo.c
+ *   checker.c    reads a history, checks the invariants
+ *   report.c     results.json, summary.txt, latency.svg (gnuplot)
+ *   main.c       flags, the run's phases, `jepsen check HISTORY`
+ *
+ * History format (version 1): one event per line, tab-separated:
+ *
+ *   T_US <TAB> PROCESS <TAB> TYPE <TAB> OP <TAB> VALUE [<TAB> NOTE]
+ *
+ * - T_US: monotonic microseconds since the run began.
+ * - PROCESS: "w<N>" a workload thread, "drain" the final drain, "nemesis",
+ *   "harness".
+ * - TYPE: invoke, ok, fail (definitely did not happen), info (outcome
+ *   unknown: a timeout).
+ * - OP and VALUE of the workloads:
+ *     send     VALUE the body, unique per logical message. A FIFO body is
+ *              "GROUP/N": N counts up within the group, which one thread
+ *              owns, and it is also the deduplication id; a retry of an
+ *              info send reuses it (same body, same dedup id).
+ *     receive  invoke VALUE "-"; ok VALUE "BODY@MESSAGEID,..." (or "-" for
+ *              none), in the order the cluster returned them.
+ *     delete   VALUE "BODY@MESSAGEID".
+ * - Nemesis and harness events (TYPE info):
+ *     nemesis  info  start  "FAULT#K:DETAIL"   a fault window opens
+ *     nemesis  info  stop   "FAULT#K:DETAIL"   ... and closes (same #K)
+ *     harness  info  phase  "final"            every fault healed; drain
+ *     harness  ok|fail  check  "NAME:DETAIL"   a check the harness made
+ *                                              (fail counts as a violation)
+ * - NOTE: free text (the error of a fail or info), no tabs or newlines.
+ * - Lines starting with '#' are comments; the first is
+ *   "# qraft-jepsen history v1 workload=W nodes=N zones=Z seed=S".
+ */
+#ifndef QRAFT_JEPSEN_H
+#define QRAFT_JEPSEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JEPSEN_NODES_MAX 9
+#define JEPSEN_ZONES_MAX 9
+
+/* ---------------------------------------------------------------------- */
+/* Fault proxy (proxy.c)                                                   */
+/*                                                                        */
+/* Every node i has two front ports on the proxy: one for raft, one for   */
+/* clients. Nodes are told their peers' raft addresses as the front ports */
+/* (and bind their real ones with --raft-bind/--client-bind), so all      */
+/* traffic crosses the proxy. A raft connection in libraft's uv transport */
+/* carries one direction, from the node that dialled it to the node it    */
+/* dialled, and opens with a handshake naming the dialler (protocol,      */
+/* server id, address: uint64 little-endian each, then the address padded */
+/* to 8 bytes); the proxy reads the dialler's id from it, so it knows the */
+/* directed link (from, to) of each raft connection. Client connections   */
+/* come from PROXY_CLIENT.                                                 */
+/*                                                                        */
+/* Faults are per directed link. A cut link either stalls (bytes held,    */
+/* reading from the sender stopped, new connections accepted and held:    */
+/* what a dropped route looks like to TCP) or resets (connections closed  */
+/* with RST, new ones reset at once). Healing a stalled link lets the held */
+/* bytes through, late, as TCP's retransmissions would. A delay holds each */
+/* chunk for delay +- jitter microseconds, in order. The link's default    */
+/* delay is the zone delay between nodes in different zones, 0 otherwise  */
+/* (and 0 for client links).                                              */
+
+#define PROXY_CLIENT (-1) /* "from" of client connections */
+
+struct proxy;
+
+struct proxyConfig
+{
+    unsigned n_nodes;
+    unsigned zone[JEPSEN_NODES_MAX];         /* zone index of node i */
+    uint64_t raft_id[JEPSEN_NODES_MAX];      /* raft server id of node i */
+    uint16_t raft_front[JEPSEN_NODES_MAX];   /* proxy listens: raft to i */
+    uint16_t raft_back[JEPSEN_NODES_MAX];    /* node i's real raft port */
+    uint16_t client_front[JEPSEN_NODES_MAX]; /* proxy listens: clients */
+    uint16_t client_back[JEPSEN_NODES_MAX];  /* node i's real client port */
+    unsigned zone_delay_us;                  /* one way, between zones */
+    unsigned zone_jitter_us;                 /* +- around it */
+    uint64_t seed;                           /* jitter's random stream */
+};
+
+enum proxyCutMode {
+    PROXY_CUT_STALL = 1,
+    PROXY_CUT_RESET = 2,
+};
+
+struct proxyStats
+{
+    uint64_t connections; /* accepted in all */
+    uint64_t resets;      /* connections reset by a cut */
+    uint64_t bytes;       /* forwarded, both directions */
+    uint64_t held_bytes;  /* now held by stalls and delays */
+};
+
+/* Listen on every front port (127.0.0.1) and start the proxy's thread.
+ * Returns 0, or -1 with @errmsg filled (nothing left running). */
+int proxyStart(const struct proxyConfig *c, struct proxy **out, char *errmsg, size_t len);
+
+/* Close every connection, stop the thread, free. */
+void proxyStop(struct proxy *p);
+
+/* The calls below are thread safe and have taken effect on the proxy's
+ * loop when they return. @from is a node index or PROXY_CLIENT, @to a node
+ * index. */
+
+/* Cut the directed link from -> to. */
+void proxyCut(struct proxy *p, int from, int to, enum proxyCutMode mode);
+
+/* Lift the cut of one link. */
+void proxyUncut(struct proxy *p, int from, int to);
+
+/* Set the link's delay (one way, both directions of its connections'
+ * bytes follow the link they belong to: from -> to bytes use (from, to),
+ * the replies use (to, from)). */
+void proxySetDelay(struct proxy *p, int from, int to, unsigned delay_us, unsigned jitter_us);
+
+/* Every cut lifted, every delay back to its default. */
+void proxyHeal(struct proxy *p);
+
+void proxyGetStats(struct proxy *p, struct proxyStats *out);
+
+/* ---------------------------------------------------------------------- */
+/* Checker (checker.c) and report (report.c)                               */
+
+enum checkOp {
+    CHECK_SEND,
+    CHECK_RECEIVE,
+    CHECK_DELETE,
+    CHECK_OPS,
+};
+
+struct checkLatency
+{
+    uint64_t count; /* completed (ok, fail, info) */
+    double p50_ms, p90_ms, p99_ms, p999_ms, max_ms;
+};
+
+#define CHECK_PROBLEMS_MAX 16
+
+struct checkResult
+{
+    char workload[16];
+    bool fifo;               /* the history's workload is fifo */
+    uint64_t events;         /* event lines read */
+    uint64_t sends_ok;       /* logical sends acknowledged */
+    uint64_t sends_fail;     /* definitely refused */
+    uint64_t sends_info;     /* outcome unknown (never acked) */
+    uint64_t info_appeared;  /* ... of which received later */
+    uint64_t info_missing;   /* ... of which never received */
+    uint64_t lost;           /* acked, never received: must be 0 */
+    uint64_t phantoms;       /* received, never sent: must be 0 */
+    uint64_t failed_appeared;  /* refused, yet received: must be 0 */
+    uint64_t received;       /* distinct bodies received */
+    uint64_t deliveries;     /* every message of every receive */
+    uint64_t redeliveries;   /* same message id delivered again */
+    uint64_t duplicates;     /* bodies delivered under >1 message id */
+    uint64_t duplicates_in_window; /* fifo: ... within 5 min: must be 0 */
+    uint64_t order_violations;     /* fifo: must be 0 */
+    uint64_t harness_failures;     /* "check" events that failed */
+    uint64_t faults;               /* fault windows */
+    uint64_t ops_fault, ok_fault;  /* client ops completed in a window */
+    uint64_t ops_calm, ok_calm;    /* ... outside every window */
+    double availability_fault;     /* ok / completed, in windows */
+    double availability_calm;      /* ... outside them */
+    struct checkLatency latency[CHECK_OPS];
+    unsigned n_problems;           /* examples, human-readable */
+    char problems[CHECK_PROBLEMS_MAX][200];
+    bool valid; /* every "must be" holds */
+};
+
+/* Read the history at @path and check it. Returns 0 (see r->valid), or -1
+ * with @errmsg filled if the file cannot be read or is malformed. */
+int checkHistory(const char *path, struct checkResult *r, char *errmsg, size_t len);
+
+/* The text summary, as a person reads it at a glance. */
+void checkPrint(FILE *f, const struct checkResult *r);
+
+/* Into @dir: results.json (@config_json, an object, embedded as "config";
+ * may be NULL), summary.txt, latency.svg (latency of every operation over
+ * time, fault windows shaded, fail and info marked; drawn by gnuplot if
+ * /usr/bin/gnuplot exists, else latency.gp and its data are left for it).
+ * Returns 0, or -1 with @errmsg filled. */
+int reportWrite(const char *dir,
+                const char *history_path,
+                const struct checkResult *r,
+                const char *config_json,
+                char *errmsg,
+                size_t len);
+
+#endif /* QRAFT_JEPSEN_H */
