@@ -13,6 +13,7 @@
 static const char usage[] =
     "usage: qraftd --id N --data DIR --raft-addr HOST:PORT --client-addr HOST:PORT\n"
     "              [--zone NAME] [--cluster ID@ZONE@RAFTADDR@CLIENTADDR,...]\n"
+    "              [--raft-bind HOST:PORT] [--client-bind HOST:PORT]\n"
     "              [--config FILE] [--election-timeout MS] [--heartbeat-timeout MS]\n"
     "              [--snapshot-threshold N] [--snapshot-trailing N]\n"
     "              [--session-idle S] [--max-frame BYTES] [--map-size MIB]\n"
@@ -21,7 +22,9 @@ static const char usage[] =
     "  --cluster lists the initial voters; it bootstraps an empty data directory\n"
     "  and is ignored for bootstrap once the directory holds state (it still\n"
     "  tells the node its peers' zones and client addresses).\n"
-    "  Raft addresses must be IPv4 dotted quads (libraft's TCP transport).\n";
+    "  Raft addresses must be IPv4 dotted quads (libraft's TCP transport).\n"
+    "  --raft-addr and --client-addr are what peers and clients are told;\n"
+    "  --raft-bind and --client-bind, when given, are where the node listens.\n";
 
 static int fail(char *errmsg, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -173,6 +176,8 @@ static int applyKey(struct nodeConfig *c,
     STRING("data", data_dir, 1)
     STRING("raft-addr", raft_addr, validAddr(value))
     STRING("client-addr", client_addr, validAddr(value))
+    STRING("raft-bind", raft_bind, validAddr(value))
+    STRING("client-bind", client_bind, validAddr(value))
 #undef STRING
 
     if (strcmp(key, "cluster") == 0) {

@@ -35,6 +35,11 @@ struct nodeConfig
     char data_dir[1024];
     char raft_addr[NODE_ADDR_MAX];
     char client_addr[NODE_ADDR_MAX];
+    /* Where to listen, when it differs from the address peers and clients
+     * are told (behind NAT, a proxy, or the chaos harness): empty means
+     * the announced address. */
+    char raft_bind[NODE_ADDR_MAX];
+    char client_bind[NODE_ADDR_MAX];
     struct nodePeer peers[NODE_PEERS_MAX];
     size_t n_peers;
     unsigned election_timeout_ms;

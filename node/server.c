@@ -49,21 +49,22 @@ static int listenOn(struct server *s, char *errmsg, size_t len)
 {
     struct sockaddr_storage addr;
     char host[NODE_ADDR_MAX];
-    const char *colon = strrchr(s->config->client_addr, ':');
+    const char *bind = s->config->client_bind[0] != '\0' ? s->config->client_bind
+                                                          : s->config->client_addr;
+    const char *colon = strrchr(bind, ':');
     int port = atoi(colon + 1);
     int rv;
 
     /* The handle first, so that the caller always has one to close. */
     uv_tcp_init(&s->loop, &s->listener);
     s->listener.data = s;
-    snprintf(host, sizeof host, "%.*s", (int)(colon - s->config->client_addr),
-             s->config->client_addr);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - bind), bind);
     rv = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
     if (rv != 0) {
         rv = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
     }
     if (rv != 0) {
-        snprintf(errmsg, len, "--client-addr %s: not an IP address", s->config->client_addr);
+        snprintf(errmsg, len, "client address %s: not an IP address", bind);
         return -1;
     }
     rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
@@ -71,7 +72,7 @@ static int listenOn(struct server *s, char *errmsg, size_t len)
         rv = uv_listen((uv_stream_t *)&s->listener, 511, connectionCb);
     }
     if (rv != 0) {
-        snprintf(errmsg, len, "listen on %s: %s", s->config->client_addr, uv_strerror(rv));
+        snprintf(errmsg, len, "listen on %s: %s", bind, uv_strerror(rv));
         return -1;
     }
     return 0;
@@ -147,6 +148,7 @@ int nodeRun(const struct nodeConfig *c)
     snprintf(dir, sizeof dir, "%s/raft", c->data_dir);
     rc.id = c->id;
     rc.raft_addr = c->raft_addr;
+    rc.raft_bind = c->raft_bind[0] != '\0' ? c->raft_bind : NULL;
     rc.dir = dir;
     rc.peers = peers;
     rc.n_peers = c->n_peers;

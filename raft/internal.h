@@ -107,7 +107,9 @@ struct replica
     raft_id logged_leader;
 
     struct preVoteGuard prevote;
-    uint64_t last_stamp; /* last now_ms this leader stamped */
+    uint64_t last_stamp;      /* last now_ms this leader stamped */
+    uint64_t last_stamp_mono; /* monotonic ms when it did */
+    bool clock_behind_logged; /* warned that the wall clock is behind */
     unsigned appends;    /* log appends so far (for the fault seam) */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */

@@ -1,8 +1,8 @@
 /* The replica: libraft set up as DESIGN.md requires, leadership readiness,
  * proposals, status and an orderly close.
  *
- * The happy path of a proposal: replicaPropose stamps now_ms (monotonic:
- * max of the wall clock, the last stamp and the last applied stamp), encodes
+ * The happy path of a proposal: replicaPropose stamps now_ms (never going
+ * back and never frozen: see replicaNow), encodes
  * the command padded to 8 bytes with raft_malloc, and calls raft_apply. The
  * uv backend batches every entry appended in one loop iteration into one
  * write and one fsync; once a majority has them, the entry is applied on the
@@ -298,6 +298,13 @@ int replicaInit(uv_loop_t *loop,
         snprintf(errmsg, 256, "raft tcp transport: %s", raft_strerror(rv));
         goto err;
     }
+    if (c->raft_bind != NULL) {
+        rv = raft_uv_tcp_set_bind_address(&r->transport, c->raft_bind);
+        if (rv != 0) {
+            snprintf(errmsg, 256, "--raft-bind %s: %s", c->raft_bind, raft_strerror(rv));
+            goto err_after_transport;
+        }
+    }
     rv = raft_uv_init(&r->io, loop, r->dir, &r->transport);
     if (rv != 0) {
         snprintf(errmsg, 256, "raft storage in %s: %s", r->dir, r->io.errmsg);
@@ -430,15 +437,41 @@ static int admissible(struct replica *r)
     return 0;
 }
 
+static uint64_t monotonicMs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The cluster's time never goes backwards, and never stands still: when
+ * this node's wall clock is behind the last stamp (its clock stepped back,
+ * or an earlier leader's clock was ahead), time goes on from that stamp at
+ * the rate of the monotonic clock. Merely clamping to the last stamp would
+ * freeze the cluster's time, and with it every visibility timeout and
+ * delay, until the wall clock caught up (found by the chaos harness's
+ * clock fault: a leader 1 h ahead, then back, froze in-flight messages). */
 uint64_t replicaNow(struct replica *r)
 {
-    uint64_t now = wallClockMs();
+    uint64_t wall = wallClockMs();
     uint64_t applied = fsmLastNow(r->config.fsm);
+    uint64_t floor = applied;
+    uint64_t now;
 
-    if (now < r->last_stamp) {
-        now = r->last_stamp;
+    if (r->last_stamp != 0) {
+        uint64_t since = r->last_stamp + (monotonicMs() - r->last_stamp_mono);
+        floor = since > floor ? since : floor;
     }
-    return now < applied ? applied : now;
+    now = wall > floor ? wall : floor;
+    if (floor > wall + 1000 && !r->clock_behind_logged) {
+        r->clock_behind_logged = true;
+        replicaLog(r, REPLICA_LOG_WARN, "wall clock behind the cluster's time; "
+                   "stamping the cluster's time", "behind_ms=%llu",
+                   (unsigned long long)(floor - wall));
+    } else if (floor <= wall) {
+        r->clock_behind_logged = false;
+    }
+    return now;
 }
 
 int replicaPropose(struct replica *r,
@@ -457,6 +490,7 @@ int replicaPropose(struct replica *r,
     }
     now = replicaNow(r);
     r->last_stamp = now;
+    r->last_stamp_mono = monotonicMs();
     cmd->now_ms = now;
 
     p = malloc(sizeof *p);

@@ -51,7 +51,8 @@ struct replicaPeer
 struct replicaConfig
 {
     uint64_t id;
-    const char *raft_addr; /* IPv4 host:port this node binds and announces */
+    const char *raft_addr; /* IPv4 host:port this node announces */
+    const char *raft_bind; /* IPv4 host:port it binds; NULL: raft_addr */
     const char *dir;       /* raft log and snapshots (created if missing) */
     const struct replicaPeer *peers; /* initial voters (bootstrap only) */
     size_t n_peers;
