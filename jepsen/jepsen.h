@@ -106,6 +106,10 @@ struct proxyStats
     uint64_t resets;      /* connections reset by a cut */
     uint64_t bytes;       /* forwarded, both directions */
     uint64_t held_bytes;  /* now held by stalls and delays */
+    uint64_t live;              /* connections open now */
+    uint64_t held_connections;  /* ... of which held by a stall, no upstream */
+    uint64_t bad_handshakes;    /* raft connections closed: bad handshake */
+    uint64_t upstream_failures; /* back port refused (node down): front reset */
 };
 
 /* Listen on every front port (127.0.0.1) and start the proxy's thread.
