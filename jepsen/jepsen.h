@@ -76,6 +76,36 @@
 /* chunk for delay +- jitter microseconds, in order. The link's default    */
 /* delay is the zone delay between nodes in different zones, 0 otherwise  */
 /* (and 0 for client links).                                              */
+/*                                                                        */
+/* Precisely:                                                             */
+/* - A connection belongs to link (from, to): the raft dialler (by its    */
+/*   handshake's server id, see raft_id) or PROXY_CLIENT, and the node    */
+/*   whose front port it came in on. Its bytes from -> to follow the      */
+/*   delay and the stall of (from, to); the bytes back (raft sends none;  */
+/*   client replies) follow (to, from).                                   */
+/* - The handshake (libraft 0.15.0 src/uv_tcp_connect.c, uv_tcp_listen.c) */
+/*   is read whole, in any number of pieces, and forwarded unchanged.     */
+/*   Protocol != 1, an unknown id, an address length of 0 or above 1024:  */
+/*   the connection is closed and nothing is dialled (bad_handshakes).    */
+/* - STALL of (a, b): reading stops on every direction carrying a -> b;  */
+/*   bytes already read stay queued, nothing is written; a new connection */
+/*   of link (a, b) is accepted, its handshake read, and held without    */
+/*   dialling the node. Lifting it dials the held connections and lets   */
+/*   the queued bytes through, in order.                                   */
+/* - RESET of (a, b): every connection of link (a, b) is closed with RST  */
+/*   on both sides, at once, and new ones as soon as their link is known  */
+/*   (after the handshake, or at accept for clients), while the cut       */
+/*   holds. A RESET of (n, PROXY_CLIENT) resets the client connections of */
+/*   node n. A cut of (a, b) never touches a connection of link (b, a).   */
+/* - Each chunk read is released at now + delay +- jitter (uniform, from  */
+/*   seed), never before the chunk read before it in that direction. A   */
+/*   new delay applies to bytes read from then on.                         */
+/* - The node's port refuses (it is down): the front is reset             */
+/*   (upstream_failures). One side closes (EOF): what is queued towards   */
+/*   the other side is written, then both are closed; one side resets:    */
+/*   the other is reset.                                                   */
+/* - Memory is bounded: a direction with more than 4 MiB queued or being  */
+/*   written is not read until it is below 1 MiB.                          */
 
 #define PROXY_CLIENT (-1) /* "from" of client connections */
 
@@ -113,17 +143,21 @@ struct proxyStats
 };
 
 /* Listen on every front port (127.0.0.1) and start the proxy's thread.
- * Returns 0, or -1 with @errmsg filled (nothing left running). */
+ * Returns 0, or -1 with @errmsg filled (a front port taken, n_nodes 0 or
+ * above JEPSEN_NODES_MAX): nothing left bound or running, *out NULL. The
+ * node's back ports need not be listening yet. */
 int proxyStart(const struct proxyConfig *c, struct proxy **out, char *errmsg, size_t len);
 
-/* Close every connection, stop the thread, free. */
+/* Close every connection (plainly, no RST), stop the thread, free. @p may
+ * be NULL. No other call may be running or follow. */
 void proxyStop(struct proxy *p);
 
 /* The calls below are thread safe and have taken effect on the proxy's
- * loop when they return. @from is a node index or PROXY_CLIENT, @to a node
- * index. */
+ * loop when they return. @from and @to are node indices or PROXY_CLIENT
+ * (not both): (PROXY_CLIENT, n) carries requests to node n, (n,
+ * PROXY_CLIENT) its replies. A link that does not exist is ignored. */
 
-/* Cut the directed link from -> to. */
+/* Cut the directed link from -> to (a second cut replaces the mode). */
 void proxyCut(struct proxy *p, int from, int to, enum proxyCutMode mode);
 
 /* Lift the cut of one link. */
@@ -134,9 +168,10 @@ void proxyUncut(struct proxy *p, int from, int to);
  * the replies use (to, from)). */
 void proxySetDelay(struct proxy *p, int from, int to, unsigned delay_us, unsigned jitter_us);
 
-/* Every cut lifted, every delay back to its default. */
+/* Every cut lifted, every delay back to its default (the zone delay). */
 void proxyHeal(struct proxy *p);
 
+/* A consistent snapshot of the counters, taken on the loop. */
 void proxyGetStats(struct proxy *p, struct proxyStats *out);
 
 /* ---------------------------------------------------------------------- */

@@ -514,7 +514,7 @@ void proxyConnAccept(struct proxyListener *l)
     struct proxyConn *c = calloc(1, sizeof *c);
 
     if (c == NULL) {
-        return; /* the connection waits in the backlog */
+        return; /* out of memory: libuv leaves it pending, the port stalls */
     }
     c->p = p;
     c->raft = l->raft;

@@ -466,12 +466,12 @@ static void stallHoldsThenReleases(void **state)
     struct proxyStats s;
 
     fillPattern(out, 0, N);
-    proxySetDelay(f->p, 0, 1, 150000, 0);
-    sendAll(fd, out, 1000); /* queued in the proxy for 150 ms */
-    usleep(30000);
+    proxySetDelay(f->p, 0, 1, 300000, 0);
+    sendAll(fd, out, 1000); /* queued in the proxy for 300 ms */
+    usleep(20000);
     proxyCut(f->p, 0, 1, PROXY_CUT_STALL);
     sendAll(fd, out + 1000, N - 1000); /* stays with the sender */
-    assert_true(quietFor(bfd, 400));
+    assert_true(quietFor(bfd, 600)); /* past the 300 ms */
     s = stats(f);
     assert_int_equal(s.held_bytes, 1000);
     proxySetDelay(f->p, 0, 1, 0, 0);
@@ -562,6 +562,30 @@ static void cutIsOneWay(void **state)
     assert_int_equal(stats(f).live, 3);
 }
 
+/* The reply link (node, PROXY_CLIENT) of client connections: a STALL holds
+ * the replies (requests still pass), a RESET resets the connections. */
+static void replyLinkCuts(void **state)
+{
+    struct fix *f = *state;
+    char buf[4];
+    int fd = tcpConnect(f, f->cfg.client_front[1]);
+    int bfd = acceptWithin(f, f->client_back[1], 2000);
+
+    assert_true(bfd >= 0);
+    proxyCut(f->p, 1, PROXY_CLIENT, PROXY_CUT_STALL);
+    sendAll(fd, "req1", 4);
+    assert_int_equal(recvExact(bfd, buf, 4, 2000), 0);
+    sendAll(bfd, "rep1", 4);
+    assert_true(quietFor(fd, 200));
+    proxyUncut(f->p, 1, PROXY_CLIENT);
+    assert_int_equal(recvExact(fd, buf, 4, 2000), 0);
+    assert_memory_equal(buf, "rep1", 4);
+    proxyCut(f->p, 1, PROXY_CLIENT, PROXY_CUT_RESET);
+    assert_true(closedWithin(fd, 2000));
+    assert_true(closedWithin(bfd, 2000));
+    assert_int_equal(stats(f).resets, 1);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Delays and backpressure                                                 */
 
@@ -631,7 +655,7 @@ static void backpressureBoundsMemory(void **state)
     int bfd = raftOpen(f, 2, 0, "", &fd);
     struct proxyStats s;
 
-    proxySetDelay(f->p, 2, 0, 600000, 0); /* nothing leaves for 600 ms */
+    proxySetDelay(f->p, 2, 0, 1000000, 0); /* nothing leaves for 1 s */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     deadline = nowMs() + 300;
     while (sent < TOTAL && nowMs() < deadline) {
@@ -649,6 +673,7 @@ static void backpressureBoundsMemory(void **state)
     assert_true(s.held_bytes > (1 << 20));
     assert_true(s.held_bytes <= (4 << 20) + BUF);
     assert_true(sent < TOTAL); /* the sender was held back */
+    proxySetDelay(f->p, 2, 0, 0, 0); /* what is read from now on flows */
     deadline = nowMs() + 8000;
     while (got < sent && nowMs() < deadline) {
         struct pollfd pfd = {.fd = bfd, .events = POLLIN};
@@ -745,6 +770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stallHoldsNewConnection, setUp, tearDown),
         cmocka_unit_test_setup_teardown(resetLiveAndNew, setUp, tearDown),
         cmocka_unit_test_setup_teardown(cutIsOneWay, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(replyLinkCuts, setUp, tearDown),
         cmocka_unit_test_setup_teardown(delayRoundTrip, setUp, tearDown),
         cmocka_unit_test_setup_teardown(zoneDelayKeepsOrder, setUpZones, tearDown),
         cmocka_unit_test_setup_teardown(backpressureBoundsMemory, setUp, tearDown),
@@ -753,5 +779,8 @@ int main(void)
         cmocka_unit_test(startFailsOnBusyPort),
     };
 
+    if (getenv("PROXY_TEST") != NULL) {
+        cmocka_set_test_filter(getenv("PROXY_TEST")); /* one test, by name */
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
