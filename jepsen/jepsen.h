@@ -158,6 +158,8 @@ struct checkResult
     char workload[16];
     bool fifo;               /* the history's workload is fifo */
     uint64_t events;         /* event lines read */
+    double duration_s;       /* the last event's time */
+    uint64_t unfinished;     /* invokes never completed (count as info) */
     uint64_t sends_ok;       /* logical sends acknowledged */
     uint64_t sends_fail;     /* definitely refused */
     uint64_t sends_info;     /* outcome unknown (never acked) */
