@@ -511,7 +511,7 @@ static int readerOp(struct reader *rd, uint64_t t, const char *proc_name, const 
         return readerFail(rd, "a completion of another op than its invoke: ", op);
     }
     p->outstanding = false;
-    outcome = strcmp(type, "ok") == 0 ? CHECK_OUT_OK
+    outcome = strcmp(type, "ok") == 0     ? CHECK_OUT_OK
               : strcmp(type, "fail") == 0 ? CHECK_OUT_FAIL
                                           : CHECK_OUT_INFO;
     if (p->worker) {
@@ -568,8 +568,8 @@ static int readerLine(struct reader *rd, char *line)
         *c++ = '\0';
     }
     if (n < 5 || n > 6) {
-        return readerFail(rd, n < 5 ? "too few fields (want 5 or 6)" : "too many fields (want 5 or 6)",
-                          NULL);
+        return readerFail(
+            rd, n < 5 ? "too few fields (want 5 or 6)" : "too many fields (want 5 or 6)", NULL);
     }
     if (parseU64(f[0], &t) != 0) {
         return readerFail(rd, "time is not a number of microseconds: ", f[0]);

@@ -119,8 +119,9 @@ static void evalBodies(const struct checkState *s, struct checkResult *r, struct
         }
         if (!(b->flags & BODY_SENT)) {
             r->phantoms++;
-            problemAdd(p, PROBLEM_PHANTOM, "phantom: %.60s received at %.3f s (%s) as %.40s, never sent",
-                       name, secs(b->first.t_us), checkInternKey(&s->proc_names, b->first_proc),
+            problemAdd(p, PROBLEM_PHANTOM,
+                       "phantom: %.60s received at %.3f s (%s) as %.40s, never sent", name,
+                       secs(b->first.t_us), checkInternKey(&s->proc_names, b->first_proc),
                        checkPairMsgid(s, b->first_pair));
             if (b->msgids > 1) {
                 r->duplicates++;
@@ -132,8 +133,9 @@ static void evalBodies(const struct checkState *s, struct checkResult *r, struct
             r->sends_ok++;
             if (!delivered) {
                 r->lost++;
-                problemAdd(p, PROBLEM_LOST, "lost: %.60s acknowledged at %.3f s (%s), never received",
-                           name, secs(b->ack_us), checkInternKey(&s->proc_names, b->ack_proc));
+                problemAdd(p, PROBLEM_LOST,
+                           "lost: %.60s acknowledged at %.3f s (%s), never received", name,
+                           secs(b->ack_us), checkInternKey(&s->proc_names, b->ack_proc));
             }
         } else if (status == CHECK_OUT_INFO) {
             r->sends_info++;
@@ -146,10 +148,11 @@ static void evalBodies(const struct checkState *s, struct checkResult *r, struct
             r->sends_fail++;
             if (delivered) {
                 r->failed_appeared++;
-                problemAdd(p, PROBLEM_FAILED,
-                           "failed appeared: %.60s refused at %.3f s (%s), yet received at %.3f s (%s)",
-                           name, secs(b->fail_us), checkInternKey(&s->proc_names, b->fail_proc),
-                           secs(b->first.t_us), checkInternKey(&s->proc_names, b->first_proc));
+                problemAdd(
+                    p, PROBLEM_FAILED,
+                    "failed appeared: %.60s refused at %.3f s (%s), yet received at %.3f s (%s)",
+                    name, secs(b->fail_us), checkInternKey(&s->proc_names, b->fail_proc),
+                    secs(b->first.t_us), checkInternKey(&s->proc_names, b->first_proc));
             }
         }
         if (b->msgids > 1) {
@@ -158,10 +161,11 @@ static void evalBodies(const struct checkState *s, struct checkResult *r, struct
             r->duplicates++;
             if (s->fifo && span < DEDUP_WINDOW_US) {
                 r->duplicates_in_window++;
-                problemAdd(p, PROBLEM_DUPLICATE,
-                           "fifo duplicate: %.60s delivered under %u message ids, its sends spanned "
-                           "%.3f s (from %.3f s), inside the 300 s deduplication window",
-                           name, b->msgids, secs(span), secs(b->first_invoke_us));
+                problemAdd(
+                    p, PROBLEM_DUPLICATE,
+                    "fifo duplicate: %.60s delivered under %u message ids, its sends spanned "
+                    "%.3f s (from %.3f s), inside the 300 s deduplication window",
+                    name, b->msgids, secs(span), secs(b->first_invoke_us));
             }
         }
     }
@@ -414,8 +418,8 @@ int checkEvaluate(const struct checkState *s, struct checkResult *r)
     r->unfinished = s->unfinished;
     r->duration_s = secs(s->end_us);
     for (size_t i = 0; i < s->n_harness; i++) {
-        problemAdd(p, PROBLEM_HARNESS, "harness check failed at %.3f s: %s", secs(s->harness[i].t_us),
-                   s->harness[i].what);
+        problemAdd(p, PROBLEM_HARNESS, "harness check failed at %.3f s: %s",
+                   secs(s->harness[i].t_us), s->harness[i].what);
     }
     evalBodies(s, r, p);
     if ((s->fifo && evalOrder(s, r, p) != 0) || evalLatency(s, r) != 0 ||

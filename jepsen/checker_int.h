@@ -29,12 +29,12 @@ struct checkInternKey
  * holds every key, each followed by a NUL. */
 struct checkIntern
 {
-    uint32_t *slots;  /* 0 empty, else index + 1 */
-    size_t cap;       /* slots: a power of two */
+    uint32_t *slots;             /* 0 empty, else index + 1 */
+    size_t cap;                  /* slots: a power of two */
     struct checkInternKey *keys; /* per index */
     size_t n;                    /* keys */
     size_t keys_cap;
-    char *arena;      /* every key, each NUL-terminated */
+    char *arena; /* every key, each NUL-terminated */
     size_t arena_len;
     size_t arena_cap;
 };
@@ -74,18 +74,18 @@ struct checkPos
 /* One logical message, by body (index in checkState.bodies). */
 struct checkBody
 {
-    uint64_t first_invoke_us; /* first send invoke */
+    uint64_t first_invoke_us;  /* first send invoke */
     uint64_t last_complete_us; /* last send completion (any outcome) */
-    uint64_t ack_us;          /* first ok completion */
-    uint64_t fail_us;         /* first fail completion */
-    struct checkPos first;    /* first delivery (valid if deliveries) */
-    uint32_t ack_proc;        /* process of the first ok */
-    uint32_t fail_proc;       /* process of the first fail */
-    uint32_t first_proc;      /* process of the first delivery */
-    uint32_t first_pair;      /* (body, message id) of the first delivery */
-    uint32_t deliveries;      /* times delivered */
-    uint32_t msgids;          /* distinct message ids delivered under */
-    uint8_t flags;            /* BODY_* */
+    uint64_t ack_us;           /* first ok completion */
+    uint64_t fail_us;          /* first fail completion */
+    struct checkPos first;     /* first delivery (valid if deliveries) */
+    uint32_t ack_proc;         /* process of the first ok */
+    uint32_t fail_proc;        /* process of the first fail */
+    uint32_t first_proc;       /* process of the first delivery */
+    uint32_t first_pair;       /* (body, message id) of the first delivery */
+    uint32_t deliveries;       /* times delivered */
+    uint32_t msgids;           /* distinct message ids delivered under */
+    uint8_t flags;             /* BODY_* */
 };
 
 /* A completed operation of a w<N> process. */
@@ -124,13 +124,13 @@ struct checkHarnessFail
 /* The outstanding operation of one process (index in checkState.procs). */
 struct checkProc
 {
-    bool outstanding;  /* an invoke awaits its completion */
-    bool worker;       /* named w<N> */
-    uint32_t op_name;  /* of the outstanding invoke: index in ops */
-    uint8_t op;        /* enum checkOp, CHECK_OPS for another op */
-    uint32_t body;     /* the outstanding send's body */
+    bool outstanding; /* an invoke awaits its completion */
+    bool worker;      /* named w<N> */
+    uint32_t op_name; /* of the outstanding invoke: index in ops */
+    uint8_t op;       /* enum checkOp, CHECK_OPS for another op */
+    uint32_t body;    /* the outstanding send's body */
     uint64_t invoke_us;
-    uint64_t line;     /* of the outstanding invoke */
+    uint64_t line; /* of the outstanding invoke */
 };
 
 /* Everything checkRead gathers from one history. */
@@ -186,7 +186,7 @@ const char *checkOpName(enum checkOp op);
 /* Draw dir/latency.svg with gnuplot from @s (see report_plot.c). Sets
  * @note to what became of the picture ("latency.svg", "gnuplot missing",
  * or why it failed). Returns 0, or -1 with @errmsg filled. */
-int reportPlot(const char *dir, const struct checkState *s, const struct checkResult *r,
-               char *note, size_t note_len, char *errmsg, size_t len);
+int reportPlot(const char *dir, const struct checkState *s, const struct checkResult *r, char *note,
+               size_t note_len, char *errmsg, size_t len);
 
 #endif /* QRAFT_JEPSEN_CHECKER_INT_H */

@@ -187,17 +187,35 @@ struct checkResult
 };
 
 /* Read the history at @path and check it. Returns 0 (see r->valid), or -1
- * with @errmsg filled if the file cannot be read or is malformed. */
+ * with @errmsg filled if the file cannot be read or is malformed
+ * ("history:LINE: what is wrong": field count, time, type, receive list,
+ * nemesis start/stop without FAULT#K, a completion with no invoke
+ * outstanding or of another op than its invoke). Blank lines are skipped.
+ * A completion pairs with the latest invoke of its process; an invoke
+ * abandoned by a later one, or never completed, counts as info
+ * (r->unfinished). A body's status: ok if any send attempt was ok, else
+ * info if any was info or unfinished, else fail. Problem examples are
+ * shared out across kinds (harness, lost, phantom, failed appeared, fifo
+ * duplicate, order) so that a flood of one hides no other. Details:
+ * checker.c, checker_eval.c. */
 int checkHistory(const char *path, struct checkResult *r, char *errmsg, size_t len);
 
-/* The text summary, as a person reads it at a glance. */
+/* The text summary, as a person reads it at a glance: "VALID" or
+ * "INVALID: <invariant> <value>, ...", the invariants with their required
+ * value, the counts, availability in and out of fault windows ("n/a" when
+ * no op fell there), the latency table, the problem examples. */
 void checkPrint(FILE *f, const struct checkResult *r);
 
 /* Into @dir: results.json (@config_json, an object, embedded as "config";
  * may be NULL), summary.txt, latency.svg (latency of every operation over
  * time, fault windows shaded, fail and info marked; drawn by gnuplot if
  * /usr/bin/gnuplot exists, else latency.gp and its data are left for it).
- * Returns 0, or -1 with @errmsg filled. */
+ * Reads @history_path again (for the plot's points). results.json's "plot"
+ * says what became of the picture: "latency.svg", "gnuplot missing" (still
+ * returns 0), or why gnuplot failed (gnuplot.log holds its output).
+ * Returns 0, or -1 with @errmsg filled (a file could not be written, or
+ * gnuplot failed or ran past 120 s: results.json and summary.txt are
+ * written even then). */
 int reportWrite(const char *dir,
                 const char *history_path,
                 const struct checkResult *r,

@@ -88,10 +88,12 @@ void checkPrint(FILE *f, const struct checkResult *r)
             (unsigned long long)r->sends_info, (unsigned long long)r->sends_fail);
     fprintf(f, "  info sends     appeared %llu, missing %llu\n",
             (unsigned long long)r->info_appeared, (unsigned long long)r->info_missing);
-    fprintf(f, "  received       %llu bodies, %llu deliveries, %llu redeliveries, %llu duplicates\n",
+    fprintf(f,
+            "  received       %llu bodies, %llu deliveries, %llu redeliveries, %llu duplicates\n",
             (unsigned long long)r->received, (unsigned long long)r->deliveries,
             (unsigned long long)r->redeliveries, (unsigned long long)r->duplicates);
-    fprintf(f, "  unfinished     %llu invokes never completed\n", (unsigned long long)r->unfinished);
+    fprintf(f, "  unfinished     %llu invokes never completed\n",
+            (unsigned long long)r->unfinished);
     fprintf(f, "\navailability (ok / completed ops of w<N>, %llu fault windows):\n",
             (unsigned long long)r->faults);
     printAvailability(f, "in faults", r->availability_fault, r->ops_fault, r->ok_fault);
@@ -266,12 +268,8 @@ static int writeSummary(const char *path, const struct checkResult *r)
     return rv;
 }
 
-int reportWrite(const char *dir,
-                const char *history_path,
-                const struct checkResult *r,
-                const char *config_json,
-                char *errmsg,
-                size_t len)
+int reportWrite(const char *dir, const char *history_path, const struct checkResult *r,
+                const char *config_json, char *errmsg, size_t len)
 {
     struct checkState s;
     char path[4096];

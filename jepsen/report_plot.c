@@ -32,7 +32,7 @@
 
 #define GNUPLOT "/usr/bin/gnuplot"
 #define PLOT_TIMEOUT_S 120
-#define PLOT_POINTS_MAX 200000
+#define PLOT_POINTS_MAX 100000
 
 /* Kinds of points: one data file each. */
 enum {
@@ -52,10 +52,10 @@ static const struct
     const char *title;
     const char *style;
 } kinds[KINDS] = {
-    {"latency_send.dat", "send ok", "pt 7 ps 0.35 lc rgb '#1f77b4'"},
-    {"latency_receive.dat", "receive ok", "pt 7 ps 0.35 lc rgb '#2ca02c'"},
-    {"latency_delete.dat", "delete ok", "pt 7 ps 0.35 lc rgb '#9467bd'"},
-    {"latency_other.dat", "other ok", "pt 7 ps 0.35 lc rgb '#7f7f7f'"},
+    {"latency_send.dat", "send ok", "pt 7 ps 0.4 lc rgb '#501f77b4'"},
+    {"latency_receive.dat", "receive ok", "pt 7 ps 0.4 lc rgb '#502ca02c'"},
+    {"latency_delete.dat", "delete ok", "pt 7 ps 0.4 lc rgb '#509467bd'"},
+    {"latency_other.dat", "other ok", "pt 7 ps 0.4 lc rgb '#507f7f7f'"},
     {"latency_fail.dat", "fail", "pt 2 ps 0.8 lw 1.5 lc rgb '#e00000'"},
     {"latency_info.dat", "info (timeout)", "pt 9 ps 0.8 lc rgb '#ff8c00'"},
 };
@@ -107,7 +107,8 @@ static int writeData(const char *dir, const struct checkState *s, const struct c
             k = KIND_INFO;
         } else {
             k = o->op < CHECK_OPS ? o->op : KIND_OTHER;
-            if ((seen_ok++ % *stride) != 0 && (o->op >= CHECK_OPS || ms <= r->latency[o->op].p99_ms)) {
+            if ((seen_ok++ % *stride) != 0 &&
+                (o->op >= CHECK_OPS || ms <= r->latency[o->op].p99_ms)) {
                 continue;
             }
         }
@@ -160,7 +161,9 @@ static int writeScript(const char *dir, const struct checkState *s, const struct
     }
     safeLabel(label, sizeof label, r->workload[0] ? r->workload : "history");
     fprintf(f, "# drawn by qraft jepsen's report (jepsen/report_plot.c)\n");
-    fprintf(f, "set terminal svg size 1400,700 dynamic noenhanced font 'sans,12' background rgb 'white'\n");
+    fprintf(f,
+            "set terminal svg size 1400,700 dynamic noenhanced font 'sans,14' background rgb "
+            "'white'\n");
     fprintf(f, "set output 'latency.svg'\n");
     fprintf(f, "set title 'latency of every client operation (%s, %s)%s'\n", label,
             r->valid ? "VALID" : "INVALID",
@@ -179,8 +182,10 @@ static int writeScript(const char *dir, const struct checkState *s, const struct
                 "set object %zu rect from %.6f, graph 0 to %.6f, graph 1 behind "
                 "fillcolor rgb '#f2c4c4' fillstyle solid 0.45 noborder\n",
                 i + 1, (double)w->start_us / 1e6, (double)w->stop_us / 1e6);
-        fprintf(f, "set label %zu '%s' at %.6f, graph %.2f left front font 'sans,10' tc rgb '#902020'\n",
-                i + 1, label, (double)w->start_us / 1e6, 0.97 - 0.04 * (double)(i % 4));
+        fprintf(
+            f,
+            "set label %zu '%s' at %.6f, graph %.2f left front font 'sans,13' tc rgb '#902020'\n",
+            i + 1, label, (double)w->start_us / 1e6, 0.97 - 0.04 * (double)(i % 4));
     }
     fprintf(f, "plot ");
     for (int k = 0; k < KINDS; k++) {
@@ -269,8 +274,8 @@ static int runGnuplot(const char *dir, char *note, size_t note_len, char *errmsg
     return 0;
 }
 
-int reportPlot(const char *dir, const struct checkState *s, const struct checkResult *r,
-               char *note, size_t note_len, char *errmsg, size_t len)
+int reportPlot(const char *dir, const struct checkState *s, const struct checkResult *r, char *note,
+               size_t note_len, char *errmsg, size_t len)
 {
     uint64_t points[KINDS];
     uint64_t stride;

@@ -50,9 +50,9 @@ static int tearDown(void **state)
 {
     struct fixture *f = *state;
     static const char *const files[] = {
-        "history.tsv",       "results.json",        "summary.txt",        "latency.svg",
-        "latency.gp",        "gnuplot.log",         "latency_send.dat",   "latency_receive.dat",
-        "latency_delete.dat", "latency_other.dat",  "latency_fail.dat",   "latency_info.dat",
+        "history.tsv",        "results.json",      "summary.txt",      "latency.svg",
+        "latency.gp",         "gnuplot.log",       "latency_send.dat", "latency_receive.dat",
+        "latency_delete.dat", "latency_other.dat", "latency_fail.dat", "latency_info.dat",
     };
     char p[256];
 
@@ -139,8 +139,7 @@ static char *slurp(const char *path)
 
 /* A valid queue run: sends, a failed send, receives, a redelivery,
  * deletes, a fault window, the final phase, the drain, a passed check. */
-static const char valid_queue[] =
-    HEAD_QUEUE
+static const char valid_queue[] = HEAD_QUEUE
     "1000|w0|invoke|send|a\n"
     "2000|w0|ok|send|a\n"
     "3000|w1|invoke|send|b\n"
@@ -476,8 +475,10 @@ static void test_availability(void **state)
     assert_true(r.availability_fault > 0.33 && r.availability_fault < 0.34);
     assert_int_equal(r.latency[CHECK_RECEIVE].count, 0);
 
-    check(*state, HEAD_QUEUE "1000|w0|invoke|send|a\n2000|w0|ok|send|a\n"
-                             "3000|drain|invoke|receive|-\n4000|drain|ok|receive|a@1\n",
+    check(*state,
+          HEAD_QUEUE
+          "1000|w0|invoke|send|a\n2000|w0|ok|send|a\n"
+          "3000|drain|invoke|receive|-\n4000|drain|ok|receive|a@1\n",
           &r);
     assert_int_equal(r.faults, 0);
     assert_int_equal(r.ops_fault, 0);
@@ -522,7 +523,8 @@ static void test_latency(void **state)
         n += (size_t)sprintf(text + n, "%llu|w0|invoke|send|m%u\n%llu|w0|ok|send|m%u\n",
                              (unsigned long long)t, i, (unsigned long long)(t + i * 1000), i);
     }
-    n += (size_t)sprintf(text + n, "200000000|drain|invoke|receive|-\n200000001|drain|ok|receive|-\n");
+    n += (size_t)sprintf(text + n,
+                         "200000000|drain|invoke|receive|-\n200000001|drain|ok|receive|-\n");
     check(*state, text, &r);
     free(text);
     assert_int_equal(r.latency[CHECK_SEND].count, 100);
@@ -545,14 +547,16 @@ static void test_malformed(void **state)
     } cases[] = {
         {HEAD_QUEUE "1000|w0|invoke|send|a\n2000|w0|ok|send\n", "history:3: too few fields"},
         {HEAD_QUEUE "1000|w0|invoke|send|a|note|more\n", "history:2: too many fields"},
-        {HEAD_QUEUE "1000|w0|invoke|send|a\n2000|w0|done|send|a\n", "history:3: unknown type: done"},
+        {HEAD_QUEUE "1000|w0|invoke|send|a\n2000|w0|done|send|a\n",
+         "history:3: unknown type: done"},
         {HEAD_QUEUE "\n1000|w0|invoke|send|a\n12x|w0|ok|send|a\n", "history:4: time is not"},
         {HEAD_QUEUE "-5|w0|invoke|send|a\n", "history:2: time is not"},
         {HEAD_QUEUE "1|w0|invoke|receive|-\n2|w0|ok|receive|a@m1,bm2\n", "history:3: receive item"},
         {HEAD_QUEUE "1|w0|invoke|receive|-\n2|w0|ok|receive|a@m1,\n", "history:3: receive item"},
         {HEAD_QUEUE "1|w0|invoke|receive|-\n2|w0|ok|receive|a@\n", "history:3: receive item"},
         {HEAD_QUEUE "1|w0|ok|send|a\n", "history:2: a completion with no invoke"},
-        {HEAD_QUEUE "1|w0|invoke|send|a\n2|w0|ok|delete|a@1\n", "history:3: a completion of another op"},
+        {HEAD_QUEUE "1|w0|invoke|send|a\n2|w0|ok|delete|a@1\n",
+         "history:3: a completion of another op"},
         {HEAD_QUEUE "1|nemesis|info|start|partition\n", "history:2: nemesis start/stop"},
     };
     struct fixture *f = *state;
