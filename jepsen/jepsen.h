@@ -76,6 +76,36 @@
 /* chunk for delay +- jitter microseconds, in order. The link's default    */
 /* delay is the zone delay between nodes in different zones, 0 otherwise  */
 /* (and 0 for client links).                                              */
+/*                                                                        */
+/* Precisely:                                                             */
+/* - A connection belongs to link (from, to): the raft dialler (by its    */
+/*   handshake's server id, see raft_id) or PROXY_CLIENT, and the node    */
+/*   whose front port it came in on. Its bytes from -> to follow the      */
+/*   delay and the stall of (from, to); the bytes back (raft sends none;  */
+/*   client replies) follow (to, from).                                   */
+/* - The handshake (libraft 0.15.0 src/uv_tcp_connect.c, uv_tcp_listen.c) */
+/*   is read whole, in any number of pieces, and forwarded unchanged.     */
+/*   Protocol != 1, an unknown id, an address length of 0 or above 1024:  */
+/*   the connection is closed and nothing is dialled (bad_handshakes).    */
+/* - STALL of (a, b): reading stops on every direction carrying a -> b;  */
+/*   bytes already read stay queued, nothing is written; a new connection */
+/*   of link (a, b) is accepted, its handshake read, and held without    */
+/*   dialling the node. Lifting it dials the held connections and lets   */
+/*   the queued bytes through, in order.                                   */
+/* - RESET of (a, b): every connection of link (a, b) is closed with RST  */
+/*   on both sides, at once, and new ones as soon as their link is known  */
+/*   (after the handshake, or at accept for clients), while the cut       */
+/*   holds. A RESET of (n, PROXY_CLIENT) resets the client connections of */
+/*   node n. A cut of (a, b) never touches a connection of link (b, a).   */
+/* - Each chunk read is released at now + delay +- jitter (uniform, from  */
+/*   seed), never before the chunk read before it in that direction. A   */
+/*   new delay applies to bytes read from then on.                         */
+/* - The node's port refuses (it is down): the front is reset             */
+/*   (upstream_failures). One side closes (EOF): what is queued towards   */
+/*   the other side is written, then both are closed; one side resets:    */
+/*   the other is reset.                                                   */
+/* - Memory is bounded: a direction with more than 4 MiB queued or being  */
+/*   written is not read until it is below 1 MiB.                          */
 
 #define PROXY_CLIENT (-1) /* "from" of client connections */
 
@@ -106,20 +136,28 @@ struct proxyStats
     uint64_t resets;      /* connections reset by a cut */
     uint64_t bytes;       /* forwarded, both directions */
     uint64_t held_bytes;  /* now held by stalls and delays */
+    uint64_t live;              /* connections open now */
+    uint64_t held_connections;  /* ... of which held by a stall, no upstream */
+    uint64_t bad_handshakes;    /* raft connections closed: bad handshake */
+    uint64_t upstream_failures; /* back port refused (node down): front reset */
 };
 
 /* Listen on every front port (127.0.0.1) and start the proxy's thread.
- * Returns 0, or -1 with @errmsg filled (nothing left running). */
+ * Returns 0, or -1 with @errmsg filled (a front port taken, n_nodes 0 or
+ * above JEPSEN_NODES_MAX): nothing left bound or running, *out NULL. The
+ * node's back ports need not be listening yet. */
 int proxyStart(const struct proxyConfig *c, struct proxy **out, char *errmsg, size_t len);
 
-/* Close every connection, stop the thread, free. */
+/* Close every connection (plainly, no RST), stop the thread, free. @p may
+ * be NULL. No other call may be running or follow. */
 void proxyStop(struct proxy *p);
 
 /* The calls below are thread safe and have taken effect on the proxy's
- * loop when they return. @from is a node index or PROXY_CLIENT, @to a node
- * index. */
+ * loop when they return. @from and @to are node indices or PROXY_CLIENT
+ * (not both): (PROXY_CLIENT, n) carries requests to node n, (n,
+ * PROXY_CLIENT) its replies. A link that does not exist is ignored. */
 
-/* Cut the directed link from -> to. */
+/* Cut the directed link from -> to (a second cut replaces the mode). */
 void proxyCut(struct proxy *p, int from, int to, enum proxyCutMode mode);
 
 /* Lift the cut of one link. */
@@ -130,9 +168,10 @@ void proxyUncut(struct proxy *p, int from, int to);
  * the replies use (to, from)). */
 void proxySetDelay(struct proxy *p, int from, int to, unsigned delay_us, unsigned jitter_us);
 
-/* Every cut lifted, every delay back to its default. */
+/* Every cut lifted, every delay back to its default (the zone delay). */
 void proxyHeal(struct proxy *p);
 
+/* A consistent snapshot of the counters, taken on the loop. */
 void proxyGetStats(struct proxy *p, struct proxyStats *out);
 
 /* ---------------------------------------------------------------------- */
@@ -158,6 +197,8 @@ struct checkResult
     char workload[16];
     bool fifo;               /* the history's workload is fifo */
     uint64_t events;         /* event lines read */
+    double duration_s;       /* the last event's time */
+    uint64_t unfinished;     /* invokes never completed (count as info) */
     uint64_t sends_ok;       /* logical sends acknowledged */
     uint64_t sends_fail;     /* definitely refused */
     uint64_t sends_info;     /* outcome unknown (never acked) */
@@ -185,17 +226,35 @@ struct checkResult
 };
 
 /* Read the history at @path and check it. Returns 0 (see r->valid), or -1
- * with @errmsg filled if the file cannot be read or is malformed. */
+ * with @errmsg filled if the file cannot be read or is malformed
+ * ("history:LINE: what is wrong": field count, time, type, receive list,
+ * nemesis start/stop without FAULT#K, a completion with no invoke
+ * outstanding or of another op than its invoke). Blank lines are skipped.
+ * A completion pairs with the latest invoke of its process; an invoke
+ * abandoned by a later one, or never completed, counts as info
+ * (r->unfinished). A body's status: ok if any send attempt was ok, else
+ * info if any was info or unfinished, else fail. Problem examples are
+ * shared out across kinds (harness, lost, phantom, failed appeared, fifo
+ * duplicate, order) so that a flood of one hides no other. Details:
+ * checker.c, checker_eval.c. */
 int checkHistory(const char *path, struct checkResult *r, char *errmsg, size_t len);
 
-/* The text summary, as a person reads it at a glance. */
+/* The text summary, as a person reads it at a glance: "VALID" or
+ * "INVALID: <invariant> <value>, ...", the invariants with their required
+ * value, the counts, availability in and out of fault windows ("n/a" when
+ * no op fell there), the latency table, the problem examples. */
 void checkPrint(FILE *f, const struct checkResult *r);
 
 /* Into @dir: results.json (@config_json, an object, embedded as "config";
  * may be NULL), summary.txt, latency.svg (latency of every operation over
  * time, fault windows shaded, fail and info marked; drawn by gnuplot if
  * /usr/bin/gnuplot exists, else latency.gp and its data are left for it).
- * Returns 0, or -1 with @errmsg filled. */
+ * Reads @history_path again (for the plot's points). results.json's "plot"
+ * says what became of the picture: "latency.svg", "gnuplot missing" (still
+ * returns 0), or why gnuplot failed (gnuplot.log holds its output).
+ * Returns 0, or -1 with @errmsg filled (a file could not be written, or
+ * gnuplot failed or ran past 120 s: results.json and summary.txt are
+ * written even then). */
 int reportWrite(const char *dir,
                 const char *history_path,
                 const struct checkResult *r,
