@@ -6,6 +6,7 @@
 #   make sim SEEDS=N [FIRST=S]   the deterministic simulator on N seeds
 #   make sim SEED=S              one seed, with its report (SIM_FLAGS=-v traces)
 #   make bench [QUICK=1]   benchmark a local 3-node cluster (README "Benchmarks")
+#   make chaos [CHAOS_FLAGS=...]   the chaos harness's default scenario (README "Chaos testing")
 #   make deps       install missing Debian packages
 #   make install PREFIX=/usr/local
 #   SANITIZE=1      ASan + UBSan (objects go to build/san)
@@ -78,7 +79,7 @@ SIM_SRC := $(wildcard tests/sim/*.c)
 SIM_OBJ := $(call obj,$(SIM_SRC))
 SIM_BIN := $(BUILD)/tests/simulator
 
-.PHONY: all test unit integration demo deps clean install check-layers check-symbols fuzz sim bench
+.PHONY: all test unit integration demo deps clean install check-layers check-symbols fuzz sim bench chaos
 ifeq ($(SANITIZE),1)
 all: $(BINDIR)/qraftd $(BINDIR)/qraft $(JEPSEN_BIN)
 else
@@ -219,8 +220,9 @@ check-symbols: $(CLIENT_OBJ) $(FSM_OBJ) $(RAFT_OBJ) $(NODE_OBJ)
 
 test: deps
 	@$(MAKE) --no-print-directory check-layers check-symbols all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
-	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch
+	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) JEPSEN=$(BINDIR)/jepsen \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch tests/jepsen/short
 
 # The benchmark (tests/bench): optimised, never sanitized, never part of
 # all or test. The cluster it runs is the release bin/qraftd.
@@ -234,6 +236,12 @@ $(BENCH_BIN): $(BENCH_SRC) $(wildcard tests/bench/*.h) build/rel/libqraft.a
 bench: deps
 	@$(MAKE) --no-print-directory SANITIZE=0 all $(BENCH_BIN)
 	@QUICK=$(QUICK) tests/bench/run $(BENCH_BIN)
+
+# The chaos harness's default scenario (README "Chaos testing"); flags in
+# CHAOS_FLAGS, e.g. make chaos CHAOS_FLAGS="--workload fifo --duration 600".
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@$(BINDIR)/jepsen --qraftd $(BINDIR)/qraftd $(CHAOS_FLAGS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -51,8 +51,267 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "client/qraft.h"
+
 #define JEPSEN_NODES_MAX 9
 #define JEPSEN_ZONES_MAX 9
+
+/* ---------------------------------------------------------------------- */
+/* History (history.c)                                                     */
+
+struct history;
+
+/* Create the file at @path and write "# " @header as its first line.
+ * Returns 0, or -1 with @errmsg filled. */
+int historyOpen(const char *path, const char *header, struct history **out, char *errmsg,
+                size_t len);
+
+/* Microseconds since the history was opened (monotonic). */
+uint64_t historyNow(const struct history *h);
+
+/* Append one event stamped now: PROCESS TYPE OP VALUE [NOTE]. @value NULL
+ * is written "-"; tabs and newlines in @note become spaces. Thread safe;
+ * every line is flushed as written. */
+void historyAdd(struct history *h,
+                const char *process,
+                const char *type,
+                const char *op,
+                const char *value,
+                const char *note);
+
+/* historyAdd with a printf-style value. */
+void historyAddf(struct history *h, const char *process, const char *type, const char *op,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+void historyClose(struct history *h);
+
+/* ---------------------------------------------------------------------- */
+/* The nodes as processes (cluster.c)                                      */
+/*                                                                        */
+/* Node i (0-based, raft id i+1, zone i % zones) lives in ROOT/nI: data in */
+/* ROOT/nI/data, its stdout and stderr in ROOT/nI/log. It binds its raft   */
+/* port BASE+1+i and client port BASE+101+i, and announces the proxy's    */
+/* front ports BASE+21+i (raft) and BASE+121+i (client). Only the main    */
+/* thread calls these functions.                                          */
+
+enum jnodeState {
+    JNODE_DOWN,
+    JNODE_UP,
+    JNODE_PAUSED,
+};
+
+struct jnode
+{
+    unsigned index;
+    uint64_t id;
+    unsigned zone;
+    int pid;                /* 0 when down */
+    enum jnodeState state;
+    bool expect_exit;       /* a fault explains its next exit */
+    char root[512];         /* ROOT/nI */
+    char data[560];         /* ROOT/nI/data */
+    char clock_file[560];   /* faketime offset ("+0", "+90s", ...) */
+    uint16_t raft_back, raft_front, client_back, client_front;
+};
+
+struct jcluster
+{
+    unsigned n;
+    unsigned zones;
+    uint16_t base_port;
+    char qraftd[512];
+    char root[512];
+    char faketime_lib[256]; /* empty: nodes run without libfaketime */
+    char cluster_flag[1024];
+    char servers[512];      /* every node's front client address */
+    struct history *history;
+    struct jnode nodes[JEPSEN_NODES_MAX];
+};
+
+/* Fill @c (no process started): ports, directories (created). */
+int clusterInit(struct jcluster *c,
+                unsigned n,
+                unsigned zones,
+                uint16_t base_port,
+                const char *qraftd,
+                const char *root,
+                bool faketime,
+                struct history *history,
+                char *errmsg,
+                size_t len);
+
+/* Start node @i (it must be down). Returns 0 or -1. */
+int clusterStart(struct jcluster *c, unsigned i);
+
+/* SIGKILL node @i and reap it (no-op when down). */
+void clusterKill(struct jcluster *c, unsigned i);
+
+/* SIGSTOP / SIGCONT node @i. */
+void clusterPause(struct jcluster *c, unsigned i);
+void clusterResume(struct jcluster *c, unsigned i);
+
+/* SIGTERM every node, wait up to 10 s each, then SIGKILL. */
+void clusterStopAll(struct jcluster *c);
+
+/* Reap nodes that exited on their own; an exit no fault explains is
+ * written to the history as a failed "node-exit" check. */
+void clusterReap(struct jcluster *c);
+
+/* Status of node @i asked directly (not through the proxy). */
+int clusterStatus(struct jcluster *c, unsigned i, struct qraft_node_status *st);
+
+/* Index of the node that the up nodes agree leads, or -1. */
+int clusterLeader(struct jcluster *c);
+
+/* Wait up to @timeout_ms until every node is up, a leader is known and all
+ * are at the same applied index with the same digest. Returns 0, or -1
+ * with what differs in @detail. */
+int clusterAwaitConverged(struct jcluster *c, unsigned timeout_ms, char *detail, size_t len);
+
+/* ---------------------------------------------------------------------- */
+/* Nemesis (nemesis.c)                                                     */
+
+#define NEMESIS_FAULTS(X)                                                   \
+    X(FAULT_KILL, "kill")                                                   \
+    X(FAULT_PAUSE, "pause")                                                 \
+    X(FAULT_PARTITION_ZONE, "partition-zone")                               \
+    X(FAULT_PARTITION_LEADER, "partition-leader")                           \
+    X(FAULT_PARTITION_HALVES, "partition-halves")                           \
+    X(FAULT_BRIDGE, "bridge")                                               \
+    X(FAULT_ONE_WAY, "one-way")                                             \
+    X(FAULT_RESTART_ALL, "restart-all")                                     \
+    X(FAULT_SLOW, "slow")                                                   \
+    X(FAULT_CLOCK, "clock")                                                 \
+    X(FAULT_CORRUPT, "corrupt")                                             \
+    X(FAULT_DISK_FULL, "disk-full")
+
+enum faultKind {
+#define NEMESIS__ENUM(E, NAME) E,
+    NEMESIS_FAULTS(NEMESIS__ENUM)
+#undef NEMESIS__ENUM
+        FAULT_KINDS
+};
+
+/* "kill" for FAULT_KILL. */
+const char *faultName(enum faultKind k);
+
+/* Parse "all", "none" or a comma-separated list of names into a bit mask
+ * of (1 << kind). Returns 0 or -1 with @errmsg filled. */
+int faultParseList(const char *list, unsigned *mask, char *errmsg, size_t len);
+
+/* One planned fault: on at start_ms, healed at end_ms (run time). */
+struct faultPlan
+{
+    uint64_t start_ms;
+    uint64_t end_ms;
+    enum faultKind kind;
+    uint64_t choice; /* random bits for choosing targets when it starts */
+};
+
+#define NEMESIS_PLAN_MAX 4096
+
+struct nemesis
+{
+    struct jcluster *cluster;
+    struct proxy *proxy;
+    struct history *history;
+    unsigned zone_delay_us, zone_jitter_us;
+    char tmpfs[600];              /* disk-full: the mount point, or "" */
+    int tmpfs_node;               /* ... the node whose data it holds */
+    unsigned n_plan;
+    struct faultPlan plan[NEMESIS_PLAN_MAX];
+    /* What the fault now on did, for healing it. */
+    int active;                   /* index into plan, -1: none */
+    char active_value[160];
+    unsigned targets;             /* bit mask of node indices */
+    bool refused;                 /* corrupt: the node refused to start */
+    char backup[640];             /* corrupt: copy of the data directory */
+    uint64_t faults_injected;
+    volatile int *interrupted;    /* set by a signal: stop waiting */
+};
+
+/* Plan faults of the kinds in @mask over @duration_ms of run time: each
+ * lasts @min_ms..@max_ms, after a healing gap of @gap_ms.."2 x @gap_ms".
+ * Kinds take turns (shuffled, each before any repeats). */
+void nemesisPlan(struct nemesis *n, unsigned mask, uint64_t seed, uint64_t duration_ms,
+                 unsigned min_ms, unsigned max_ms, unsigned gap_ms);
+
+/* The schedule, one line per fault. */
+void nemesisPrintPlan(const struct nemesis *n, FILE *f);
+
+/* Set up what the kinds in @mask need before the nodes start (disk-full:
+ * a tmpfs as one node's data directory). Returns @mask without the kinds
+ * this machine cannot do, each with a note on @f (disk-full needs root for
+ * mount(2)). */
+unsigned nemesisPrepare(struct nemesis *n, unsigned mask, uint64_t seed, FILE *f);
+
+/* Run the plan in real time until run time @until_ms, reaping exited
+ * nodes meanwhile. Returns with the last fault healed. */
+void nemesisRun(struct nemesis *n, uint64_t until_ms);
+
+/* Heal everything: proxy, paused and stopped nodes, clocks, disk. */
+void nemesisHealAll(struct nemesis *n);
+
+/* Undo nemesisPrepare (unmount). */
+void nemesisCleanup(struct nemesis *n);
+
+/* ---------------------------------------------------------------------- */
+/* Workloads (workload.c; one file per workload: workload_queue.c, ...)    */
+
+/* Room for a producer's own state, in uint64_t. */
+#define WORKLOAD_STATE_MAX 256
+
+/* What makes one workload: its queue and the messages it sends. */
+struct workloadOps
+{
+    const char *name;
+    const char *queue;
+    const struct qraft_attr *attrs; /* CreateQueue attributes */
+    size_t n_attrs;
+    unsigned send_retries; /* sends of the same body again after an info */
+    /* The next message of producer @producer (of @producers): fill @body
+     * and the send parameters (@group and @dedup have room for
+     * QRAFT_GROUP_ID_MAX). @state (WORKLOAD_STATE_MAX words) is the
+     * producer's own, zeroed at start; @groups the number of groups. */
+    void (*next)(unsigned producer, unsigned producers, unsigned groups, uint64_t *state,
+                 char *body, size_t cap, char *group, char *dedup);
+};
+
+extern const struct workloadOps workloadQueue;
+extern const struct workloadOps workloadFifo;
+
+/* Look a workload up by name. */
+const struct workloadOps *workloadFind(const char *name);
+
+struct workloadConfig
+{
+    const struct workloadOps *ops;
+    const char *servers;
+    struct history *history;
+    unsigned concurrency; /* threads: half producers, half consumers */
+    double rate;          /* operations per second, all threads */
+    int timeout_ms;       /* libqraft per-call deadline */
+    unsigned groups;      /* fifo */
+    unsigned skip_delete_percent; /* received and left undeleted */
+    uint64_t seed;
+};
+
+struct workload;
+
+/* Create the queue (retried up to @timeout_ms). Returns 0 or -1. */
+int workloadSetup(const struct workloadConfig *c, unsigned timeout_ms, char *errmsg,
+                  size_t len);
+
+/* Start the threads. */
+int workloadStart(const struct workloadConfig *c, struct workload **out);
+
+/* Ask the threads to finish their current operation and join them. */
+void workloadStop(struct workload *w);
+
+/* Final phase: receive and delete until the queue is empty (the drain
+ * process), up to @timeout_ms. Returns 0, or -1 with @errmsg filled. */
+int workloadDrain(const struct workloadConfig *c, unsigned timeout_ms, char *errmsg,
+                  size_t len);
 
 /* ---------------------------------------------------------------------- */
 /* Fault proxy (proxy.c)                                                   */
