@@ -8,6 +8,14 @@
  * on; then `snapshot_finalize` on the loop thread, which frees everything.
  * Because finalize is set, raft never frees the snapshot buffers itself.
  *
+ * Pacing. A snapshot serialises the whole state, so taking one every N
+ * entries costs O(state) per N entries: with a large backlog (a million
+ * 1 KiB messages is 1 GB) that is most of the node's work. After each
+ * snapshot the threshold becomes the number of entries, at the recent
+ * average entry size, that add up to the snapshot's size: the log then
+ * grows to about the state's size between snapshots (at most about twice
+ * the state on disk), and snapshotting costs O(1) per byte appended.
+ *
  * Apply: fsmApply returns non-zero only when the store failed. Every node
  * would fail at the same entry, and a non-zero return would make libraft
  * retry the entry forever, so the node stops instead.
@@ -47,6 +55,8 @@ static int glueApply(struct raft_fsm *fsm,
     struct fsmAdapter *a = adapterOf(fsm);
     int rv;
 
+    a->applied_bytes += buf->len;
+    a->applied_entries++;
     rv = fsmApply(a->fsm, buf->base, buf->len, &a->reply);
     if (rv != 0) {
         adapterLog(a, REPLICA_LOG_ERROR, "state machine store failed", "rv=%d error=\"%s\"", rv,
@@ -109,6 +119,33 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
     return 0;
 }
 
+/* See "Pacing" above. */
+static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes)
+{
+    uint64_t avg;
+    uint64_t threshold;
+
+    if (a->raft == NULL) {
+        return;
+    }
+    avg = a->applied_entries > 0 ? a->applied_bytes / a->applied_entries : 1024;
+    if (avg == 0) {
+        avg = 1;
+    }
+    threshold = snapshot_bytes / avg;
+    if (threshold < a->base_threshold) {
+        threshold = a->base_threshold;
+    }
+    if (threshold > UINT32_MAX) {
+        threshold = UINT32_MAX;
+    }
+    raft_set_snapshot_threshold(a->raft, (unsigned)threshold);
+    a->applied_bytes = 0;
+    a->applied_entries = 0;
+    adapterLog(a, REPLICA_LOG_INFO, "snapshot taken", "bytes=%zu next_after_entries=%llu",
+               snapshot_bytes, (unsigned long long)threshold);
+}
+
 static int glueSnapshotFinalize(struct raft_fsm *fsm,
                                 struct raft_buffer *bufs[],
                                 unsigned *n_bufs)
@@ -117,6 +154,11 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
     unsigned i;
 
     if (*bufs != NULL) {
+        size_t bytes = 0;
+        for (i = 0; i < *n_bufs; i++) {
+            bytes += (*bufs)[i].len;
+        }
+        glueSnapshotPace(a, bytes);
         for (i = 0; i < *n_bufs; i++) {
             raft_free((*bufs)[i].base);
         }
@@ -154,6 +196,10 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
     memset(&a->raft_fsm, 0, sizeof a->raft_fsm);
     a->fsm = fsm;
     a->snapshot = NULL;
+    a->raft = NULL;
+    a->base_threshold = 0;
+    a->applied_bytes = 0;
+    a->applied_entries = 0;
     a->raft_fsm.version = 3;
     a->raft_fsm.data = a;
     a->raft_fsm.apply = glueApply;

@@ -16,6 +16,13 @@ struct fsmAdapter
     struct fsm *fsm;
     struct fsmReply reply;         /* the reply of the entry being applied */
     struct fsmSnapshot *snapshot;  /* between `snapshot` and finalize */
+    /* Snapshot pacing (glueSnapshotFinalize): when @raft is set, after each
+     * snapshot its threshold becomes the number of entries whose bytes add
+     * up to the snapshot's size, and never less than @base_threshold. */
+    struct raft *raft;
+    unsigned base_threshold;
+    uint64_t applied_bytes;   /* entry bytes applied since the last snapshot */
+    uint64_t applied_entries; /* ... and their number */
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */

@@ -331,6 +331,8 @@ int replicaInit(uv_loop_t *loop,
     raft_set_election_timeout(&r->raft, c->election_timeout_ms);
     raft_set_heartbeat_timeout(&r->raft, c->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&r->raft, c->snapshot_threshold);
+    r->adapter.raft = &r->raft;
+    r->adapter.base_threshold = c->snapshot_threshold;
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     raft_set_pre_vote(&r->raft, true);
 
