@@ -220,7 +220,8 @@ check-symbols: $(CLIENT_OBJ) $(FSM_OBJ) $(RAFT_OBJ) $(NODE_OBJ)
 test: deps
 	@$(MAKE) --no-print-directory check-layers check-symbols all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
 	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch \
+	    tests/aws/run
 
 # The benchmark (tests/bench): optimised, never sanitized, never part of
 # all or test. The cluster it runs is the release bin/qraftd.
