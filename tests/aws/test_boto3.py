@@ -350,7 +350,7 @@ class MessageTests(Base):
         self.c.send_message(QueueUrl=url, MessageBody="units")
         m = self.receiveAll(url, 1, AttributeNames=["All"])[0]
         a = m.get("Attributes", {})
-        for k in ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"):
+        for k in ("SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"):
             self.assertIn(k, a, "ReceiveMessage AttributeNames=All lacks %s: %r" % (k, a))
         self.assertEqual(a["ApproximateReceiveCount"], "1")
         for k in ("SentTimestamp", "ApproximateFirstReceiveTimestamp"):
@@ -359,6 +359,7 @@ class MessageTests(Base):
         self.c.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
         m2 = self.receiveAll(url, 1, AttributeNames=["ApproximateReceiveCount"])[0]
         self.assertEqual(m2.get("Attributes"), {"ApproximateReceiveCount": "2"})
+        self.assertIn("SenderId", a, "ReceiveMessage AttributeNames=All lacks SenderId: %r" % a)
 
     def test_receive_message_system_attribute_names(self):
         # MessageSystemAttributeNames (2024) is newer than Debian's botocore:
@@ -431,10 +432,13 @@ class MessageTests(Base):
                                                                      VisibilityTimeout=60),
                             "ReceiptHandleIsInvalid", what="ChangeMessageVisibility ReceiptHandle=INVALID")
 
-    def test_missing_parameters(self):
-        url, _ = self.newQueue("miss")
+    def test_empty_message_body_is_missing_parameter(self):
+        url, _ = self.newQueue("empty")
         self.assertAwsError(lambda: self.c.send_message(QueueUrl=url, MessageBody=""), "MissingParameter",
                             what="SendMessage MessageBody=''")
+
+    def test_missing_parameters(self):
+        url, _ = self.newQueue("miss")
         status, _, body = awsutil.queryRequest(ENDPOINTS[0], {"Action": "SendMessage", "QueueUrl": url})
         err = awsutil.xmlError(body)
         self.assertEqual((status, err and err[1]), (400, "MissingParameter"),
@@ -537,30 +541,44 @@ class BatchTests(Base):
         self.assertEqual([(f["Id"], f["Code"], f["SenderFault"]) for f in failed],
                          [("big", "InvalidParameterValue", True)], repr(r))
 
-    def test_batch_request_errors(self):
+    def test_empty_batch_request(self):
         url, _ = self.newQueue("sbe")
         self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[]),
                             "AWS.SimpleQueueService.EmptyBatchRequest", what="SendMessageBatch no entries")
+        self.assertAwsError(lambda: self.c.delete_message_batch(QueueUrl=url, Entries=[]),
+                            "AWS.SimpleQueueService.EmptyBatchRequest", what="DeleteMessageBatch no entries")
+        self.assertAwsError(lambda: self.c.change_message_visibility_batch(QueueUrl=url, Entries=[]),
+                            "AWS.SimpleQueueService.EmptyBatchRequest", what="ChangeMessageVisibilityBatch no entries")
+
+    def test_too_many_entries_in_batch_request(self):
+        url, _ = self.newQueue("sbt")
         self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "MessageBody": "x"} for i in range(11)]),
             "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", what="SendMessageBatch 11 entries")
-        self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}]),
-            "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", what="SendMessageBatch Ids same, same")
-        self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": "bad:id", "MessageBody": "x"}]),
-            "AWS.SimpleQueueService.InvalidBatchEntryId", what="SendMessageBatch Id bad:id")
-        self.assertAwsError(lambda: self.c.delete_message_batch(QueueUrl=url, Entries=[]),
-                            "AWS.SimpleQueueService.EmptyBatchRequest", what="DeleteMessageBatch no entries")
         self.assertAwsError(lambda: self.c.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": "x"} for i in range(11)]),
             "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", what="DeleteMessageBatch 11 entries")
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0",
+                         "refused batches sent nothing")
+
+    def test_batch_entry_ids_not_distinct(self):
+        url, _ = self.newQueue("sbd")
+        self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "same", "MessageBody": "x"}, {"Id": "same", "MessageBody": "y"}]),
+            "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", what="SendMessageBatch Ids same, same")
         self.assertAwsError(lambda: self.c.change_message_visibility_batch(QueueUrl=url, Entries=[
             {"Id": "d", "ReceiptHandle": "x", "VisibilityTimeout": 1},
             {"Id": "d", "ReceiptHandle": "y", "VisibilityTimeout": 1}]),
             "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", what="ChangeMessageVisibilityBatch Ids d, d")
         self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0",
                          "refused batches sent nothing")
+
+    def test_invalid_batch_entry_id(self):
+        url, _ = self.newQueue("sbi")
+        for bad in ("bad:id", "x" * 81, "sp ace"):
+            self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": bad, "MessageBody": "x"}]),
+                "AWS.SimpleQueueService.InvalidBatchEntryId", what="SendMessageBatch Id %r" % bad)
 
     def test_batch_request_too_long(self):
         url, _ = self.newQueue("sbtl")

@@ -149,10 +149,14 @@ class HttpTests(unittest.TestCase):
         doc, hdrs = self.assertJsonError(answer, ("InvalidParameterValueException",),
                                          what="JSON ReceiveMessage MaxNumberOfMessages 11")
         self.assertEqual(hdrs.get("x-amzn-query-error"), "InvalidParameterValue;Sender")
+
+    def test_json_missing_parameter_shape(self):
         answer = awsutil.jsonRequest(ENDPOINTS[0], "SendMessage", {"QueueUrl": self.url})
         doc, hdrs = self.assertJsonError(answer, what="JSON SendMessage without MessageBody")
         self.assertEqual(hdrs.get("x-amzn-query-error"), "MissingParameter;Sender",
                          "JSON SendMessage without MessageBody: %r" % doc)
+
+    def test_json_batch_error_shape(self):
         answer = awsutil.jsonRequest(ENDPOINTS[0], "SendMessageBatch", {"QueueUrl": self.url, "Entries": []})
         doc, hdrs = self.assertJsonError(answer, ("EmptyBatchRequest",), what="JSON SendMessageBatch Entries []")
         self.assertEqual(doc["__type"], "com.amazonaws.sqs#EmptyBatchRequest")
