@@ -158,6 +158,22 @@ class QueueTests(Base):
                                                         Attributes={"ContentBasedDeduplication": "true"}),
                             "InvalidAttributeName", what="CreateQueue standard ContentBasedDeduplication")
 
+    def test_queue_name_limits(self):
+        stem = queueName("n")
+        longest = (stem + "_" + "x" * 80)[:80]
+        url = self.c.create_queue(QueueName=longest)["QueueUrl"]
+        self.assertTrue(url.endswith("/" + longest), "an 80-character name is allowed")
+        fifo = (stem + "-" + "y" * 80)[:75] + ".fifo"
+        url = self.c.create_queue(QueueName=fifo, Attributes={"FifoQueue": "true"})["QueueUrl"]
+        self.assertTrue(url.endswith("/" + fifo), "80 characters including .fifo")
+
+    def test_queue_deleted_recently(self):
+        url, name = self.newQueue("recent")
+        self.c.delete_queue(QueueUrl=url)
+        self.assertAwsError(lambda: self.c.create_queue(QueueName=name),
+                            "AWS.SimpleQueueService.QueueDeletedRecently",
+                            what="CreateQueue %s within 60 s of its DeleteQueue" % name)
+
     def test_get_queue_url(self):
         url, name = self.newQueue("url")
         self.assertEqual(self.c.get_queue_url(QueueName=name)["QueueUrl"], url)
@@ -335,6 +351,22 @@ class MessageTests(Base):
             what="SendMessage Number attribute 'twelve'")
         self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0")
 
+    def test_message_attribute_limits(self):
+        url, _ = self.newQueue("mlim")
+        eleven = {"a%d" % i: {"DataType": "String", "StringValue": "v"} for i in range(11)}
+        self.assertAwsError(lambda: self.c.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=eleven),
+                            "InvalidParameterValue", what="SendMessage with 11 message attributes")
+        for bad in ("AWS.reserved", "Amazon.reserved", "has space", ".leading", "double..dot"):
+            self.assertAwsError(lambda: self.c.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={
+                bad: {"DataType": "String", "StringValue": "v"}}), "InvalidParameterValue",
+                what="SendMessage attribute name %r" % bad)
+        self.assertAwsError(lambda: self.c.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={
+            "t": {"DataType": "Text", "StringValue": "v"}}), "InvalidParameterValue",
+            what="SendMessage attribute DataType Text")
+        ten = {"a%d" % i: {"DataType": "String", "StringValue": "v"} for i in range(10)}
+        self.c.send_message(QueueUrl=url, MessageBody="ten", MessageAttributes=ten)
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "1")
+
     def test_message_system_attributes_trace_header(self):
         url, _ = self.newQueue("trace")
         trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -491,6 +523,12 @@ class MessageTests(Base):
             if len(got) >= 15:
                 break
         self.assertEqual(sorted(m["Body"] for m in got), sorted("m%d" % i for i in range(15)))
+
+    def test_purge_queue_in_progress(self):
+        url, _ = self.newQueue("purge2")
+        self.c.purge_queue(QueueUrl=url)
+        self.assertAwsError(lambda: self.c.purge_queue(QueueUrl=url), "AWS.SimpleQueueService.PurgeQueueInProgress",
+                            status=403, what="a second PurgeQueue within 60 s")
 
     def test_purge_queue(self):
         url, _ = self.newQueue("purge")
@@ -720,6 +758,22 @@ class FifoTests(Base):
         self.assertEqual(self.c.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []), [],
                          "deduplication holds for 5 minutes even after the first copy was deleted")
 
+    def test_fifo_batch_without_group_id(self):
+        url, _ = self.newFifo("fbg", contentBased=True)
+        self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "1", "MessageBody": "x", "MessageGroupId": "g"}, {"Id": "2", "MessageBody": "y"}]),
+            "InvalidParameterValue", what="SendMessageBatch FIFO, entry 2 without MessageGroupId")
+        self.assertEqual(self.c.receive_message(QueueUrl=url).get("Messages", []), [], "nothing was sent")
+
+    def test_fifo_batch_without_deduplication_id(self):
+        url, _ = self.newFifo("fbd")
+        self.assertAwsError(lambda: self.c.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "1", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "d1"},
+            {"Id": "2", "MessageBody": "y", "MessageGroupId": "g"}]),
+            "InvalidParameterValue",
+            what="SendMessageBatch FIFO (no content-based dedup), entry 2 without MessageDeduplicationId")
+        self.assertEqual(self.c.receive_message(QueueUrl=url).get("Messages", []), [], "nothing was sent")
+
     def test_fifo_send_batch(self):
         url, _ = self.newFifo("fbatch", contentBased=True)
         r = self.c.send_message_batch(QueueUrl=url, Entries=[
@@ -875,6 +929,27 @@ class LongPollTests(Base):
         t0 = time.time()
         self.c.receive_message(QueueUrl=url, WaitTimeSeconds=0)
         self.assertLess(time.time() - t0, 1.5, "WaitTimeSeconds=0 overrides the queue's wait")
+
+    def test_two_waiters_two_sends(self):
+        url, _ = self.newQueue("lp2")
+        out = []
+        lock = threading.Lock()
+
+        def receive(ep):
+            r = awsutil.client(ep).receive_message(QueueUrl=url, WaitTimeSeconds=10)
+            with lock:
+                out.extend(m["Body"] for m in r.get("Messages", []))
+        ths = [threading.Thread(target=receive, args=(ENDPOINTS[i],)) for i in (0, 1)]
+        t0 = time.time()
+        for th in ths:
+            th.start()
+        time.sleep(1.0)
+        self.c.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "a"},
+                                                         {"Id": "b", "MessageBody": "b"}])
+        for th in ths:
+            th.join(15)
+        self.assertEqual(sorted(out), ["a", "b"], "two waiting receives, two messages: both delivered once")
+        self.assertLess(time.time() - t0, 9.5, "the waiters were woken, not timed out")
 
     def test_dropped_waiter_does_not_take_a_message(self):
         url, _ = self.newQueue("lpdrop")

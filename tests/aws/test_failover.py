@@ -140,6 +140,34 @@ class FailoverTests(unittest.TestCase):
                 drain.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         self.assertIn("after restart", bodies, "a send through the restarted node arrives")
 
+    def test_health_without_quorum(self):
+        """Two of three nodes SIGKILLed: the survivor's /health is 503 with a
+        reason; both restarted: 200 everywhere again."""
+        leader = awsutil.leaderId()
+        self.assertIsNotNone(leader)
+        survivor = leader % 3 + 1
+        victims = [i for i in (1, 2, 3) if i != survivor]
+        cdir = os.environ["QRAFT_AWS_CLUSTER_DIR"]
+        script = os.path.join(os.environ["QRAFT_AWS_ROOT"], "scripts", "cluster")
+        try:
+            for v in victims:
+                with open(os.path.join(cdir, "node%d" % v, "pid")) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            status, body = None, ""
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                status, body, _ = awsutil.httpGet(ENDPOINTS[survivor - 1], "/health", timeout=5)
+                if status == 503:
+                    break
+                time.sleep(0.3)
+            self.assertEqual(status, 503, "/health on the only live node of three: %r %r" % (status, body))
+            self.assertTrue(body.strip(), "a 503 from /health says why")
+            print("survivor node %d /health: 503 %s" % (survivor, body.strip()[:100]))
+        finally:
+            for v in victims:
+                subprocess.run([script, "restart", str(v), "--dir", cdir], timeout=60, check=False)
+        self.assertEqual(awsutil.waitHealthy(timeoutSeconds=30), [], "/health 200 everywhere after the restarts")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -128,6 +128,18 @@ class HttpTests(unittest.TestCase):
             for word in ("term", "commit", "applied", "request", "connection"):
                 self.assertIn(word, low, "/metrics on %s says nothing about %s" % (ep, word))
 
+    def test_metrics_per_queue(self):
+        name = queueName("metq")
+        url = self.c.create_queue(QueueName=name)["QueueUrl"]
+        self.c.send_message(QueueUrl=url, MessageBody="m")
+        deadline = time.time() + 10
+        found = []
+        while not found and time.time() < deadline:
+            found = [ep for ep in ENDPOINTS if name in awsutil.httpGet(ep, "/metrics")[1]]
+            if not found:
+                time.sleep(0.5)
+        self.assertTrue(found, "no node's /metrics mentions queue %s (per-queue visible/in-flight/delayed)" % name)
+
     # both protocols' error shapes
 
     def test_query_error_shape(self):
