@@ -125,8 +125,45 @@ class HttpTests(unittest.TestCase):
             self.assertGreater(samples, 5, "metrics with hardly any samples")
             self.assertIn("# TYPE", body)
             low = body.lower()
-            for word in ("term", "commit", "applied", "request", "connection"):
+            for word in ("term", "commit", "applied", "request", "connection", "error", "poll"):
                 self.assertIn(word, low, "/metrics on %s says nothing about %s" % (ep, word))
+            self.assertRegex(body, r"(?m)^# TYPE \S+ histogram$", "/metrics on %s has no latency histogram" % ep)
+
+    def test_metrics_count_operations(self):
+        def count():
+            total = 0.0
+            for line in awsutil.httpGet(ENDPOINTS[0], "/metrics")[1].splitlines():
+                metric = line.split("{")[0].split(" ")[0]
+                if not line.startswith("#") and "ListQueueTags" in line and "request" in metric and \
+                        metric.endswith("_total"):
+                    total += float(line.rsplit(" ", 1)[1])
+            return total
+        before = count()
+        self.c.list_queue_tags(QueueUrl=self.url)
+        self.c.list_queue_tags(QueueUrl=self.url)
+        self.assertGreaterEqual(count() - before, 2, "per-operation request counter for ListQueueTags on node 1")
+
+    def test_metrics_long_poll_waiters(self):
+        name = queueName("metw")
+        url = self.c.create_queue(QueueName=name)["QueueUrl"]
+        import threading
+        th = threading.Thread(target=lambda: awsutil.client(ENDPOINTS[1]).receive_message(QueueUrl=url,
+                                                                                          WaitTimeSeconds=8))
+        th.start()
+        try:
+            waiting = 0.0
+            deadline = time.time() + 5
+            while waiting < 1 and time.time() < deadline:
+                time.sleep(0.3)
+                waiting = 0.0
+                for ep in ENDPOINTS:
+                    for line in awsutil.httpGet(ep, "/metrics")[1].splitlines():
+                        if line and not line.startswith("#") and "waiter" in line.split("{")[0].split(" ")[0]:
+                            waiting += float(line.rsplit(" ", 1)[1])
+            self.assertGreaterEqual(waiting, 1, "a long poll in progress, yet no waiter gauge above 0")
+        finally:
+            self.c.send_message(QueueUrl=url, MessageBody="release")
+            th.join(15)
 
     def test_metrics_per_queue(self):
         name = queueName("metq")
