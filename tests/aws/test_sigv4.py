@@ -91,6 +91,31 @@ class SigV4Tests(unittest.TestCase):
                            name, ("SignatureDoesNotMatch", "RequestExpired", "InvalidSignatureException"),
                            "signed 20 minutes ago")
 
+    def test_date_from_the_future(self):
+        name = queueName("sigfuture")
+        self.assertRefused(awsutil.signedRequest(ENDPOINTS[1], createBody(name), FORM, ageSeconds=-20 * 60),
+                           name, ("SignatureDoesNotMatch", "RequestExpired", "InvalidSignatureException"),
+                           "signed 20 minutes in the future")
+
+    def scopedRequest(self, region, service, name):
+        """CreateQueue signed correctly but for region/service."""
+        req = awsutil.AWSRequest(method="POST", url=ENDPOINTS[0] + "/", data=createBody(name).encode(),
+                                 headers={"Content-Type": FORM})
+        awsutil.botocore.auth.SigV4Auth(awsutil.Credentials(awsutil.ACCESS_KEY, awsutil.SECRET_KEY),
+                                        service, region).add_auth(req)
+        return awsutil.send(ENDPOINTS[0], "POST", "/", req.body, dict(req.headers.items()))
+
+    def test_wrong_region_in_scope(self):
+        name = queueName("sigregion")
+        self.assertRefused(self.scopedRequest("eu-west-1", "sqs", name), name,
+                           ("SignatureDoesNotMatch", "IncompleteSignature"),
+                           "signed for eu-west-1 (the cluster is %s)" % awsutil.REGION)
+
+    def test_wrong_service_in_scope(self):
+        name = queueName("sigservice")
+        self.assertRefused(self.scopedRequest(awsutil.REGION, "sns", name), name,
+                           ("SignatureDoesNotMatch", "IncompleteSignature"), "signed for service sns")
+
     def test_missing_authorization(self):
         name = queueName("signone")
         self.assertRefused(awsutil.signedRequest(ENDPOINTS[0], createBody(name), FORM, unsigned=True),
