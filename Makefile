@@ -14,7 +14,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 SANITIZE ?= 0
 
-PKGS_NODE := raft libuv msgpack lmdb libcrypto
+PKGS_NODE := raft libuv msgpack lmdb libcrypto libh2o jansson
 PKGS_TEST := cmocka
 
 # pkg-config runs only when a build needs it, so that `make deps` works on a
@@ -51,7 +51,9 @@ CLI_SRC := $(wildcard client/cli.c client/cli_*.c)
 CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard client/*.c))
 FSM_SRC := $(wildcard fsm/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
-NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c))
+NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c node/http/*.c))
+# The parts of node/http that need no server, for tests/unit/test_http_*.
+HTTP_PURE_SRC := $(addprefix node/http/,buf.c errors.c query.c xml.c action.c sigv4.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
@@ -139,6 +141,10 @@ $(BUILD)/tests/test_fsm_%: tests/unit/test_fsm_%.c $(FSM_OBJ) $(TESTLIB_OBJ)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
 $(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(BUILD)/libqraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+$(BUILD)/tests/test_http_%: tests/unit/test_http_%.c $(call obj,$(HTTP_PURE_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
