@@ -227,12 +227,13 @@ struct httpSigRequest
 };
 
 /* Verify @r's Authorization header against @keys at @now (seconds since
- * the epoch), for service @service. Returns 0 with the key's account in
+ * the epoch), for service @service in @region (NULL: any region). Returns
+ * 0 with the key's account in
  * @account, or -1 with the AWS error name in *code
  * (MissingAuthenticationToken, IncompleteSignature, InvalidClientTokenId,
  * SignatureDoesNotMatch, RequestExpired) and a sentence in errmsg. */
 int httpSigv4Verify(const struct httpSigRequest *r, const struct httpKeys *keys,
-                    const char *service, int64_t now, char account[13],
+                    const char *service, const char *region, int64_t now, char account[13],
                     const char **code, char *errmsg, size_t errmsg_len);
 
 /* The signature (hex) of @r for @secret with the Authorization header's

@@ -14,7 +14,8 @@
  *
  * Failure modes, with AWS's codes: no Authorization header
  * (MissingAuthenticationToken), one that is not the above or lacks a date
- * (IncompleteSignature), an access key not in the file
+ * (IncompleteSignature), a scope for another region or service
+ * (SignatureDoesNotMatch), an access key not in the file
  * (InvalidClientTokenId), X-Amz-Date more than 15 minutes from now
  * (RequestExpired, "Signature expired"), a signature that differs
  * (SignatureDoesNotMatch). Presigned URLs (X-Amz-Signature in the query)
@@ -414,8 +415,8 @@ static int64_t amzTime(const char *s)
 }
 
 int httpSigv4Verify(const struct httpSigRequest *r, const struct httpKeys *keys,
-                    const char *service, int64_t now, char account[13], const char **code,
-                    char *errmsg, size_t errmsg_len)
+                    const char *service, const char *region, int64_t now, char account[13],
+                    const char **code, char *errmsg, size_t errmsg_len)
 {
     struct httpBuf auth, date;
     char credential[512], signed_headers[1024], signature[128];
@@ -466,6 +467,12 @@ int httpSigv4Verify(const struct httpSigRequest *r, const struct httpKeys *keys,
             refuse(code, "SignatureDoesNotMatch", errmsg, errmsg_len,
                    "Credential should be scoped to a valid date, region and service 'sqs', "
                    "ending in aws4_request.");
+            goto done;
+        }
+        if (region != NULL && strcmp(reg, region) != 0) {
+            *code = "SignatureDoesNotMatch";
+            snprintf(errmsg, errmsg_len, "Credential should be scoped to a valid region, not '%s'.",
+                     reg);
             goto done;
         }
     }

@@ -342,7 +342,8 @@ static int authenticate(struct http *h, h2o_req_t *req, char account[13], const 
     sr.n_headers = k;
     sr.body = req->entity.base;
     sr.body_len = req->entity.base != NULL ? req->entity.len : 0;
-    rv = httpSigv4Verify(&sr, &h->keys, "sqs", (int64_t)time(NULL), account, code, errmsg, len);
+    rv = httpSigv4Verify(&sr, &h->keys, "sqs", h->server->config->region, (int64_t)time(NULL),
+                         account, code, errmsg, len);
 done:
     free(names);
     free(values);

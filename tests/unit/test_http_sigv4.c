@@ -96,7 +96,8 @@ static const char *verify(struct req *q, int64_t now, char account[13])
     const char *code = NULL;
     char errmsg[256];
 
-    if (httpSigv4Verify(&q->r, &keys, "sqs", now, account, &code, errmsg, sizeof errmsg) == 0) {
+    if (httpSigv4Verify(&q->r, &keys, "sqs", "us-east-1", now, account, &code, errmsg,
+                        sizeof errmsg) == 0) {
         return NULL;
     }
     assert_non_null(code);
@@ -157,6 +158,18 @@ static void refusals(void **state)
     reqHeader(&q, "host", "127.0.0.1:22201");
     reqHeader(&q, "Authorization", botoAuth);
     assert_string_equal(verify(&q, BOTO_TIME, account), "IncompleteSignature");
+    /* Another region in the scope. */
+    {
+        struct httpKeys keys = {&testKey, 1};
+        const char *code = NULL;
+        char errmsg[256];
+        botoRequest(&q, botoAuth, "20261124T093000Z", botoBody);
+        assert_int_equal(httpSigv4Verify(&q.r, &keys, "sqs", "eu-west-1", BOTO_TIME, account,
+                                         &code, errmsg, sizeof errmsg),
+                         -1);
+        assert_string_equal(code, "SignatureDoesNotMatch");
+        assert_non_null(strstr(errmsg, "us-east-1"));
+    }
     /* Another service in the scope. */
     snprintf(auth, sizeof auth, "%s", botoAuth);
     memcpy(strstr(auth, "/sqs/"), "/sns/", 5);
