@@ -491,6 +491,19 @@ class MessageTests(Base):
             "InvalidParameterValue", what="SendMessage 1000 bytes + 100-byte attribute, MaximumMessageSize 1024")
         self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "1")
 
+    def test_largest_message_round_trip(self):
+        url, _ = self.newQueue("big")
+        limit = int(self.attrs(url, "MaximumMessageSize")["MaximumMessageSize"])
+        body = "\u00e9" * (limit // 2)          # two bytes each: exactly the limit in UTF-8
+        ma = {"k": {"DataType": "String", "StringValue": "v"}}
+        self.assertAwsError(lambda: self.c.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=ma),
+                            "InvalidParameterValue", what="SendMessage of the limit plus an attribute")
+        sent = self.c.send_message(QueueUrl=url, MessageBody=body)
+        got = self.receiveAll(url, 1)
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0]["Body"], body)
+        self.assertEqual(got[0]["MessageId"], sent["MessageId"])
+
     def test_invalid_characters(self):
         url, _ = self.newQueue("chars")
         for bad in ("nul \x00", "bell \x07", "bs \x08", "unit \x1f", "fffe \ufffe"):

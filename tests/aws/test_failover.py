@@ -140,6 +140,65 @@ class FailoverTests(unittest.TestCase):
                 drain.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         self.assertIn("after restart", bodies, "a send through the restarted node arrives")
 
+    def test_fifo_order_through_leader_kill(self):
+        """One producer sends n = 0, 1, 2, ... to one FIFO group (its own
+        deduplication ids, so botocore's retries cannot duplicate) through a
+        follower while the leader is SIGKILLed: afterwards the group holds
+        every acknowledged n, each once, in send order."""
+        leader = awsutil.leaderId()
+        self.assertIsNotNone(leader)
+        follower = leader % 3 + 1
+        c = awsutil.client(ENDPOINTS[follower - 1], retries=10, readTimeout=10, connectTimeout=2)
+        url = c.create_queue(QueueName=queueName("ffifo") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        stop = threading.Event()
+        acked = []
+        failed = []
+
+        def producer():
+            for n in range(5000):
+                if stop.is_set():
+                    return
+                try:
+                    c.send_message(QueueUrl=url, MessageBody=str(n), MessageGroupId="g",
+                                   MessageDeduplicationId="n%d" % n)
+                    acked.append(n)
+                except Exception as e:
+                    failed.append((n, repr(e)))
+        th = threading.Thread(target=producer)
+        th.start()
+        killed = False
+        try:
+            time.sleep(1.0)
+            with open(os.path.join(os.environ["QRAFT_AWS_CLUSTER_DIR"], "node%d" % leader, "pid")) as f:
+                os.kill(int(f.read().strip()), signal.SIGKILL)
+            killed = True
+            time.sleep(3.0)
+        finally:
+            stop.set()
+            th.join(30)
+            if killed:
+                subprocess.run([os.path.join(os.environ["QRAFT_AWS_ROOT"], "scripts", "cluster"), "restart",
+                                str(leader), "--dir", os.environ["QRAFT_AWS_CLUSTER_DIR"]], timeout=60, check=False)
+        self.assertFalse(th.is_alive())
+        print("FIFO producer: %d acknowledged, %d failed after retries" % (len(acked), len(failed)))
+        self.assertEqual(awsutil.waitHealthy(timeoutSeconds=30), [])
+        got = []
+        deadline = time.time() + 60
+        want = set(acked)
+        while time.time() < deadline and not want <= set(got):
+            r = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            ms = r.get("Messages", [])
+            got.extend(int(m["Body"]) for m in ms)
+            if ms:
+                c.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(ms)])
+        missing = sorted(want - set(got))
+        self.assertEqual(missing, [], "acknowledged FIFO messages never received: %s" % missing[:20])
+        self.assertEqual(len(got), len(set(got)), "a FIFO message was delivered twice: %s" %
+                         sorted(n for n in set(got) if got.count(n) > 1)[:20])
+        self.assertEqual(got, sorted(got), "FIFO order broken through the failover: %s" %
+                         [(a, b) for a, b in zip(got, got[1:]) if b < a][:10])
+
     def test_health_without_quorum(self):
         """Two of three nodes SIGKILLed: the survivor's /health is 503 with a
         reason; both restarted: 200 everywhere again."""
