@@ -964,16 +964,18 @@ class LongPollTests(Base):
         self.assertEqual(sorted(out), ["a", "b"], "two waiting receives, two messages: both delivered once")
         self.assertLess(time.time() - t0, 9.5, "the waiters were woken, not timed out")
 
-    def test_dropped_waiter_does_not_take_a_message(self):
+    def dropWaiter(self, endpoint):
+        """Open a signed 15 s ReceiveMessage on endpoint, close the socket
+        after 1 s, then send a message: a live receive must get it."""
         url, _ = self.newQueue("lpdrop")
         body = urllib.parse.urlencode({"Action": "ReceiveMessage", "QueueUrl": url, "WaitTimeSeconds": "15",
                                        "Version": "2012-11-05"})
         from botocore.awsrequest import AWSRequest
-        req = AWSRequest(method="POST", url=ENDPOINTS[0] + "/", data=body.encode(),
+        req = AWSRequest(method="POST", url=endpoint + "/", data=body.encode(),
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         awsutil.sign(req)
         import socket
-        host, port = ENDPOINTS[0].split("//")[1].split(":")
+        host, port = endpoint.split("//")[1].split(":")
         s = socket.create_connection((host, int(port)), timeout=5)
         head = "POST / HTTP/1.1\r\nHost: %s:%s\r\nContent-Length: %d\r\n" % (host, port, len(req.body))
         for k, v in req.headers.items():
@@ -986,7 +988,15 @@ class LongPollTests(Base):
         self.c.send_message(QueueUrl=url, MessageBody="for the live one")
         got = self.receiveAll(url, 1, seconds=4)
         self.assertEqual([m["Body"] for m in got], ["for the live one"],
-                         "a long poll whose connection closed must not take the message")
+                         "a long poll on %s whose connection closed must not take the message" % endpoint)
+
+    def test_dropped_waiter_does_not_take_a_message(self):
+        self.dropWaiter(ENDPOINTS[0])
+
+    def test_dropped_waiter_on_a_follower(self):
+        leader = awsutil.leaderId()
+        self.assertIsNotNone(leader)
+        self.dropWaiter(ENDPOINTS[leader % 3])
 
 
 class ClusterTests(Base):

@@ -355,6 +355,57 @@ class HttpTests(unittest.TestCase):
         finally:
             s.close()
 
+    def test_pipelined_sqs_requests_answered_in_order(self):
+        leader = awsutil.leaderId()
+        self.assertIsNotNone(leader)
+        ep = ENDPOINTS[leader % 3]                    # a follower: its answers come back from the leader
+        u = urllib.parse.urlsplit(ep)
+        from botocore.awsrequest import AWSRequest
+        bodies = ["pipelined-%d-%s" % (i, "x" * (i * 37)) for i in range(6)]
+        wire = b""
+        for i, b in enumerate(bodies):
+            if i == 3:                                 # one JSON request among the query ones
+                payload = json.dumps({"QueueUrl": self.url, "MessageBody": b}).encode()
+                req = AWSRequest(method="POST", url=ep + "/", data=payload,
+                                 headers={"Content-Type": AMZJSON, "X-Amz-Target": "AmazonSQS.SendMessage"})
+            else:
+                payload = urllib.parse.urlencode({"Action": "SendMessage", "QueueUrl": self.url, "MessageBody": b,
+                                                  "Version": "2012-11-05"}).encode()
+                req = AWSRequest(method="POST", url=ep + "/", data=payload, headers={"Content-Type": FORM})
+            awsutil.sign(req)
+            head = "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (u.netloc, len(payload))
+            head += "".join("%s: %s\r\n" % (k, v) for k, v in req.headers.items()) + "\r\n"
+            wire += head.encode() + payload
+        s = socket.create_connection((u.hostname, u.port), timeout=10)
+        answers = []
+        try:
+            s.sendall(wire)
+            buf = b""
+            deadline = time.time() + 15
+            while len(answers) < len(bodies) and time.time() < deadline:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\r\n\r\n" in buf:
+                    head, rest = buf.split(b"\r\n\r\n", 1)
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        k, _, v = line.partition(b":")
+                        if k.strip().lower() == b"content-length":
+                            length = int(v.strip())
+                    if len(rest) < length:
+                        break
+                    answers.append((head.split(b" ", 2)[1], rest[:length]))
+                    buf = rest[length:]
+        finally:
+            s.close()
+        self.assertEqual(len(answers), len(bodies), "6 pipelined SendMessage, %d answers" % len(answers))
+        for i, ((status, body), sent) in enumerate(zip(answers, bodies)):
+            self.assertEqual(status, b"200", "pipelined request %d: %r" % (i, body[:200]))
+            want = awsutil.md5Hex(sent).encode()
+            self.assertIn(want, body, "answer %d is not the answer to request %d (MD5OfMessageBody)" % (i, i))
+
     def test_many_connections(self):
         u = urllib.parse.urlsplit(ENDPOINTS[2])
         socks = []
