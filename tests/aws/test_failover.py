@@ -4,7 +4,7 @@ acknowledged message is received afterwards.
 The happy path is: find the leader with the qraft CLI, start two senders (one
 on a follower's endpoint, one that moves to the next node's endpoint when its
 node stops answering), both with botocore's standard retries; after 1.5 s
-SIGKILL the leader by the PID in the cluster directory; keep sending 4 s;
+SIGKILL the leader by the PID in the cluster directory; keep sending 6 s;
 stop the senders, restart the killed node with scripts/cluster, wait for
 /health on all three, then receive and delete until every acknowledged body
 has been seen. Failure modes: a send that fails after its retries is not
@@ -41,13 +41,10 @@ class FailoverTests(unittest.TestCase):
         lock = threading.Lock()
         errors = []
         killedAt = [None]
-        firstAckAfterKill = [None]
 
         def note(body):
             with lock:
                 acked[body] = time.time()
-                if killedAt[0] and firstAckAfterKill[0] is None:
-                    firstAckAfterKill[0] = time.time() - killedAt[0]
 
         def fixedSender():
             c = awsutil.client(ENDPOINTS[followers[1] - 1], retries=10, readTimeout=10, connectTimeout=2)
@@ -95,7 +92,7 @@ class FailoverTests(unittest.TestCase):
             os.kill(killedPid, signal.SIGKILL)
             killedAt[0] = time.time()
             print("killed leader node %d (pid %d) after %d acknowledged sends" % (leader, killedPid, before))
-            time.sleep(4.0)
+            time.sleep(6.0)
         finally:
             stop.set()
             for t in threads:
@@ -108,9 +105,11 @@ class FailoverTests(unittest.TestCase):
         with lock:
             total = len(acked)
             after = sum(1 for t in acked.values() if t > killedAt[0])
-        print("acknowledged %d sends, %d after the kill; first ack %.2f s after the kill; %d failed attempts"
-              % (total, after, firstAckAfterKill[0] or -1, len(errors)))
-        self.assertGreater(after, 0, "no send acknowledged in the 4 s after the kill: %s" % errors[-3:])
+            times = sorted(acked.values())
+        gap = max((b - a for a, b in zip(times, times[1:])), default=0.0)
+        print("acknowledged %d sends, %d after the kill; longest pause between acknowledgements %.2f s;"
+              " %d failed attempts" % (total, after, gap, len(errors)))
+        self.assertGreater(after, 0, "no send acknowledged in the 6 s after the kill: %s" % errors[-3:])
         pending = awsutil.waitHealthy(timeoutSeconds=30)
         self.assertEqual(pending, [], "/health not 200 after restarting node %d" % leader)
 
