@@ -362,6 +362,19 @@ test("long_poll_woken_by_send", async () => {
     assert.ok(took > 800 && took < 5000, `woken after ${took} ms`);
 });
 
+test("aborted_long_poll_takes_nothing", async () => {
+    const { url } = await newQueue("abort");
+    const ac = new AbortController();
+    const pending = client(2).send(new sqs.ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 15 }), { abortSignal: ac.signal });
+    await sleep(1000);
+    ac.abort();
+    await assert.rejects(pending, (e) => e.name === "AbortError" || /abort/i.test(e.message), "the aborted receive rejects");
+    await sleep(500);
+    await c.send(new sqs.SendMessageCommand({ QueueUrl: url, MessageBody: "for the live one" }));
+    const got = await receiveN(url, 1, { seconds: 4 });
+    assert.deepEqual(got.map((m) => m.Body), ["for the live one"], "a JSON long poll whose client aborted must not take the message");
+});
+
 test("follower_endpoints_and_foreign_queue_urls", async () => {
     const leader = leaderId();
     assert.ok(leader, "a leader");
