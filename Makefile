@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 SANITIZE ?= 0
 
-PKGS_NODE := raft libuv msgpack lmdb libcrypto
+PKGS_NODE := raft libuv msgpack lmdb libcrypto libh2o jansson
 PKGS_TEST := cmocka
 
 # pkg-config runs only when a build needs it, so that `make deps` works on a
@@ -52,7 +52,9 @@ CLI_SRC := $(wildcard client/cli.c client/cli_*.c)
 CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard client/*.c))
 FSM_SRC := $(wildcard fsm/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
-NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c))
+NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c node/http/*.c))
+# The parts of node/http that need no server, for tests/unit/test_http_*.
+HTTP_PURE_SRC := $(addprefix node/http/,buf.c errors.c query.c xml.c action.c sigv4.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
@@ -143,6 +145,10 @@ $(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
+$(BUILD)/tests/test_http_%: tests/unit/test_http_%.c $(call obj,$(HTTP_PURE_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
 $(BUILD)/tests/test_jepsen_%: tests/unit/test_jepsen_%.c $(JEPSEN_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST) -lm
@@ -222,7 +228,8 @@ test: deps
 	@$(MAKE) --no-print-directory check-layers check-symbols all $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) $(SIM_BIN)
 	@QRAFTD=$(BINDIR)/qraftd SIM=$(SIM_BIN) JEPSEN=$(BINDIR)/jepsen \
 	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch tests/jepsen/short
+	    tests/run $(UNIT_BIN) $(REPLAY_BIN) $(INTEG_BIN) tests/sim/batch tests/jepsen/short \
+	    tests/aws/run
 
 # The benchmark (tests/bench): optimised, never sanitized, never part of
 # all or test. The cluster it runs is the release bin/qraftd.

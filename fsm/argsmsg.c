@@ -280,6 +280,49 @@ static size_t argsEntrySize(const struct mpVal *map)
 }
 
 /* Parse one message to send from map @map, for a queue of type @fifo. */
+/* MessageSystemAttributes of a send: only AWSTraceHeader, a String. */
+static int argsSysAttrs(const struct mpVal *map, struct sendEntry *m, struct argErr *e)
+{
+    struct mpReader r;
+    uint32_t i;
+
+    if (map->type != MP_MAP) {
+        return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                       "Value for parameter MessageSystemAttributes is invalid. "
+                       "Reason: must be a map.");
+    }
+    mpEnter(map, &r);
+    for (i = 0; i < map->n; i++) {
+        struct mpVal k, v;
+        struct fsmStr type, value;
+        size_t chars;
+        bool present;
+
+        mpNext(&r, &k);
+        mpNext(&r, &v);
+        if (!mpIs(&k, "AWSTraceHeader")) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Message system attribute name %.*s is invalid: "
+                           "only AWSTraceHeader may be set.",
+                           k.type == MP_STR ? (int)(k.len > 64 ? 64 : k.len) : 0,
+                           k.type == MP_STR ? (const char *)k.ptr : "");
+        }
+        if (argsString(&v, "DataType", true, &type, &present, e) != 0 ||
+            argsString(&v, "StringValue", true, &value, &present, e) != 0) {
+            return -1;
+        }
+        if (type.len != 6 || memcmp(type.p, "String", 6) != 0 || value.len == 0 ||
+            value.len > FSM_TRACE_MAX || !utilSqsText(value.p, value.len, &chars)) {
+            return argFail(e, FSM_ERR_INVALID_PARAMETER,
+                           "Value for message system attribute AWSTraceHeader "
+                           "is invalid: a String of 1 to %d characters.",
+                           FSM_TRACE_MAX);
+        }
+        m->trace = value;
+    }
+    return 0;
+}
+
 int argsSendEntry(const struct mpVal *map, bool fifo,
                          struct sendEntry *m, struct argErr *e)
 {
@@ -311,6 +354,9 @@ int argsSendEntry(const struct mpVal *map, bool fifo,
     }
     m->size = v.len;
     if (argsFind(map, "MessageAttributes", &v) && argsMsgAttrs(&v, m, e) != 0) {
+        return -1;
+    }
+    if (argsFind(map, "MessageSystemAttributes", &v) && argsSysAttrs(&v, m, e) != 0) {
         return -1;
     }
     if (m->size > FSM_BODY_MAX) {

@@ -13,7 +13,10 @@
  * on a standard queue, is InvalidAttributeName; a bad value is
  * InvalidAttributeValue; a malformed RedrivePolicy is
  * InvalidParameterValue. Whether the dead-letter queue exists is checked
- * by the op (queue.c), not here. */
+ * by the op (queue.c), not here. RedriveAllowPolicy ({"redrivePermission":
+ * "allowAll"|"denyAll"|"byQueue", "sourceQueueArns": [...]}) is kept as
+ * given once it parses (InvalidAttributeValue otherwise); queue.c asks
+ * attrAllowPermits when a source names the queue in its RedrivePolicy. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,6 +294,151 @@ notjson:
                    "Redrive policy is not a valid JSON map.");
 }
 
+/* A RedriveAllowPolicy, parsed. */
+struct allowPolicy
+{
+    int permission; /* ALLOW_ALL, ALLOW_DENY, ALLOW_BY_QUEUE */
+    struct fsmStr sources[FSM_ALLOW_SOURCES_MAX]; /* queue names */
+    size_t n_sources;
+};
+
+enum { ALLOW_ALL, ALLOW_DENY, ALLOW_BY_QUEUE };
+
+/* Parse a RedriveAllowPolicy: {"redrivePermission": "allowAll" |
+ * "denyAll" | "byQueue", "sourceQueueArns": [ARN, ...]} with 1 to 10
+ * ARNs for byQueue and none otherwise. The queue names are the ARNs'
+ * parts after their last ':'. A sentence for SQS's reply in @why. */
+static bool allowParse(const char *text, size_t len, struct allowPolicy *out,
+                       const char **why)
+{
+    struct json j = {text, text + len};
+    struct fsmStr perm = {NULL, 0};
+    bool has_sources = false;
+
+    memset(out, 0, sizeof *out);
+    *why = "Redrive allow policy is not a valid JSON map.";
+    if (len > FSM_ALLOW_MAX || !jsonChar(&j, '{')) {
+        return false;
+    }
+    if (!jsonChar(&j, '}')) {
+        for (;;) {
+            struct fsmStr key;
+            if (!jsonStr(&j, &key) || !jsonChar(&j, ':')) {
+                return false;
+            }
+            if (key.len == 17 && memcmp(key.p, "redrivePermission", 17) == 0) {
+                if (!jsonStr(&j, &perm)) {
+                    return false;
+                }
+            } else if (key.len == 15 && memcmp(key.p, "sourceQueueArns", 15) == 0) {
+                has_sources = true;
+                if (!jsonChar(&j, '[')) {
+                    return false;
+                }
+                if (!jsonChar(&j, ']')) {
+                    for (;;) {
+                        struct fsmStr arn;
+                        const char *colon;
+                        if (!jsonStr(&j, &arn)) {
+                            return false;
+                        }
+                        if (out->n_sources == FSM_ALLOW_SOURCES_MAX) {
+                            *why = "sourceQueueArns holds at most 10 ARNs.";
+                            return false;
+                        }
+                        colon = memrchr(arn.p, ':', arn.len);
+                        out->sources[out->n_sources].p = colon != NULL ? colon + 1 : arn.p;
+                        out->sources[out->n_sources].len =
+                            arn.len - (size_t)(out->sources[out->n_sources].p - arn.p);
+                        out->n_sources++;
+                        if (jsonChar(&j, ']')) {
+                            break;
+                        }
+                        if (!jsonChar(&j, ',')) {
+                            return false;
+                        }
+                    }
+                }
+            } else {
+                *why = "Redrive allow policy has an unknown key.";
+                return false;
+            }
+            if (jsonChar(&j, '}')) {
+                break;
+            }
+            if (!jsonChar(&j, ',')) {
+                return false;
+            }
+        }
+    }
+    jsonWs(&j);
+    if (j.p != j.end) {
+        return false;
+    }
+    if (perm.len == 8 && memcmp(perm.p, "allowAll", 8) == 0) {
+        out->permission = ALLOW_ALL;
+    } else if (perm.len == 7 && memcmp(perm.p, "denyAll", 7) == 0) {
+        out->permission = ALLOW_DENY;
+    } else if (perm.len == 7 && memcmp(perm.p, "byQueue", 7) == 0) {
+        out->permission = ALLOW_BY_QUEUE;
+    } else {
+        *why = "redrivePermission must be allowAll, denyAll or byQueue.";
+        return false;
+    }
+    if (out->permission == ALLOW_BY_QUEUE && out->n_sources == 0) {
+        *why = "redrivePermission byQueue needs 1 to 10 sourceQueueArns.";
+        return false;
+    }
+    if (out->permission != ALLOW_BY_QUEUE && has_sources) {
+        *why = "sourceQueueArns goes only with redrivePermission byQueue.";
+        return false;
+    }
+    return true;
+}
+
+bool attrAllowPermits(const char *text, size_t len, const struct fsmStr *source)
+{
+    struct allowPolicy p;
+    const char *why;
+    size_t i;
+
+    if (len == 0) {
+        return true;
+    }
+    if (!allowParse(text, len, &p, &why)) {
+        return true; /* stored only after a successful parse */
+    }
+    if (p.permission != ALLOW_BY_QUEUE) {
+        return p.permission == ALLOW_ALL;
+    }
+    for (i = 0; i < p.n_sources; i++) {
+        if (p.sources[i].len == source->len &&
+            memcmp(p.sources[i].p, source->p, source->len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parse a RedriveAllowPolicy attribute into @out. */
+static int attrAllow(const struct mpVal *v, struct attrSet *out, struct argErr *e)
+{
+    struct allowPolicy p;
+    const char *why;
+
+    out->allow.p = (const char *)v->ptr;
+    out->allow.len = v->len;
+    if (v->len == 0) {
+        return 0; /* removes the policy */
+    }
+    if (!allowParse((const char *)v->ptr, v->len, &p, &why)) {
+        return argFail(e, FSM_ERR_INVALID_ATTRIBUTE_VALUE,
+                       "Invalid value for the parameter RedriveAllowPolicy. Reason: %s",
+                       why);
+    }
+    return 0;
+}
+
 int attrsParse(const struct mpVal *map, bool create, bool fifo,
                struct attrSet *out, struct argErr *e)
 {
@@ -357,6 +505,9 @@ int attrsParse(const struct mpVal *map, bool create, bool fifo,
                 break;
             case ATTR_REDRIVE:
                 rv = attrRedrive(&v, out, e);
+                break;
+            case ATTR_ALLOW:
+                rv = attrAllow(&v, out, e);
                 break;
             case ATTR_FIFO:
                 rv = attrBool((unsigned)a, &v, &out->fifo, e);

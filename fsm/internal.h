@@ -216,6 +216,9 @@ uint64_t beGet64(const uint8_t *p);
 #define FSM_TOMBSTONE_MS (60 * 1000)
 #define FSM_PURGE_WINDOW_MS (60 * 1000)
 #define FSM_REDRIVE_MAX 1024     /* longest RedrivePolicy text we keep */
+#define FSM_ALLOW_MAX 2048       /* longest RedriveAllowPolicy text we keep */
+#define FSM_TRACE_MAX 1024       /* longest AWSTraceHeader we keep */
+#define FSM_ALLOW_SOURCES_MAX 10 /* sourceQueueArns of a byQueue policy */
 #define FSM_TICK_BUDGET 10000    /* deletions per tick */
 #define FSM_CMD_BUDGET 10000     /* retention deletions per command */
 #define FSM_RECEIVE_BUDGET 1000  /* moves/deletions skipped per receive */
@@ -324,6 +327,7 @@ bool utilQueueName(const char *name, size_t len, bool *fifo);
     X(ATTR_MAXSIZE, "MaximumMessageSize", true, false)                       \
     X(ATTR_WAIT, "ReceiveMessageWaitTimeSeconds", true, false)               \
     X(ATTR_REDRIVE, "RedrivePolicy", true, false)                            \
+    X(ATTR_ALLOW, "RedriveAllowPolicy", true, false)                         \
     X(ATTR_FIFO, "FifoQueue", true, true)                                    \
     X(ATTR_CBD, "ContentBasedDeduplication", true, true)                     \
     X(ATTR_SCOPE, "DeduplicationScope", true, true)                          \
@@ -383,6 +387,7 @@ struct attrSet
     struct fsmStr redrive; /* the text as given ("" removes the policy) */
     struct fsmStr dlq;     /* the dead-letter queue's name, parsed */
     uint32_t max_rc;       /* maxReceiveCount, parsed */
+    struct fsmStr allow;   /* RedriveAllowPolicy text ("" removes it) */
 };
 
 /* An error found while parsing arguments. */
@@ -403,6 +408,10 @@ int attrsParse(const struct mpVal *map, bool create, bool fifo,
 
 /* Attribute id of a name, or -1. */
 int attrByName(const char *name, size_t len);
+
+/* Whether a RedriveAllowPolicy @text (as stored; empty: none, which
+ * allows all) lets queue @source use its queue as a dead-letter queue. */
+bool attrAllowPermits(const char *text, size_t len, const struct fsmStr *source);
 
 /* Name of an attribute. */
 const char *attrName(unsigned a);
@@ -429,6 +438,7 @@ struct sendEntry
     struct msgAttr attrs[FSM_MSG_ATTRS_MAX]; /* sorted by name */
     struct fsmStr group;
     struct fsmStr dedup;
+    struct fsmStr trace; /* MessageSystemAttributes AWSTraceHeader, or empty */
     size_t size; /* body + attribute names, types and values */
     struct argErr err; /* a batch entry's own parse error */
 };
@@ -609,6 +619,8 @@ struct queueRecord
     size_t dlq_len;
     uint8_t cursor[1 + FSM_GROUP_MAX]; /* FIFO: last group served */
     size_t cursor_len;
+    char allow[FSM_ALLOW_MAX]; /* RedriveAllowPolicy text, or empty */
+    size_t allow_len;
 };
 
 /* Look a queue up by name. */
@@ -662,6 +674,7 @@ struct msgRecord
     struct fsmStr dedup;
     struct fsmStr attrs;    /* MD5-input encoding, sorted by name */
     struct fsmStr body;
+    struct fsmStr trace;    /* AWSTraceHeader, or empty */
 };
 
 /* Build a message key / an index key. */

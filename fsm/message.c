@@ -8,7 +8,8 @@
  *              dedup_len(1) attrs_len(4) body_len(4), then the source
  *              queue's name (dead-lettered messages), MessageGroupId,
  *              MessageDeduplicationId, message attributes (in the MD5
- *              input encoding of SQS, sorted by name), body.
+ *              input encoding of SQS, sorted by name), body, and the
+ *              AWSTraceHeader (the rest of the record, often nothing).
  * - msgstate:  qid seq -> visible_at(8) first_recv_ms(8) last_recv_ms(8)
  *              recv_count(4): the part a receive or a visibility change
  *              rewrites (small, so that a receive never copies a body).
@@ -69,7 +70,8 @@ static bool msgDecode(const struct storeVal *v, struct msgRecord *m)
     ded = p[54];
     att = beGet32(p + 55);
     body = beGet32(p + 59);
-    if (v->len != MSG_FIXED_LEN + src + grp + ded + att + body) {
+    if (v->len < MSG_FIXED_LEN + src + grp + ded + att + body ||
+        v->len - (MSG_FIXED_LEN + src + grp + ded + att + body) > FSM_TRACE_MAX) {
         return false;
     }
     p += MSG_FIXED_LEN;
@@ -83,6 +85,8 @@ static bool msgDecode(const struct storeVal *v, struct msgRecord *m)
     m->attrs.len = att;
     m->body.p = (const char *)p + src + grp + ded + att;
     m->body.len = body;
+    m->trace.p = m->body.p + body;
+    m->trace.len = v->len - (MSG_FIXED_LEN + src + grp + ded + att + body);
     return true;
 }
 
@@ -141,7 +145,7 @@ int msgEncode(struct fsm *f, const struct msgRecord *m, uint8_t **out,
               size_t *len)
 {
     size_t n = MSG_FIXED_LEN + m->src.len + m->group.len + m->dedup.len +
-               m->attrs.len + m->body.len;
+               m->attrs.len + m->body.len + m->trace.len;
     uint8_t *p = malloc(n);
     uint8_t *w;
 
@@ -162,7 +166,8 @@ int msgEncode(struct fsm *f, const struct msgRecord *m, uint8_t **out,
     w = msgCopy(w, &m->group);
     w = msgCopy(w, &m->dedup);
     w = msgCopy(w, &m->attrs);
-    msgCopy(w, &m->body);
+    w = msgCopy(w, &m->body);
+    msgCopy(w, &m->trace);
     *out = p;
     *len = n;
     return 0;

@@ -156,6 +156,7 @@ static int msgSendOne(struct fsm *f, struct queueRecord *q,
     m.attrs.p = (const char *)attrs;
     m.attrs.len = alen;
     m.body = e->body;
+    m.trace = e->trace;
     res->seqnum = seq;
     rv = msgInsert(f, q, seq, &m);
     if (rv == 0 && (q->flags & QUEUE_F_FIFO)) {
@@ -270,6 +271,31 @@ int msgSendBatch(struct fsm *f, const struct fsmCommand *cmd)
     rv = msgOpen(f, cmd, &q, &found);
     if (rv != 0 || !found) {
         return rv;
+    }
+    /* On a FIFO queue SQS refuses the whole batch, sending nothing, when
+     * an entry lacks its MessageGroupId, or its MessageDeduplicationId
+     * without content-based deduplication. */
+    for (i = 0; i < a->n && (q.flags & QUEUE_F_FIFO); i++) {
+        const struct sendEntry *e = &a->send[i];
+        bool no_group = e->err.code == FSM_ERR_MISSING_PARAMETER &&
+                        strstr(e->err.msg, "MessageGroupId") != NULL;
+        bool no_dedup = e->err.code == FSM_ERR_NONE && e->dedup.len == 0 &&
+                        !(q.flags & QUEUE_F_CBD);
+        if (no_group || no_dedup) {
+            rv = msgClose(f, cmd, &q);
+            if (rv != 0) {
+                return rv;
+            }
+            return fsmReplyError(
+                f, FSM_ERR_INVALID_PARAMETER,
+                no_group ? "Value for parameter MessageGroupId is invalid. Reason: "
+                           "The request must contain the parameter MessageGroupId "
+                           "(entry %.*s)."
+                         : "The queue should either have ContentBasedDeduplication "
+                           "enabled or MessageDeduplicationId provided explicitly "
+                           "(entry %.*s).",
+                (int)e->id.len, e->id.p);
+        }
     }
     for (i = 0; i < a->n; i++) {
         if (a->send[i].err.code != FSM_ERR_NONE) {
@@ -399,9 +425,11 @@ static int msgVisibilityOne(struct fsm *f, struct queueRecord *q,
         return rv;
     }
     if (!found) {
-        argFail(err, FSM_ERR_RECEIPT_INVALID,
-                "The input receipt handle is invalid: the message does not "
-                "exist anymore.");
+        /* As SQS answers a visibility change of a deleted message. */
+        argFail(err, FSM_ERR_INVALID_PARAMETER,
+                "Value for parameter ReceiptHandle is invalid. Reason: Message "
+                "does not exist or is not available for visibility timeout "
+                "change.");
         return 0;
     }
     if (m.state != MSG_INFLIGHT) {

@@ -14,8 +14,10 @@
  * Queue record: id(8) created_ms(8) modified_ms(8) next_seq(8) purge_ms(8)
  * n_ready(8) n_inflight(8) vis(4) retention(4) delay(4) maxsize(4) wait(4)
  * max_rc(4) flags(1) redrive_len(2) dlq_len(1) cursor_len(1), then the
- * RedrivePolicy text, the dead-letter queue's name and the FIFO cursor
- * (the last group served: glen(1) group).
+ * RedrivePolicy text, the dead-letter queue's name, the FIFO cursor
+ * (the last group served: glen(1) group), and the RedriveAllowPolicy text
+ * (the rest of the record; records written before it existed end after
+ * the cursor).
  *
  * Every op checks everything before it writes, so a business error leaves
  * the tables untouched. */
@@ -65,13 +67,17 @@ int queueGet(struct fsm *f, const char *name, size_t len,
     q->cursor_len = p[84];
     if (q->redrive_len > FSM_REDRIVE_MAX || q->dlq_len > FSM_QUEUE_NAME_MAX ||
         q->cursor_len > sizeof q->cursor ||
-        v.len != QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len) {
+        v.len < QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len ||
+        v.len - (QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len) >
+            FSM_ALLOW_MAX) {
         goto corrupt;
     }
+    q->allow_len = v.len - (QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len);
     p += QUEUE_FIXED_LEN;
     memcpy(q->redrive, p, q->redrive_len);
     memcpy(q->dlq, p + q->redrive_len, q->dlq_len);
     memcpy(q->cursor, p + q->redrive_len + q->dlq_len, q->cursor_len);
+    memcpy(q->allow, p + q->redrive_len + q->dlq_len + q->cursor_len, q->allow_len);
     memcpy(q->name, name, len);
     q->name_len = len;
     return 0;
@@ -84,7 +90,7 @@ corrupt:
 int queuePut(struct fsm *f, const struct queueRecord *q)
 {
     uint8_t buf[QUEUE_FIXED_LEN + FSM_REDRIVE_MAX + FSM_QUEUE_NAME_MAX +
-                1 + FSM_GROUP_MAX];
+                1 + FSM_GROUP_MAX + FSM_ALLOW_MAX];
     uint8_t *p = buf;
 
     bePut64(p, q->id);
@@ -112,6 +118,8 @@ int queuePut(struct fsm *f, const struct queueRecord *q)
     p += q->dlq_len;
     memcpy(p, q->cursor, q->cursor_len);
     p += q->cursor_len;
+    memcpy(p, q->allow, q->allow_len);
+    p += q->allow_len;
     return storePut(&f->store, STORE_QUEUES, q->name, q->name_len, buf,
                     (size_t)(p - buf));
 }
@@ -166,6 +174,13 @@ static int queueCheckRedrive(struct fsm *f, const struct fsmStr *name,
                              "Reason: Dead-letter queue must be same type of "
                              "queue as the source.");
     }
+    if (!attrAllowPermits(d.allow, d.allow_len, name)) {
+        return fsmReplyError(f, FSM_ERR_INVALID_PARAMETER,
+                             "Value for parameter RedrivePolicy is invalid. "
+                             "Reason: the RedriveAllowPolicy of %.*s does not "
+                             "allow %.*s as a source queue.",
+                             (int)set->dlq.len, set->dlq.p, (int)name->len, name->p);
+    }
     *ok = true;
     return 0;
 }
@@ -198,6 +213,10 @@ static void queueApplyAttrs(struct queueRecord *q, const struct attrSet *set)
             memcpy(q->dlq, set->dlq.p, set->dlq.len);
         }
         q->max_rc = set->dlq.len > 0 ? set->max_rc : 0;
+    }
+    if (g & ATTR_BIT(ATTR_ALLOW)) {
+        q->allow_len = set->allow.len;
+        memcpy(q->allow, set->allow.p, set->allow.len);
     }
     if ((g & ATTR_BIT(ATTR_FIFO)) && set->fifo) {
         q->flags |= QUEUE_F_FIFO;
@@ -248,6 +267,10 @@ static int queueAttrsDiffer(const struct queueRecord *q,
             case ATTR_REDRIVE:
                 same = t.max_rc == q->max_rc && t.dlq_len == q->dlq_len &&
                        memcmp(t.dlq, q->dlq, q->dlq_len) == 0;
+                break;
+            case ATTR_ALLOW:
+                same = t.allow_len == q->allow_len &&
+                       memcmp(t.allow, q->allow, q->allow_len) == 0;
                 break;
             default:
                 same = t.flags == q->flags;
@@ -591,6 +614,9 @@ static void queuePackAttr(struct fsm *f, const struct queueRecord *q,
     } else if (a == ATTR_REDRIVE) {
         fsmPackStrN(&f->pk, q->redrive, q->redrive_len);
         return;
+    } else if (a == ATTR_ALLOW) {
+        fsmPackStrN(&f->pk, q->allow, q->allow_len);
+        return;
     } else if (a == ATTR_ARN) {
         snprintf(buf, sizeof buf, "%s%.*s", QUEUE_ARN_PREFIX,
                  (int)q->name_len, q->name);
@@ -611,6 +637,9 @@ static bool queueHasAttr(const struct queueRecord *q, unsigned a)
 {
     if (a == ATTR_REDRIVE) {
         return q->dlq_len > 0;
+    }
+    if (a == ATTR_ALLOW) {
+        return q->allow_len > 0;
     }
     if (a == ATTR_FIFO || a == ATTR_CBD || a == ATTR_SCOPE ||
         a == ATTR_THROUGHPUT) {

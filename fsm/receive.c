@@ -110,6 +110,7 @@ static uint32_t msgSysAttrCount(uint32_t mask, bool fifo,
     n += (mask & ATTR_BIT(SYSATTR_DEDUP)) != 0 && fifo;
     n += (mask & ATTR_BIT(SYSATTR_SEQNUM)) != 0 && fifo;
     n += (mask & ATTR_BIT(SYSATTR_DLQ_SOURCE)) != 0 && m->src.len > 0;
+    n += (mask & ATTR_BIT(SYSATTR_TRACE)) != 0 && m->trace.len > 0;
     return n;
 }
 
@@ -184,6 +185,10 @@ static int msgPackMessage(struct fsm *f, const struct queueRecord *q,
     if ((mask & ATTR_BIT(SYSATTR_DLQ_SOURCE)) && m->src.len > 0) {
         fsmPackStr(pk, "DeadLetterQueueSourceArn");
         fsmPackStrN(pk, m->src.p, m->src.len);
+    }
+    if ((mask & ATTR_BIT(SYSATTR_TRACE)) && m->trace.len > 0) {
+        fsmPackStr(pk, "AWSTraceHeader");
+        fsmPackStrN(pk, m->trace.p, m->trace.len);
     }
     if (nsel > 0) {
         struct fsmStr s = {(const char *)sel, sel_len};

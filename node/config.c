@@ -18,6 +18,8 @@ static const char usage[] =
     "              [--snapshot-threshold N] [--snapshot-trailing N]\n"
     "              [--session-idle S] [--max-frame BYTES] [--map-size MIB]\n"
     "              [--log-level debug|info|warn|error]\n"
+    "              [--http-addr HOST:PORT] [--http-advertise HOST:PORT]\n"
+    "              [--region NAME] [--credentials FILE] [--http-auth sigv4|none]\n"
     "\n"
     "  --cluster lists the initial voters; it bootstraps an empty data directory\n"
     "  and is ignored for bootstrap once the directory holds state (it still\n"
@@ -71,6 +73,20 @@ static int validAddr(const char *addr)
     unsigned long long port;
     return colon != NULL && colon != addr && parseUnsigned(colon + 1, 65535, &port) == 0 &&
            port > 0;
+}
+
+/* A region name as AWS spells them: lower-case letters, digits, '-'. */
+static int validRegion(const char *s)
+{
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-')) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* "ID@ZONE@RAFTADDR@CLIENTADDR,..." */
@@ -178,7 +194,19 @@ static int applyKey(struct nodeConfig *c,
     STRING("client-addr", client_addr, validAddr(value))
     STRING("raft-bind", raft_bind, validAddr(value))
     STRING("client-bind", client_bind, validAddr(value))
+    STRING("http-addr", http_addr, validAddr(value))
+    STRING("http-advertise", http_advertise, validAddr(value))
+    STRING("region", region, validRegion(value))
+    STRING("credentials", credentials, 1)
 #undef STRING
+
+    if (strcmp(key, "http-auth") == 0) {
+        if (strcmp(value, "sigv4") != 0 && strcmp(value, "none") != 0) {
+            return fail(errmsg, len, "--http-auth: '%s' is not sigv4 or none", value);
+        }
+        c->http_auth_none = strcmp(value, "none") == 0;
+        return 0;
+    }
 
     if (strcmp(key, "cluster") == 0) {
         return parseCluster(c, value, errmsg, len);
@@ -259,6 +287,7 @@ static void defaults(struct nodeConfig *c)
     c->max_frame = QRAFT_FRAME_MAX_DEFAULT;
     c->map_size = (size_t)8 << 30;
     c->log_level = NODE_LOG_INFO;
+    strcpy(c->region, "us-east-1");
 }
 
 int nodeConfigParse(struct nodeConfig *c,
@@ -316,6 +345,9 @@ int nodeConfigParse(struct nodeConfig *c,
         c->client_addr[0] == '\0') {
         return fail(errmsg, len, "--id, --data, --raft-addr and --client-addr are required\n%s",
                     usage);
+    }
+    if (c->http_advertise[0] == '\0') {
+        memcpy(c->http_advertise, c->http_addr, sizeof c->http_advertise);
     }
     if (c->heartbeat_timeout_ms * 2 > c->election_timeout_ms) {
         return fail(errmsg, len,

@@ -64,6 +64,12 @@ void connClose(struct conn *c)
     if (c->closing) {
         return;
     }
+    if (c->sink != NULL) {
+        c->closing = true;
+        longpollConnClosed(c->server, c);
+        connUnref(c);
+        return;
+    }
     connUnlink(c);
     uv_close((uv_handle_t *)&c->tcp, closedCb);
 }
@@ -119,7 +125,7 @@ static void updateFlow(struct conn *c)
     bool under = c->in_flight <= CONN_IN_FLIGHT_MAX / 2 &&
                  c->write_queued <= CONN_WRITE_QUEUED_MAX / 2;
 
-    if (c->closing) {
+    if (c->closing || c->sink != NULL) {
         return;
     }
     if (c->reading && over) {
@@ -189,6 +195,14 @@ void connWrite(struct conn *c, void *frame, size_t len)
     struct connWrite *w;
     uv_buf_t buf;
 
+    if (c->sink != NULL) {
+        if (c->closing) {
+            free(frame);
+        } else {
+            c->sink(c, frame, len);
+        }
+        return;
+    }
     if (uv_is_closing((uv_handle_t *)&c->tcp)) {
         free(frame);
         return;
@@ -238,6 +252,22 @@ void connRequestEnd(struct conn *c)
     c->in_flight--;
     updateFlow(c);
     connUnref(c);
+}
+
+struct conn *connVirtual(struct server *s,
+                         void (*sink)(struct conn *c, void *frame, size_t len),
+                         void *arg)
+{
+    struct conn *c = calloc(1, sizeof *c);
+
+    if (c == NULL) {
+        return NULL;
+    }
+    c->server = s;
+    c->refs = 1;
+    c->sink = sink;
+    c->sink_arg = arg;
+    return c;
 }
 
 void connAccept(struct server *s)

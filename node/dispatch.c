@@ -426,6 +426,55 @@ static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned f
     }
 }
 
+/* "cancel" (node/http's forwarder): drop the long-poll waiter of this
+ * connection whose request id is args.id, as if its connection had
+ * closed. The cancelled request gets an error reply; cancel itself gets
+ * {"ok": true, "cancelled": bool}. */
+static void cancelServe(struct conn *c, const struct qraft_request *req)
+{
+    msgpack_unpacked u;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    uint64_t target = 0;
+    bool found = false;
+    size_t off = 0;
+    uint32_t i;
+
+    msgpack_unpacked_init(&u);
+    if (req->args != NULL &&
+        msgpack_unpack_next(&u, req->args, req->args_len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP) {
+        for (i = 0; i < u.data.via.map.size; i++) {
+            const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 2 &&
+                memcmp(kv->key.via.str.ptr, "id", 2) == 0 &&
+                kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                target = kv->val.via.u64;
+                found = true;
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    if (!found) {
+        connWriteError(c, req->id, QRAFT_EMALFORMED, "cancel: args.id is required", NULL);
+        return;
+    }
+    found = longpollCancel(c->server, c, target);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    packStr(&pk, "ok");
+    msgpack_pack_true(&pk);
+    packStr(&pk, "cancelled");
+    if (found) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    replyPacked(c, req->id, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 void dispatchFrame(struct conn *c, const void *payload, size_t len)
 {
     struct qraft_request req;
@@ -444,6 +493,10 @@ void dispatchFrame(struct conn *c, const void *payload, size_t len)
     }
     if (req.op_len == 6 && memcmp(req.op, "status", 6) == 0) {
         statusServe(c, &req);
+        return;
+    }
+    if (req.op_len == 6 && memcmp(req.op, "cancel", 6) == 0) {
+        cancelServe(c, &req);
         return;
     }
     fsm_op = fsmOpByName(req.op, req.op_len);

@@ -10,6 +10,7 @@
 #include "raft/replica.h"
 
 struct conn;
+struct http;
 struct pending;
 struct waitQueue;
 
@@ -40,6 +41,7 @@ struct server
     uint64_t store_measured_at;
     uint64_t growth_in_flight;
     uint64_t store_logged_at; /* last "refusing sends" log line */
+    struct http *http;        /* the HTTP endpoint (node/http), or NULL */
     bool stopping;
     int exit_code;
 };
@@ -57,6 +59,11 @@ struct conn
     bool reading;
     bool closing;
     struct conn *prev, *next;
+    /* A virtual connection (connVirtual: node/http's requests served on
+     * this node) has no socket and is in no list: its reply frames go to
+     * sink, which owns them. */
+    void (*sink)(struct conn *c, void *frame, size_t len);
+    void *sink_arg;
 };
 
 /* A request waiting for the log, a barrier or a long poll. */
@@ -96,6 +103,9 @@ void longpollNotify(struct server *s, const char *queue, uint32_t wake, bool wak
                     uint64_t next_visible_ms);
 /* Drop the waiters of a closing connection. */
 void longpollConnClosed(struct server *s, struct conn *c);
+/* Drop the waiter of connection @c whose request id is @id, if parked
+ * (the "cancel" op); true if one was. */
+bool longpollCancel(struct server *s, struct conn *c, uint64_t id);
 /* This node no longer leads: every waiter gets NotLeader. */
 void longpollLeadershipLost(struct server *s);
 
@@ -108,6 +118,14 @@ void connWrite(struct conn *c, void *frame, size_t len);
 /* Queue an error reply. */
 void connWriteError(struct conn *c, uint64_t id, int code, const char *message,
                     const char *leader);
+
+/* A virtual connection whose replies go to @sink (which owns each frame).
+ * Feed it requests with dispatchFrame; connClose drops its long-poll
+ * waiters; it is freed once closed and its last request has ended. NULL
+ * when out of memory. */
+struct conn *connVirtual(struct server *s,
+                         void (*sink)(struct conn *c, void *frame, size_t len),
+                         void *arg);
 
 /* Close the connection (idempotent). */
 void connClose(struct conn *c);

@@ -289,6 +289,25 @@ void longpollConnClosed(struct server *s, struct conn *c)
     }
 }
 
+bool longpollCancel(struct server *s, struct conn *c, uint64_t id)
+{
+    struct waitQueue *q;
+    struct pending *p;
+
+    for (q = s->longpoll.queues; q != NULL; q = q->next) {
+        for (p = q->head; p != NULL; p = p->wnext) {
+            if (p->conn == c && p->id == id) {
+                waiterUnlink(s, p);
+                queuesPrune(s);
+                dispatchFail(p, QRAFT_EUNAVAILABLE, "cancelled by the client");
+                rearm(s);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 void longpollLeadershipLost(struct server *s)
 {
     if (s->longpoll.n_waiters > 0) {

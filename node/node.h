@@ -52,6 +52,12 @@ struct nodeConfig
     size_t map_size;
     int log_level;
     unsigned fault_append_after; /* tests only, see --fault-append-after */
+    /* The AWS-compatible HTTP endpoint (node/http/): */
+    char http_addr[NODE_ADDR_MAX];      /* --http-addr; "" = no listener */
+    char http_advertise[NODE_ADDR_MAX]; /* --http-advertise; "" = http_addr */
+    char region[NODE_ZONE_MAX];         /* --region, in QueueArns */
+    char credentials[1024];             /* --credentials FILE, or "" */
+    bool http_auth_none;                /* --http-auth none: no SigV4 */
 };
 
 /* Fill @c from argv (and --config FILE, whose keys are the long flags

@@ -9,6 +9,8 @@
  */
 #include "node/internal.h"
 
+#include "node/http/http.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,11 @@ static void replicaClosedCb(void *arg)
     }
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
+    if (s->http != NULL) {
+        /* h2o keeps handles of its own (idle connections, a queue):
+         * stop the loop instead of waiting for them. */
+        uv_stop(&s->loop);
+    }
     nodeLog(NODE_LOG_INFO, "stopped", NULL);
 }
 
@@ -100,6 +107,7 @@ static void stop(struct server *s)
     s->stopping = true;
     nodeLog(NODE_LOG_INFO, "stopping", NULL);
     uv_close((uv_handle_t *)&s->listener, NULL);
+    httpStop(s);
     replicaClose(s->replica, replicaClosedCb, s);
 }
 
@@ -178,6 +186,12 @@ int nodeRun(const struct nodeConfig *c)
         uv_close((uv_handle_t *)&s->listener, NULL);
         goto err_after_replica;
     }
+    if (httpStart(s, errmsg, sizeof errmsg) != 0) {
+        nodeLog(NODE_LOG_ERROR, "cannot serve HTTP", "error=\"%s\"", errmsg);
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        httpStop(s);
+        goto err_after_replica;
+    }
     uv_signal_init(&s->loop, &s->sigterm);
     s->sigterm.data = s;
     uv_signal_start(&s->sigterm, signalCb, SIGTERM);
@@ -189,6 +203,15 @@ int nodeRun(const struct nodeConfig *c)
     nodeLog(NODE_LOG_INFO, "serving", "zone=%s raft=%s client=%s data=%s", c->zone,
             c->raft_addr, c->client_addr, c->data_dir);
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (s->http != NULL) {
+        /* Let the closes already started finish, then leave h2o's. */
+        for (i = 0; i < 16; i++) {
+            uv_run(&s->loop, UV_RUN_NOWAIT);
+        }
+        httpDispose(s);
+        fsmClose(s->fsm);
+        return 0;
+    }
 
     fsmClose(s->fsm);
     rv = uv_loop_close(&s->loop);

@@ -565,6 +565,7 @@ void replicaGetStatus(struct replica *r, struct replicaStatus *st)
     st->term = r->raft.current_term;
     st->last_index = raft_last_index(&r->raft);
     st->applied_index = raft_last_applied(&r->raft);
+    st->commit_index = r->raft.commit_index;
     raft_leader(&r->raft, &leader_id, &leader_addr);
     st->leader_id = leader_id;
     st->ready = raft_state(&r->raft) == RAFT_LEADER && r->ready_term == r->raft.current_term;

@@ -129,6 +129,7 @@ struct replicaStatus
     uint64_t term;
     uint64_t last_index;
     uint64_t applied_index;
+    uint64_t commit_index; /* the highest index this node knows committed */
     uint64_t leader_id; /* 0 if unknown */
     bool ready;         /* leader whose barrier has been applied */
     size_t n_members;

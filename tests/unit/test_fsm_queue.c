@@ -420,9 +420,71 @@ static void test_redrivePolicy(void **state)
     ftClose(t);
 }
 
+/* RedriveAllowPolicy: kept as given, checked when a source names the
+ * queue in its RedrivePolicy (not again when the policy changes later). */
+static void test_redriveAllowPolicy(void **state)
+{
+    struct ft *t = ftOpen(1024, 3600000, 0);
+#define RP(Q)                                                                          \
+    "{\"QueueName\":\"" Q "\",\"Attributes\":{\"RedrivePolicy\":"                     \
+    "\"{\\\"deadLetterTargetArn\\\":\\\"arn:aws:sqs:r:1:dlq\\\","                      \
+    "\\\"maxReceiveCount\\\":3}\"}}"
+    char json[512];
+
+    (void)state;
+    create(t, "dlq", NULL);
+    create(t, "src", NULL);
+    create(t, "other", NULL);
+    assert_null(ftAttr(t, "dlq", "RedriveAllowPolicy"));
+    assert_string_equal(
+        ftCode(ftDo(t, FSM_OP_SET_QUEUE_ATTRIBUTES,
+                    "{\"QueueName\":\"dlq\",\"Attributes\":{\"RedriveAllowPolicy\":"
+                    "\"{\\\"redrivePermission\\\":\\\"byQueue\\\",\\\"sourceQueueArns\\\":"
+                    "[\\\"arn:aws:sqs:r:1:src\\\"]}\"}}")),
+        "ok");
+    assert_non_null(strstr(ftAttr(t, "dlq", "RedriveAllowPolicy"), "byQueue"));
+    snprintf(json, sizeof json, "%s", RP("src"));
+    assert_string_equal(ftCode(ftDo(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "%s", json)), "ok");
+    snprintf(json, sizeof json, "%s", RP("other"));
+    ftRefused(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "InvalidParameterValue", "RedriveAllowPolicy", json);
+    /* denyAll: refused for every new source; the existing one stays. */
+    assert_string_equal(
+        ftCode(ftDo(t, FSM_OP_SET_QUEUE_ATTRIBUTES,
+                    "{\"QueueName\":\"dlq\",\"Attributes\":{\"RedriveAllowPolicy\":"
+                    "\"{\\\"redrivePermission\\\":\\\"denyAll\\\"}\"}}")),
+        "ok");
+    ftRefused(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "InvalidParameterValue", "RedriveAllowPolicy", json);
+    assert_non_null(ftAttr(t, "src", "RedrivePolicy"));
+    /* Malformed policies. */
+    ftRefused(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "InvalidAttributeValue", "allowAll, denyAll",
+              "{\"QueueName\":\"dlq\",\"Attributes\":{\"RedriveAllowPolicy\":"
+              "\"{\\\"redrivePermission\\\":\\\"sometimes\\\"}\"}}");
+    ftRefused(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "InvalidAttributeValue", "1 to 10",
+              "{\"QueueName\":\"dlq\",\"Attributes\":{\"RedriveAllowPolicy\":"
+              "\"{\\\"redrivePermission\\\":\\\"byQueue\\\"}\"}}");
+    ftRefused(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "InvalidAttributeValue", "at most 10",
+              "{\"QueueName\":\"dlq\",\"Attributes\":{\"RedriveAllowPolicy\":"
+              "\"{\\\"redrivePermission\\\":\\\"byQueue\\\",\\\"sourceQueueArns\\\":"
+              "[\\\"a\\\",\\\"b\\\",\\\"c\\\",\\\"d\\\",\\\"e\\\",\\\"f\\\","
+              "\\\"g\\\",\\\"h\\\",\\\"i\\\",\\\"j\\\",\\\"k\\\"]}\"}}");
+    ftRefused(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "InvalidAttributeValue", "only with",
+              "{\"QueueName\":\"dlq\",\"Attributes\":{\"RedriveAllowPolicy\":"
+              "\"{\\\"redrivePermission\\\":\\\"allowAll\\\",\\\"sourceQueueArns\\\":"
+              "[\\\"a\\\"]}\"}}");
+    /* Empty removes it: allowed again. */
+    assert_string_equal(ftCode(ftDo(t, FSM_OP_SET_QUEUE_ATTRIBUTES,
+                                    "{\"QueueName\":\"dlq\",\"Attributes\":{"
+                                    "\"RedriveAllowPolicy\":\"\"}}")),
+                        "ok");
+    assert_null(ftAttr(t, "dlq", "RedriveAllowPolicy"));
+    assert_string_equal(ftCode(ftDo(t, FSM_OP_SET_QUEUE_ATTRIBUTES, "%s", json)), "ok");
+    ftClose(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_redriveAllowPolicy),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_attributeBounds),
         cmocka_unit_test(test_attributesDefaultsAndReport),

@@ -507,9 +507,40 @@ static void test_deterministic(void **state)
     ftClose(y);
 }
 
+/* MessageSystemAttributes AWSTraceHeader: kept with the message and
+ * returned when asked for (AttributeNames All or AWSTraceHeader); any
+ * other system attribute name or a non-String value is refused. */
+static void test_traceHeader(void **state)
+{
+    struct ft *t = ftOpen(1024, 3600000, 0);
+    const msgpack_object *m;
+
+    (void)state;
+    create(t, "q", NULL);
+    assert_string_equal(
+        ftCode(ftDo(t, SEND, "{\"QueueName\":\"q\",\"MessageBody\":\"b\","
+                             "\"MessageSystemAttributes\":{\"AWSTraceHeader\":{\"DataType\":"
+                             "\"String\",\"StringValue\":\"Root=1-a\"}}}")),
+        "ok");
+    m = recvWith(t, "q", "\"AttributeNames\":[\"All\"]");
+    assert_string_equal(ftS(ftGet(m, "Attributes"), "AWSTraceHeader"), "Root=1-a");
+    m = recvWith(t, "q", "\"MessageSystemAttributeNames\":[\"SentTimestamp\"]");
+    assert_null(ftGet(ftGet(m, "Attributes"), "AWSTraceHeader"));
+    m = recvWith(t, "q", "\"MessageSystemAttributeNames\":[\"AWSTraceHeader\"]");
+    assert_int_equal(mapSize(m, "Attributes"), 1);
+    ftRefused(t, SEND, "InvalidParameterValue", "only AWSTraceHeader",
+              "{\"QueueName\":\"q\",\"MessageBody\":\"b\",\"MessageSystemAttributes\":"
+              "{\"SenderId\":{\"DataType\":\"String\",\"StringValue\":\"x\"}}}");
+    ftRefused(t, SEND, "InvalidParameterValue", "AWSTraceHeader",
+              "{\"QueueName\":\"q\",\"MessageBody\":\"b\",\"MessageSystemAttributes\":"
+              "{\"AWSTraceHeader\":{\"DataType\":\"Number\",\"StringValue\":\"1\"}}}");
+    ftClose(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_traceHeader),
         cmocka_unit_test(test_systemAttributes),
         cmocka_unit_test(test_messageAttributes),
         cmocka_unit_test(test_badLists),
