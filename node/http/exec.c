@@ -37,6 +37,9 @@ enum { EXEC_IDLE = 0, EXEC_LOCAL, EXEC_REMOTE, EXEC_RETRY };
 #define SESSION_IDLE_MAX_MS (10u * 60u * 1000u)
 /* Pause before retrying when no leader is known or it is not ready. */
 #define RETRY_DELAY_MS 30
+/* A forwarded attempt still unanswered this long after another node
+ * became the leader is tried again there. */
+#define STALE_ATTEMPT_MS 1000
 
 struct httpSession
 {
@@ -74,6 +77,7 @@ struct httpCluster
 
 static void attempt(struct httpExec *e);
 static void timerCb(uv_timer_t *t);
+static void timerArm(struct httpCluster *c);
 
 /* ---------------------------------------------------------------------- */
 /* lists                                                                   */
@@ -202,9 +206,7 @@ static void retryLater(struct httpExec *e, uint64_t delay_ms)
     e->where = EXEC_RETRY;
     e->retry_at = now + delay_ms;
     listAdd(&c->retries, e);
-    if (!uv_is_active((uv_handle_t *)&c->timer)) {
-        uv_timer_start(&c->timer, timerCb, delay_ms < RETRY_DELAY_MS / 3 ? delay_ms : RETRY_DELAY_MS / 3, 0);
-    }
+    timerArm(c);
 }
 
 static void onReply(struct httpExec *e, const void *payload, size_t len)
@@ -389,7 +391,7 @@ static void peerReadCb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct httpPeer *p = s->data;
     const void *payload;
     size_t len;
-    int rv;
+    int rv = 0;
 
     if (nread < 0) {
         peerFail(p);
@@ -493,7 +495,9 @@ static void attemptRemote(struct httpExec *e, const char *addr)
     e->where = EXEC_REMOTE;
     e->peer = p;
     e->sent = false;
+    e->retry_at = uv_now(&c->server->loop); /* when this attempt began */
     listAdd(&p->head, e);
+    timerArm(c);
     if (p->state == PEER_OPEN) {
         peerFlush(p);
     }
@@ -556,12 +560,26 @@ static void attempt(struct httpExec *e)
     attemptRemote(e, addr);
 }
 
+/* The client address of the leader this node knows, or NULL. */
+static const char *currentLeaderAddr(struct httpCluster *c)
+{
+    struct replicaStatus st;
+
+    replicaGetStatus(c->server->replica, &st);
+    if (st.leader_id == 0 || st.leader_id == c->server->config->id) {
+        return st.leader_id == 0 ? NULL : "";
+    }
+    return serverClientAddr(c->server, st.leader_id);
+}
+
 static void timerCb(uv_timer_t *t)
 {
     struct httpCluster *c = t->data;
     uint64_t now = uv_now(&c->server->loop);
     struct httpExec *due = NULL;
     struct httpExec *e, *next;
+    struct httpPeer *p;
+    const char *leader;
 
     for (e = c->retries; e != NULL; e = next) {
         next = e->next;
@@ -570,13 +588,51 @@ static void timerCb(uv_timer_t *t)
             listAdd(&due, e);
         }
     }
+    /* Forwarded attempts that hang (a stopped leader, a half-open
+     * connection): past the deadline they fail; sent to a node that is no
+     * longer the leader for over STALE_ATTEMPT_MS, they are tried again at
+     * the new one (the same session sequence: applied once). */
+    leader = currentLeaderAddr(c);
+    for (p = c->peers; p != NULL; p = p->next) {
+        for (e = p->head; e != NULL; e = next) {
+            next = e->next;
+            if (now >= e->deadline ||
+                (leader != NULL && strcmp(leader, p->addr) != 0 &&
+                 now - e->retry_at >= STALE_ATTEMPT_MS)) {
+                listDel(&p->head, e);
+                e->peer = NULL;
+                listAdd(&due, e);
+            }
+        }
+    }
     while ((e = due) != NULL) {
         listDel(&due, e);
         e->where = EXEC_IDLE;
-        attempt(e);
+        if (now >= e->deadline) {
+            free(e->session); /* its last attempt's fate is unknown */
+            e->session = NULL;
+            finish(e, "ServiceUnavailable", NULL, 0);
+        } else {
+            attempt(e);
+        }
     }
-    if (c->retries != NULL) {
-        uv_timer_start(&c->timer, timerCb, RETRY_DELAY_MS / 3, 0);
+    timerArm(c);
+}
+
+/* Keep the timer running while anything waits for a retry or a leader's
+ * reply. */
+static void timerArm(struct httpCluster *c)
+{
+    struct httpPeer *p;
+    bool busy = c->retries != NULL;
+
+    for (p = c->peers; p != NULL && !busy; p = p->next) {
+        busy = p->head != NULL;
+    }
+    if (busy && !uv_is_active((uv_handle_t *)&c->timer)) {
+        uv_timer_start(&c->timer, timerCb, RETRY_DELAY_MS / 3, RETRY_DELAY_MS / 3);
+    } else if (!busy) {
+        uv_timer_stop(&c->timer);
     }
 }
 

@@ -346,7 +346,8 @@ struct httpExec
     uint64_t seq;
     uint64_t id;        /* the current attempt's request id */
     uint64_t deadline;  /* loop time (ms) */
-    uint64_t retry_at;  /* loop time (ms), while waiting to retry */
+    uint64_t retry_at;  /* loop time (ms): when to retry (EXEC_RETRY), when
+                           the attempt began (EXEC_REMOTE) */
     int where;          /* EXEC_IDLE, EXEC_LOCAL, EXEC_REMOTE, EXEC_RETRY */
     bool in_dispatch;
     void *local_reply;  /* a reply frame that came during dispatch */

@@ -531,6 +531,16 @@ static void serveSqs(struct http *h, h2o_req_t *req, uint64_t started)
         requestFree(r);
         return;
     }
+    if (r->exec.args_len + 1024 > h->server->config->max_frame) {
+        /* It would not fit in a frame of the cluster's client protocol. */
+        snprintf(errmsg, sizeof errmsg,
+                 "The request's parameters take %zu bytes, above this cluster's limit (--max-frame "
+                 "%zu).",
+                 r->exec.args_len, h->server->config->max_frame);
+        sendError(h, req, proto, action, "RequestEntityTooLarge", errmsg, rid, started);
+        requestFree(r);
+        return;
+    }
     r->ref = h2o_mem_alloc_shared(&req->pool, sizeof *r->ref, requestDisposeCb);
     *r->ref = r;
     r->exec.fsm_op = action->fsm_op;

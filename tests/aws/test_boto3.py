@@ -178,6 +178,15 @@ class QueueTests(Base):
         url, name = self.newQueue("url")
         self.assertEqual(self.c.get_queue_url(QueueName=name)["QueueUrl"], url)
 
+    def test_get_queue_url_owner_account(self):
+        url, name = self.newQueue("owner")
+        self.assertEqual(self.c.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=ACCOUNT)["QueueUrl"], url)
+        other = "999999999999" if ACCOUNT != "999999999999" else "111111111111"
+        self.assertAwsError(lambda: self.c.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=other),
+                            "AWS.SimpleQueueService.NonExistentQueue",
+                            what="GetQueueUrl QueueName=%s QueueOwnerAWSAccountId=%s (no such queue there)"
+                            % (name, other))
+
     def test_get_queue_url_nonexistent(self):
         self.assertAwsError(lambda: self.c.get_queue_url(QueueName=queueName("nosuch")),
                             "AWS.SimpleQueueService.NonExistentQueue", what="GetQueueUrl of a missing queue")
@@ -786,6 +795,20 @@ class FifoTests(Base):
             "InvalidParameterValue",
             what="SendMessageBatch FIFO (no content-based dedup), entry 2 without MessageDeduplicationId")
         self.assertEqual(self.c.receive_message(QueueUrl=url).get("Messages", []), [], "nothing was sent")
+
+    def test_fifo_receive_request_attempt_id(self):
+        url, _ = self.newFifo("fattempt", contentBased=True)
+        for i in range(3):
+            self.c.send_message(QueueUrl=url, MessageBody="a%d" % i, MessageGroupId="g")
+        first = self.c.receive_message(QueueUrl=url, MaxNumberOfMessages=2, WaitTimeSeconds=2,
+                                       ReceiveRequestAttemptId="attempt-1").get("Messages", [])
+        self.assertEqual([m["Body"] for m in first], ["a0", "a1"])
+        again = self.c.receive_message(QueueUrl=url, MaxNumberOfMessages=2,
+                                       ReceiveRequestAttemptId="attempt-1").get("Messages", [])
+        self.assertEqual([(m["MessageId"], m["ReceiptHandle"]) for m in again],
+                         [(m["MessageId"], m["ReceiptHandle"]) for m in first],
+                         "a retried ReceiveMessage with the same ReceiveRequestAttemptId returns the same messages "
+                         "and receipt handles (AWS, FIFO)")
 
     def test_fifo_send_batch(self):
         url, _ = self.newFifo("fbatch", contentBased=True)

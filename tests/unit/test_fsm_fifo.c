@@ -138,6 +138,35 @@ static void test_fifoArgs(void **state)
     ftClose(t);
 }
 
+/* A FIFO batch with an entry lacking its group, or its deduplication id
+ * (no content-based deduplication), is refused whole and sends nothing;
+ * another entry error fails only its entry. */
+static void test_batchWholeRefusals(void **state)
+{
+    struct ft *t = ftOpen(1024, 3600000, 0);
+    const msgpack_object *o;
+
+    (void)state;
+    fcreate(t, "q.fifo", "");
+    fcreate(t, "c.fifo", ",\"ContentBasedDeduplication\":\"true\"");
+    ftRefused(t, FSM_OP_SEND_MESSAGE_BATCH, "InvalidParameterValue", "MessageGroupId",
+              "{\"QueueName\":\"c.fifo\",\"Entries\":[{\"Id\":\"1\",\"MessageBody\":\"x\","
+              "\"MessageGroupId\":\"g\"},{\"Id\":\"2\",\"MessageBody\":\"y\"}]}");
+    ftRefused(t, FSM_OP_SEND_MESSAGE_BATCH, "InvalidParameterValue", "ContentBasedDeduplication",
+              "{\"QueueName\":\"q.fifo\",\"Entries\":[{\"Id\":\"1\",\"MessageBody\":\"x\","
+              "\"MessageGroupId\":\"g\",\"MessageDeduplicationId\":\"d\"},"
+              "{\"Id\":\"2\",\"MessageBody\":\"y\",\"MessageGroupId\":\"g\"}]}");
+    assert_int_equal(ftRecv(t, "q.fifo", 10, -1)->via.array.size, 0);
+    assert_int_equal(ftRecv(t, "c.fifo", 10, -1)->via.array.size, 0);
+    o = ftDo(t, FSM_OP_SEND_MESSAGE_BATCH,
+             "{\"QueueName\":\"c.fifo\",\"Entries\":[{\"Id\":\"1\",\"MessageBody\":\"x\","
+             "\"MessageGroupId\":\"g\"},{\"Id\":\"2\",\"MessageBody\":\"y\","
+             "\"MessageGroupId\":\"a b\"}]}");
+    assert_int_equal(ftArr(o, "Successful")->via.array.size, 1);
+    assert_int_equal(ftArr(o, "Failed")->via.array.size, 1);
+    ftClose(t);
+}
+
 static void test_dedupe(void **state)
 {
     struct ft *t = ftOpen(1024, 3600000, 0);
@@ -298,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_groupBlocking),
         cmocka_unit_test(test_fifoArgs),
+        cmocka_unit_test(test_batchWholeRefusals),
         cmocka_unit_test(test_dedupe),
         cmocka_unit_test(test_roundRobin),
         cmocka_unit_test(test_orderManyGroups),
