@@ -137,7 +137,7 @@ int clusterStart(struct jcluster *c, unsigned i)
     struct jnode *node = &c->nodes[i];
     char id[24], zone[24], raft_addr[32], raft_bind[32], client_addr[32], client_bind[32];
     char log_path[600];
-    char env_preload[300], env_file[600];
+    char env_preload[300], env_file[600], env_asan[600];
     char *argv[32];
     char *envp[256];
     size_t n_env = 0;
@@ -187,11 +187,18 @@ int clusterStart(struct jcluster *c, unsigned i)
 
     for (k = 0; environ[k] != NULL && n_env < 240; k++) {
         if (strncmp(environ[k], "LD_PRELOAD=", 11) != 0 &&
-            strncmp(environ[k], "FAKETIME", 8) != 0) {
+            strncmp(environ[k], "FAKETIME", 8) != 0 &&
+            strncmp(environ[k], "ASAN_OPTIONS=", 13) != 0) {
             envp[n_env++] = environ[k];
         }
     }
     if (c->faketime_lib[0] != '\0') {
+        /* A sanitized qraftd wants its runtime first among the loaded
+         * libraries; libfaketime preloaded comes before it. */
+        const char *asan = getenv("ASAN_OPTIONS");
+        snprintf(env_asan, sizeof env_asan, "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+                 asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ? ":" : "");
+        envp[n_env++] = env_asan;
         snprintf(env_preload, sizeof env_preload, "LD_PRELOAD=%s", c->faketime_lib);
         snprintf(env_file, sizeof env_file, "FAKETIME_TIMESTAMP_FILE=%s", node->clock_file);
         envp[n_env++] = env_preload;
@@ -199,6 +206,10 @@ int clusterStart(struct jcluster *c, unsigned i)
         envp[n_env++] = "FAKETIME_CACHE_DURATION=1";
         envp[n_env++] = "FAKETIME_DONT_FAKE_MONOTONIC=1";
         envp[n_env++] = "NO_FAKE_STAT=1";
+    }
+    if (c->faketime_lib[0] == '\0' && getenv("ASAN_OPTIONS") != NULL) {
+        snprintf(env_asan, sizeof env_asan, "ASAN_OPTIONS=%s", getenv("ASAN_OPTIONS"));
+        envp[n_env++] = env_asan;
     }
     envp[n_env] = NULL;
 
