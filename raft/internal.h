@@ -61,6 +61,22 @@ const struct raft_message *appendGuardSend(struct appendGuard *g,
                                            const struct raft_message *m,
                                            struct raft_message *copy);
 
+/* libraft's TCP transport behind a wrapper that turns Nagle's algorithm
+ * off on every raft connection (transport.c). raft_uv_init gets &outer. */
+struct replicaTransport
+{
+    struct raft_uv_transport outer; /* what raft sees */
+    struct raft_uv_transport inner; /* raft_uv_tcp */
+    raft_uv_accept_cb accept_cb;
+    raft_uv_transport_close_cb close_cb;
+};
+
+/* raft_uv_tcp_init, wrapped. Returns 0 or a RAFT_* code. */
+int replicaTransportInit(struct replicaTransport *w, uv_loop_t *loop);
+
+/* raft_uv_tcp_close of the inner transport (after raft_uv_close). */
+void replicaTransportClose(struct replicaTransport *w);
+
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
 
@@ -72,7 +88,7 @@ struct replica
     char *raft_addr; /* owned copy of config.raft_addr */
     struct raft raft;
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct replicaTransport transport;
     struct fsmAdapter adapter;
 
     /* libraft's own I/O methods, which ours wrap to catch disk errors. */

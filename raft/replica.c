@@ -293,19 +293,19 @@ int replicaInit(uv_loop_t *loop,
         goto err;
     }
 
-    rv = raft_uv_tcp_init(&r->transport, loop);
+    rv = replicaTransportInit(&r->transport, loop);
     if (rv != 0) {
         snprintf(errmsg, 256, "raft tcp transport: %s", raft_strerror(rv));
         goto err;
     }
     if (c->raft_bind != NULL) {
-        rv = raft_uv_tcp_set_bind_address(&r->transport, c->raft_bind);
+        rv = raft_uv_tcp_set_bind_address(&r->transport.inner, c->raft_bind);
         if (rv != 0) {
             snprintf(errmsg, 256, "--raft-bind %s: %s", c->raft_bind, raft_strerror(rv));
             goto err_after_transport;
         }
     }
-    rv = raft_uv_init(&r->io, loop, r->dir, &r->transport);
+    rv = raft_uv_init(&r->io, loop, r->dir, &r->transport.outer);
     if (rv != 0) {
         snprintf(errmsg, 256, "raft storage in %s: %s", r->dir, r->io.errmsg);
         goto err_after_transport;
@@ -367,7 +367,7 @@ err_after_raft:
 err_after_io:
     raft_uv_close(&r->io);
 err_after_transport:
-    raft_uv_tcp_close(&r->transport);
+    replicaTransportClose(&r->transport);
 err:
     free(r->dir);
     free(r->raft_addr);
@@ -612,7 +612,7 @@ static void raftClosedCb(struct raft *raft)
     struct replica *r = raft->data;
 
     raft_uv_close(&r->io);
-    raft_uv_tcp_close(&r->transport);
+    replicaTransportClose(&r->transport);
     replicaLog(r, REPLICA_LOG_INFO, "raft closed", NULL);
     if (r->handles_open == 0) { /* never started */
         replicaFree(r);

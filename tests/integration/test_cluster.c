@@ -304,6 +304,27 @@ static void test_snapshot_install(void **state)
     fclose(f);
     assert_true(restored);
 
+    /* Snapshots are paced by the state's size (raft/fsmglue.c): after one,
+     * the next waits for about its size of log, more than the 64 entries
+     * of --snapshot-threshold once the state holds hundreds of messages. */
+    {
+        unsigned long long next = 0, most = 0;
+        const char *at;
+        snprintf(path, sizeof path, "%s/log", cluster.nodes[leader].dir);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (strstr(line, "snapshot taken") != NULL &&
+                (at = strstr(line, "next_after_entries=")) != NULL &&
+                sscanf(at, "next_after_entries=%llu", &next) == 1 && next > most) {
+                most = next;
+            }
+        }
+        fclose(f);
+        printf("# leader's largest snapshot interval: %llu entries\n", most);
+        assert_true(most > 64);
+    }
+
     /* Every message is still there. */
     {
         static unsigned counts[600];
