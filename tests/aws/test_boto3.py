@@ -70,8 +70,11 @@ class Base(unittest.TestCase):
             got = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             self.assertIn(err.get("Code"), codes, "%s: expected error %s, got %r (%s)" % (
                 what, "/".join(codes), err.get("Code"), err.get("Message")))
-            self.assertEqual(got, status, "%s: expected HTTP %d for %s, got %r" % (
-                what, status, err.get("Code"), got))
+            if status is None:
+                self.assertIn(got, (400, 403), "%s: expected HTTP 400 or 403, got %r" % (what, got))
+            else:
+                self.assertEqual(got, status, "%s: expected HTTP %d for %s, got %r" % (
+                    what, status, err.get("Code"), got))
             return err
         self.fail("%s: expected error %s, the call succeeded: %r" % (what, "/".join(codes), r))
 
@@ -186,6 +189,15 @@ class QueueTests(Base):
                             "AWS.SimpleQueueService.NonExistentQueue",
                             what="GetQueueUrl QueueName=%s QueueOwnerAWSAccountId=%s (no such queue there)"
                             % (name, other))
+
+    def test_queue_url_of_another_account(self):
+        url, name = self.newQueue("acct")
+        other = "999999999999" if ACCOUNT != "999999999999" else "111111111111"
+        foreign = url.replace("/%s/" % ACCOUNT, "/%s/" % other)
+        self.assertAwsError(lambda: self.c.send_message(QueueUrl=foreign, MessageBody="x"),
+                            ("AWS.SimpleQueueService.NonExistentQueue", "AccessDenied"),
+                            status=None, what="SendMessage QueueUrl=%s (the queue is in account %s)" % (foreign, ACCOUNT))
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0")
 
     def test_get_queue_url_nonexistent(self):
         self.assertAwsError(lambda: self.c.get_queue_url(QueueName=queueName("nosuch")),
@@ -1020,6 +1032,44 @@ class LongPollTests(Base):
         leader = awsutil.leaderId()
         self.assertIsNotNone(leader)
         self.dropWaiter(ENDPOINTS[leader % 3])
+
+
+class AccountTests(Base):
+    """Two accounts (two keys in the credentials file) do not see each
+    other's queues."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import os
+        cls.account2 = os.environ["QRAFT_AWS_ACCOUNT2"]
+        cls.b = awsutil.client(ENDPOINTS[1], key=os.environ["QRAFT_AWS_KEY2"],
+                               secret=os.environ["QRAFT_AWS_SECRET2"])
+
+    def test_second_account_has_its_own_namespace(self):
+        url, name = self.newQueue("tenant")
+        self.c.send_message(QueueUrl=url, MessageBody="A's")
+        self.assertEqual(self.b.list_queues(QueueNamePrefix=name).get("QueueUrls", []), [],
+                         "account B lists account A's queue")
+        self.assertAwsError(lambda: self.b.get_queue_url(QueueName=name), "AWS.SimpleQueueService.NonExistentQueue",
+                            what="account B: GetQueueUrl of A's queue %s" % name)
+        burl = self.b.create_queue(QueueName=name)["QueueUrl"]
+        self.assertEqual(burl, "%s/%s/%s" % (ENDPOINTS[1], self.account2, name))
+        a = self.b.get_queue_attributes(QueueUrl=burl, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"])
+        self.assertEqual(a["Attributes"], {"QueueArn": "arn:aws:sqs:%s:%s:%s" % (REGION, self.account2, name),
+                                           "ApproximateNumberOfMessages": "0"}, "B's queue of the same name is B's")
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "1")
+
+    def test_second_account_cannot_use_first_accounts_queue_url(self):
+        url, name = self.newQueue("tenant2")
+        for what, fn in (("SendMessage", lambda: self.b.send_message(QueueUrl=url, MessageBody="from B")),
+                         ("ReceiveMessage", lambda: self.b.receive_message(QueueUrl=url)),
+                         ("PurgeQueue", lambda: self.b.purge_queue(QueueUrl=url)),
+                         ("DeleteQueue", lambda: self.b.delete_queue(QueueUrl=url))):
+            self.assertAwsError(fn, ("AWS.SimpleQueueService.NonExistentQueue", "AccessDenied"), status=None,
+                                what="account B: %s on account A's QueueUrl %s" % (what, url))
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0")
+        self.assertEqual(self.c.get_queue_url(QueueName=name)["QueueUrl"], url, "A's queue still exists")
 
 
 class ClusterTests(Base):
