@@ -28,7 +28,7 @@ from awsutil import ENDPOINTS, queueName
 
 
 class FailoverTests(unittest.TestCase):
-    """Kill, stop or isolate the leader under a stream of sends."""
+    """Kill or stop nodes under a stream of sends."""
 
     def test_leader_sigkill_mid_stream(self):
         self.streamThroughFault("kill")
