@@ -822,6 +822,21 @@ class FifoTests(Base):
                          "a retried ReceiveMessage with the same ReceiveRequestAttemptId returns the same messages "
                          "and receipt handles (AWS, FIFO)")
 
+    def test_fifo_receive_request_attempt_id_on_another_node(self):
+        url, _ = self.newFifo("fattempt2", contentBased=True)
+        for i in range(3):
+            self.c.send_message(QueueUrl=url, MessageBody="b%d" % i, MessageGroupId="g")
+        first = awsutil.client(ENDPOINTS[1]).receive_message(
+            QueueUrl=url, MaxNumberOfMessages=2, WaitTimeSeconds=2,
+            ReceiveRequestAttemptId="attempt-x").get("Messages", [])
+        self.assertEqual([m["Body"] for m in first], ["b0", "b1"])
+        again = awsutil.client(ENDPOINTS[2]).receive_message(
+            QueueUrl=url, MaxNumberOfMessages=2, ReceiveRequestAttemptId="attempt-x").get("Messages", [])
+        self.assertEqual([(m["MessageId"], m["ReceiptHandle"]) for m in again],
+                         [(m["MessageId"], m["ReceiptHandle"]) for m in first],
+                         "the retry of a ReceiveMessage (same ReceiveRequestAttemptId) sent to another node, as a "
+                         "client behind a load balancer would, gets the same messages and receipt handles")
+
     def test_fifo_send_batch(self):
         url, _ = self.newFifo("fbatch", contentBased=True)
         r = self.c.send_message_batch(QueueUrl=url, Entries=[
@@ -1046,19 +1061,28 @@ class AccountTests(Base):
         cls.b = awsutil.client(ENDPOINTS[1], key=os.environ["QRAFT_AWS_KEY2"],
                                secret=os.environ["QRAFT_AWS_SECRET2"])
 
-    def test_second_account_has_its_own_namespace(self):
-        url, name = self.newQueue("tenant")
-        self.c.send_message(QueueUrl=url, MessageBody="A's")
+    def test_second_account_does_not_list_first_accounts_queues(self):
+        url, name = self.newQueue("tenantl")
         self.assertEqual(self.b.list_queues(QueueNamePrefix=name).get("QueueUrls", []), [],
-                         "account B lists account A's queue")
+                         "account B: ListQueues QueueNamePrefix=%s lists account A's queue" % name)
+
+    def test_second_account_cannot_find_first_accounts_queue(self):
+        url, name = self.newQueue("tenantg")
         self.assertAwsError(lambda: self.b.get_queue_url(QueueName=name), "AWS.SimpleQueueService.NonExistentQueue",
                             what="account B: GetQueueUrl of A's queue %s" % name)
-        burl = self.b.create_queue(QueueName=name)["QueueUrl"]
+
+    def test_second_account_has_its_own_queue_of_the_same_name(self):
+        url, name = self.newQueue("tenantc")
+        self.c.send_message(QueueUrl=url, MessageBody="A's")
+        burl = self.b.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "77"})["QueueUrl"]
         self.assertEqual(burl, "%s/%s/%s" % (ENDPOINTS[1], self.account2, name))
-        a = self.b.get_queue_attributes(QueueUrl=burl, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"])
+        a = self.b.get_queue_attributes(QueueUrl=burl, AttributeNames=["QueueArn", "ApproximateNumberOfMessages",
+                                                                         "VisibilityTimeout"])
         self.assertEqual(a["Attributes"], {"QueueArn": "arn:aws:sqs:%s:%s:%s" % (REGION, self.account2, name),
-                                           "ApproximateNumberOfMessages": "0"}, "B's queue of the same name is B's")
-        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "1")
+                                           "ApproximateNumberOfMessages": "0", "VisibilityTimeout": "77"},
+                         "account B's CreateQueue %s: B's own queue, empty, with B's attributes" % name)
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages", "VisibilityTimeout"),
+                         {"ApproximateNumberOfMessages": "1", "VisibilityTimeout": "30"}, "A's queue untouched")
 
     def test_second_account_cannot_use_first_accounts_queue_url(self):
         url, name = self.newQueue("tenant2")
