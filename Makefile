@@ -54,7 +54,7 @@ FSM_SRC := $(wildcard fsm/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
 NODE_SRC := $(filter-out node/main.c,$(wildcard node/*.c node/http/*.c))
 # The parts of node/http that need no server, for tests/unit/test_http_*.
-HTTP_PURE_SRC := $(addprefix node/http/,buf.c errors.c query.c xml.c action.c sigv4.c)
+HTTP_PURE_SRC := $(addprefix node/http/,buf.c errors.c query.c xml.c action.c sigv4.c attempt.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)

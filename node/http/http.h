@@ -275,6 +275,13 @@ struct httpSock
 };
 
 struct httpRequest;
+struct httpAttempt;
+
+/* FIFO ReceiveMessage's ReceiveRequestAttemptId: a retry with the same id
+ * within this time gets the first receive's result again (attempt.c). */
+#define HTTP_ATTEMPT_TTL_MS (5u * 60u * 1000u)
+/* Results kept at most (the oldest go first). */
+#define HTTP_ATTEMPTS_MAX 10000
 
 struct http
 {
@@ -294,8 +301,20 @@ struct http
     unsigned n_pending;
     struct httpOpStats ops[HTTP_ACTIONS_MAX + 1];
     uint64_t status_counts[6];  /* responses by status class: 1xx..5xx */
+    struct httpAttempt *attempts; /* receive results by attempt id, newest first */
+    unsigned n_attempts;
     bool stopping;
 };
+
+/* The result kept for @account's receive on @queue with attempt id
+ * @attempt (a new reference), or NULL. */
+json_t *httpAttemptGet(struct http *h, const char *account, const char *queue, size_t queue_len,
+                       const char *attempt, uint64_t now_ms);
+/* Keep @result (a reference is taken) for that attempt id. */
+void httpAttemptPut(struct http *h, const char *account, const char *queue, size_t queue_len,
+                    const char *attempt, json_t *result, uint64_t now_ms);
+/* Drop every kept result. */
+void httpAttemptsFree(struct http *h);
 
 /* Serve one h2o request (sqs.c): GET /health, GET /metrics, or an SQS
  * call under either protocol. */

@@ -211,5 +211,6 @@ void httpDispose(struct server *s)
     /* Connections h2o still holds (idle keep-alives) are closed with the
      * process; their memory stays reachable through httpLast. */
     httpKeysFree(&h->keys);
+    httpAttemptsFree(h);
     s->http = NULL;
 }

@@ -218,6 +218,83 @@ static h2o_req_t *requestDetach(struct httpRequest *r)
     return req;
 }
 
+/* Send @result of @a, as XML or JSON. */
+static void sendResult(struct http *h, h2o_req_t *req, int proto, const struct httpAction *a,
+                       json_t *result, const char *request_id, uint64_t started_ns)
+{
+    struct httpBuf b;
+
+    httpBufInit(&b);
+    if (proto == HTTP_PROTO_JSON) {
+        char *text;
+        json_t *urls = json_object_get(result, "QueueUrls");
+        if (a->fsm_op == FSM_OP_LIST_DLQ_SOURCES && urls != NULL) {
+            /* JSON's ListDeadLetterSourceQueues names them queueUrls. */
+            json_object_set(result, "queueUrls", urls);
+            json_object_del(result, "QueueUrls");
+        }
+        text = json_dumps(result, JSON_COMPACT);
+        if (text != NULL) {
+            httpBufStr(&b, text);
+            free(text);
+        } else {
+            b.oom = true;
+        }
+    } else {
+        httpXmlResult(a, result, request_id, &b);
+    }
+    if (b.oom) {
+        sendError(h, req, proto, a, "InternalError", "out of memory", request_id, started_ns);
+    } else {
+        sendBody(req, 200, proto == HTTP_PROTO_JSON ? "application/x-amz-json-1.0" : "text/xml",
+                 request_id, NULL, NULL, &b);
+        countResponse(h, a, 200, started_ns);
+    }
+    httpBufFree(&b);
+}
+
+/* Whether @a with @params is a FIFO receive carrying a
+ * ReceiveRequestAttemptId; the id and the queue's name. */
+static bool fifoAttempt(const struct httpAction *a, const json_t *params, const char **attempt,
+                        const char **queue, size_t *queue_len)
+{
+    const json_t *id = json_object_get(params, "ReceiveRequestAttemptId");
+    const json_t *url = json_object_get(params, "QueueUrl");
+
+    if (a->fsm_op != FSM_OP_RECEIVE_MESSAGE || !json_is_string(id) ||
+        json_string_length(id) == 0 || !json_is_string(url) ||
+        !httpQueueNameOfUrl(json_string_value(url), queue, queue_len) || *queue_len < 5 ||
+        memcmp(*queue + *queue_len - 5, ".fifo", 5) != 0) {
+        return false;
+    }
+    *attempt = json_string_value(id);
+    return true;
+}
+
+/* The account a QueueUrl's path names (/ACCOUNT/NAME), or NULL. */
+static bool urlAccount(const char *url, char out[13])
+{
+    const char *name = strrchr(url, '/');
+    const char *p;
+    size_t i;
+
+    if (name == NULL || name - url < 13) {
+        return false;
+    }
+    p = name - 12;
+    if (p[-1] != '/') {
+        return false;
+    }
+    for (i = 0; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return false;
+        }
+    }
+    memcpy(out, p, 12);
+    out[12] = '\0';
+    return true;
+}
+
 static void execDone(struct httpExec *e, const char *code, const void *reply, size_t len)
 {
     struct httpRequest *r = e->data;
@@ -252,36 +329,15 @@ static void execDone(struct httpExec *e, const char *code, const void *reply, si
                         sizeof codebuf, errmsg, sizeof errmsg) != 0) {
         sendError(h, req, r->proto, r->action, ecode, errmsg, r->request_id, r->started_ns);
     } else {
-        struct httpBuf b;
-        httpBufInit(&b);
-        if (r->proto == HTTP_PROTO_JSON) {
-            char *text;
-            json_t *urls = json_object_get(result, "QueueUrls");
-            if (r->action->fsm_op == FSM_OP_LIST_DLQ_SOURCES && urls != NULL) {
-                /* JSON's ListDeadLetterSourceQueues names them queueUrls. */
-                json_object_set(result, "queueUrls", urls);
-                json_object_del(result, "QueueUrls");
-            }
-            text = json_dumps(result, JSON_COMPACT);
-            if (text != NULL) {
-                httpBufStr(&b, text);
-                free(text);
-            } else {
-                b.oom = true;
-            }
-        } else {
-            httpXmlResult(r->action, result, r->request_id, &b);
+        const char *attempt;
+        const char *queue;
+        size_t queue_len;
+        if (fifoAttempt(r->action, r->params, &attempt, &queue, &queue_len) &&
+            json_array_size(json_object_get(result, "Messages")) > 0) {
+            httpAttemptPut(h, r->account, queue, queue_len, attempt, result,
+                           uv_now(&h->server->loop));
         }
-        if (b.oom) {
-            sendError(h, req, r->proto, r->action, "InternalError", "out of memory",
-                      r->request_id, r->started_ns);
-        } else {
-            sendBody(req, 200,
-                     r->proto == HTTP_PROTO_JSON ? "application/x-amz-json-1.0" : "text/xml",
-                     r->request_id, NULL, NULL, &b);
-            countResponse(h, r->action, 200, r->started_ns);
-        }
-        httpBufFree(&b);
+        sendResult(h, req, r->proto, r->action, result, r->request_id, r->started_ns);
     }
     json_decref(result);
     requestFree(r);
@@ -504,6 +560,34 @@ static void serveSqs(struct http *h, h2o_req_t *req, uint64_t started)
         return;
     }
     queueFromPath(req, action, params);
+    {
+        /* Queues are addressed in the caller's account: a QueueUrl or a
+         * QueueOwnerAWSAccountId naming another one finds nothing. */
+        const json_t *url = json_object_get(params, "QueueUrl");
+        const json_t *owner = json_object_get(params, "QueueOwnerAWSAccountId");
+        char other[13];
+        if ((json_is_string(owner) && strcmp(json_string_value(owner), account) != 0) ||
+            (action->needs_url && json_is_string(url) &&
+             urlAccount(json_string_value(url), other) && strcmp(other, account) != 0)) {
+            sendError(h, req, proto, action, "QueueDoesNotExist",
+                      "The specified queue does not exist for this wsdl version.", rid, started);
+            json_decref(params);
+            return;
+        }
+    }
+    {
+        const char *attempt, *queue;
+        size_t queue_len;
+        json_t *kept;
+        if (fifoAttempt(action, params, &attempt, &queue, &queue_len) &&
+            (kept = httpAttemptGet(h, account, queue, queue_len, attempt,
+                                   uv_now(&h->server->loop))) != NULL) {
+            sendResult(h, req, proto, action, kept, rid, started);
+            json_decref(kept);
+            json_decref(params);
+            return;
+        }
+    }
     if (action->kind == HTTP_ACT_UNSUPPORTED) {
         snprintf(errmsg, sizeof errmsg, "%s is not supported by qraft.", action->name);
         sendError(h, req, proto, action, "UnsupportedOperation", errmsg, rid, started);

@@ -70,8 +70,11 @@ class Base(unittest.TestCase):
             got = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             self.assertIn(err.get("Code"), codes, "%s: expected error %s, got %r (%s)" % (
                 what, "/".join(codes), err.get("Code"), err.get("Message")))
-            self.assertEqual(got, status, "%s: expected HTTP %d for %s, got %r" % (
-                what, status, err.get("Code"), got))
+            if status is None:
+                self.assertIn(got, (400, 403), "%s: expected HTTP 400 or 403, got %r" % (what, got))
+            else:
+                self.assertEqual(got, status, "%s: expected HTTP %d for %s, got %r" % (
+                    what, status, err.get("Code"), got))
             return err
         self.fail("%s: expected error %s, the call succeeded: %r" % (what, "/".join(codes), r))
 
@@ -186,6 +189,15 @@ class QueueTests(Base):
                             "AWS.SimpleQueueService.NonExistentQueue",
                             what="GetQueueUrl QueueName=%s QueueOwnerAWSAccountId=%s (no such queue there)"
                             % (name, other))
+
+    def test_queue_url_of_another_account(self):
+        url, name = self.newQueue("acct")
+        other = "999999999999" if ACCOUNT != "999999999999" else "111111111111"
+        foreign = url.replace("/%s/" % ACCOUNT, "/%s/" % other)
+        self.assertAwsError(lambda: self.c.send_message(QueueUrl=foreign, MessageBody="x"),
+                            ("AWS.SimpleQueueService.NonExistentQueue", "AccessDenied"),
+                            status=None, what="SendMessage QueueUrl=%s (the queue is in account %s)" % (foreign, ACCOUNT))
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0")
 
     def test_get_queue_url_nonexistent(self):
         self.assertAwsError(lambda: self.c.get_queue_url(QueueName=queueName("nosuch")),
@@ -810,6 +822,21 @@ class FifoTests(Base):
                          "a retried ReceiveMessage with the same ReceiveRequestAttemptId returns the same messages "
                          "and receipt handles (AWS, FIFO)")
 
+    def test_fifo_receive_request_attempt_id_on_another_node(self):
+        url, _ = self.newFifo("fattempt2", contentBased=True)
+        for i in range(3):
+            self.c.send_message(QueueUrl=url, MessageBody="b%d" % i, MessageGroupId="g")
+        first = awsutil.client(ENDPOINTS[1]).receive_message(
+            QueueUrl=url, MaxNumberOfMessages=2, WaitTimeSeconds=2,
+            ReceiveRequestAttemptId="attempt-x").get("Messages", [])
+        self.assertEqual([m["Body"] for m in first], ["b0", "b1"])
+        again = awsutil.client(ENDPOINTS[2]).receive_message(
+            QueueUrl=url, MaxNumberOfMessages=2, ReceiveRequestAttemptId="attempt-x").get("Messages", [])
+        self.assertEqual([(m["MessageId"], m["ReceiptHandle"]) for m in again],
+                         [(m["MessageId"], m["ReceiptHandle"]) for m in first],
+                         "the retry of a ReceiveMessage (same ReceiveRequestAttemptId) sent to another node, as a "
+                         "client behind a load balancer would, gets the same messages and receipt handles")
+
     def test_fifo_send_batch(self):
         url, _ = self.newFifo("fbatch", contentBased=True)
         r = self.c.send_message_batch(QueueUrl=url, Entries=[
@@ -1020,6 +1047,53 @@ class LongPollTests(Base):
         leader = awsutil.leaderId()
         self.assertIsNotNone(leader)
         self.dropWaiter(ENDPOINTS[leader % 3])
+
+
+class AccountTests(Base):
+    """Two accounts (two keys in the credentials file) do not see each
+    other's queues."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import os
+        cls.account2 = os.environ["QRAFT_AWS_ACCOUNT2"]
+        cls.b = awsutil.client(ENDPOINTS[1], key=os.environ["QRAFT_AWS_KEY2"],
+                               secret=os.environ["QRAFT_AWS_SECRET2"])
+
+    def test_second_account_does_not_list_first_accounts_queues(self):
+        url, name = self.newQueue("tenantl")
+        self.assertEqual(self.b.list_queues(QueueNamePrefix=name).get("QueueUrls", []), [],
+                         "account B: ListQueues QueueNamePrefix=%s lists account A's queue" % name)
+
+    def test_second_account_cannot_find_first_accounts_queue(self):
+        url, name = self.newQueue("tenantg")
+        self.assertAwsError(lambda: self.b.get_queue_url(QueueName=name), "AWS.SimpleQueueService.NonExistentQueue",
+                            what="account B: GetQueueUrl of A's queue %s" % name)
+
+    def test_second_account_has_its_own_queue_of_the_same_name(self):
+        url, name = self.newQueue("tenantc")
+        self.c.send_message(QueueUrl=url, MessageBody="A's")
+        burl = self.b.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "77"})["QueueUrl"]
+        self.assertEqual(burl, "%s/%s/%s" % (ENDPOINTS[1], self.account2, name))
+        a = self.b.get_queue_attributes(QueueUrl=burl, AttributeNames=["QueueArn", "ApproximateNumberOfMessages",
+                                                                         "VisibilityTimeout"])
+        self.assertEqual(a["Attributes"], {"QueueArn": "arn:aws:sqs:%s:%s:%s" % (REGION, self.account2, name),
+                                           "ApproximateNumberOfMessages": "0", "VisibilityTimeout": "77"},
+                         "account B's CreateQueue %s: B's own queue, empty, with B's attributes" % name)
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages", "VisibilityTimeout"),
+                         {"ApproximateNumberOfMessages": "1", "VisibilityTimeout": "30"}, "A's queue untouched")
+
+    def test_second_account_cannot_use_first_accounts_queue_url(self):
+        url, name = self.newQueue("tenant2")
+        for what, fn in (("SendMessage", lambda: self.b.send_message(QueueUrl=url, MessageBody="from B")),
+                         ("ReceiveMessage", lambda: self.b.receive_message(QueueUrl=url)),
+                         ("PurgeQueue", lambda: self.b.purge_queue(QueueUrl=url)),
+                         ("DeleteQueue", lambda: self.b.delete_queue(QueueUrl=url))):
+            self.assertAwsError(fn, ("AWS.SimpleQueueService.NonExistentQueue", "AccessDenied"), status=None,
+                                what="account B: %s on account A's QueueUrl %s" % (what, url))
+        self.assertEqual(self.attrs(url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"], "0")
+        self.assertEqual(self.c.get_queue_url(QueueName=name)["QueueUrl"], url, "A's queue still exists")
 
 
 class ClusterTests(Base):

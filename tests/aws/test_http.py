@@ -234,6 +234,18 @@ class HttpTests(unittest.TestCase):
         self.assertEqual(st, 200, "POST %s GetQueueAttributes without QueueUrl (the path names the queue): %r"
                          % (path, body[:300]))
 
+    def test_query_protocol_over_get(self):
+        from botocore.awsrequest import AWSRequest
+        q = urllib.parse.urlencode({"Action": "GetQueueAttributes", "QueueUrl": self.url,
+                                    "AttributeName.1": "QueueArn", "Version": "2012-11-05"})
+        req = AWSRequest(method="GET", url=ENDPOINTS[2] + "/?" + q)
+        awsutil.sign(req)
+        prepared = req.prepare()
+        st, _, body = awsutil.send(ENDPOINTS[2], "GET", prepared.url[len(ENDPOINTS[2]):], None,
+                                   dict(prepared.headers.items()))
+        self.assertEqual(st, 200, "signed GET /?Action=GetQueueAttributes: %r" % body[:300])
+        self.assertEqual(awsutil.xmlFind(body, "Name"), ["QueueArn"])
+
     # bad input: each refused in AWS's shape, nothing changed
 
     def test_unknown_action(self):

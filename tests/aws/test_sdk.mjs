@@ -183,6 +183,7 @@ test("set_attributes_and_tags", async () => {
 });
 
 test("send_receive_delete_with_attributes", async () => {
+    assert.equal(typeof c.config.md5, "function", "the SDK's MD5 checks are on (config.md5 is its hash)");
     const { url } = await newQueue("srd");
     const body = "js body é 世界 😀 <&>";
     const MessageAttributes = {

@@ -381,9 +381,37 @@ static void actionTable(void **state)
     assert_ptr_equal(httpActionAt(httpActionIndex(act("PurgeQueue"))), act("PurgeQueue"));
 }
 
+/* FIFO ReceiveRequestAttemptId results: kept per account, queue and id,
+ * for 5 minutes. */
+static void attemptCache(void **state)
+{
+    struct http *h = calloc(1, sizeof *h);
+    json_t *r = parse("{\"Messages\":[{\"MessageId\":\"m\"}]}");
+    json_t *got;
+
+    (void)state;
+    assert_null(httpAttemptGet(h, "111111111111", "q.fifo", 6, "a1", 0));
+    httpAttemptPut(h, "111111111111", "q.fifo", 6, "a1", r, 1000);
+    got = httpAttemptGet(h, "111111111111", "q.fifo", 6, "a1", 2000);
+    assert_ptr_equal(got, r);
+    json_decref(got);
+    assert_null(httpAttemptGet(h, "222222222222", "q.fifo", 6, "a1", 2000));
+    assert_null(httpAttemptGet(h, "111111111111", "p.fifo", 6, "a1", 2000));
+    assert_null(httpAttemptGet(h, "111111111111", "q.fifo", 6, "a2", 2000));
+    assert_null(httpAttemptGet(h, "111111111111", "q.fifo", 6, "a1", 1000 + HTTP_ATTEMPT_TTL_MS + 1));
+    /* A later put prunes what expired. */
+    httpAttemptPut(h, "111111111111", "q.fifo", 6, "a2", r, 1000 + HTTP_ATTEMPT_TTL_MS + 1);
+    assert_int_equal(h->n_attempts, 1);
+    httpAttemptsFree(h);
+    assert_int_equal(h->n_attempts, 0);
+    json_decref(r);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(attemptCache),
         cmocka_unit_test(argsOfSend),
         cmocka_unit_test(argsErrors),
         cmocka_unit_test(argsOfGetQueueUrlAndMove),
