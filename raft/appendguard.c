@@ -37,7 +37,19 @@
  * match the leader's (the end of every AppendEntries whose previous entry
  * matched, or of an installed snapshot), and clamps the last_log_index of
  * successful answers to it. A lower answer only makes the leader send
- * entries again. */
+ * entries again.
+ *
+ * A third, on the leader's side (found by the benchmark's wiped follower):
+ * a follower that lost its data (wiped, its disk replaced) and installed
+ * the leader's snapshot answers with last_log_index = the snapshot's
+ * index, which is below the match_index the leader still holds from
+ * before. replicationUpdate then sees no progress (progressMaybeUpdate)
+ * and returns before it checks whether the snapshot is done, so the
+ * follower stays in snapshot state, sent nothing, until the install
+ * snapshot timeout (30 s) aborts it. The guard lowers that stale
+ * match_index to just below the answer, so raft sees the progress it
+ * should; a lower match_index only makes the leader count this follower
+ * for less, which is the truth. */
 #include "raft/internal.h"
 
 #include <string.h>
@@ -95,8 +107,41 @@ static void trimFromStart(struct raft *r, struct raft_append_entries *a)
     a->n_entries -= (unsigned)drop;
 }
 
+/* libraft's PROGRESS__SNAPSHOT (src/progress.h, 0.15): sending a snapshot. */
+#define GUARD_PROGRESS_SNAPSHOT 2
+
+/* See "A third" above. */
+static void snapshotDoneGuard(struct raft *r, const struct raft_message *m)
+{
+    const struct raft_append_entries_result *res = &m->append_entries_result;
+    struct raft_progress *p;
+    unsigned i;
+
+    if (r->state != RAFT_LEADER || res->rejected != 0 || res->term != r->current_term ||
+        r->leader_state.progress == NULL) {
+        return;
+    }
+    for (i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == m->server_id) {
+            break;
+        }
+    }
+    if (i == r->configuration.n) {
+        return;
+    }
+    p = &r->leader_state.progress[i];
+    if (p->state == GUARD_PROGRESS_SNAPSHOT && res->last_log_index >= p->snapshot_index &&
+        res->last_log_index <= p->match_index && res->last_log_index > 0) {
+        p->match_index = res->last_log_index - 1;
+    }
+}
+
 void appendGuardRecv(struct appendGuard *g, struct raft *r, struct raft_message *m)
 {
+    if (m->type == RAFT_IO_APPEND_ENTRIES_RESULT) {
+        snapshotDoneGuard(r, m);
+        return;
+    }
     if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
         if (m->install_snapshot.term >= r->current_term) {
             confirm(g, m->install_snapshot.term, m->install_snapshot.last_index);

@@ -335,11 +335,65 @@ static void test_snapshot_install(void **state)
     activeCluster = NULL;
 }
 
+/* A follower that lost its data (wiped) installs the leader's snapshot and
+ * then gets the entries after it at once: libraft 0.15 alone kept it in
+ * snapshot state until its 30 s install timeout (raft/appendguard.c). */
+static void test_wiped_follower(void **state)
+{
+    static struct testCluster cluster;
+    qraft_client *client;
+    char body[32];
+    char cmd[600];
+    unsigned i;
+    int leader;
+    unsigned follower;
+    uint64_t t0, took;
+    (void)state;
+
+    assert_int_equal(testClusterStart(&cluster, 3, 17300,
+                                      FLAGS " --snapshot-threshold 64 --snapshot-trailing 16",
+                                      30000),
+                     0);
+    activeCluster = &cluster;
+    leader = testClusterLeader(&cluster, 10000);
+    assert_true(leader >= 0);
+    follower = (unsigned)(leader + 1) % 3;
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_create_queue(client, "wiped", NULL, 0, NULL, 0), QRAFT_OK);
+    for (i = 0; i < 300; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, "wiped", body, strlen(body), NULL, NULL), QRAFT_OK);
+    }
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+
+    assert_int_equal(testNodeStop(&cluster, follower, SIGKILL, 5000) != -1, 1);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/raft' '%s/state'", cluster.nodes[follower].dir,
+             cluster.nodes[follower].dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(testNodeStart(&cluster, follower), 0);
+    for (i = 300; i < 310; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, "wiped", body, strlen(body), NULL, NULL), QRAFT_OK);
+    }
+    t0 = testNowMs();
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 25000), 0);
+    took = testNowMs() - t0;
+    printf("# wiped node %u caught up in %llu ms\n", follower + 1, (unsigned long long)took);
+    assert_true(took < 15000);
+    assertDigestsAgree(&cluster);
+    qraft_close(client);
+    testClusterStop(&cluster, true);
+    activeCluster = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover_and_restart, stopActiveCluster),
         cmocka_unit_test_teardown(test_snapshot_install, stopActiveCluster),
+        cmocka_unit_test_teardown(test_wiped_follower, stopActiveCluster),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
     return cmocka_run_group_tests_name("integration/cluster", tests, NULL, NULL);
