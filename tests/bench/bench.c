@@ -2,7 +2,7 @@
  * cluster, beside the machine's own ceilings (README "Benchmarks").
  *
  *   bench --servers H:P,... --dir CLUSTER_DIR --script scripts/cluster
- *         [--quick] [--json FILE] [--commit SHA]
+ *         [--quick] [--json FILE] [--commit SHA] [--peer PEER_RESULTS]
  *
  * tests/bench/run starts the cluster and calls this; `make bench` calls
  * that. The cluster directory gives the data disk (for the fsync probe)
@@ -54,7 +54,7 @@ uint64_t nowNs(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void sleepNs(uint64_t ns)
+void sleepNs(uint64_t ns)
 {
     struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -78,8 +78,9 @@ void die(const char *fmt, ...)
 
 struct row rows[ROWS_MAX];
 unsigned n_rows;
+double load_start[3], load_end[3];
 
-static struct row *rowAdd(const char *id, const char *name)
+struct row *rowAdd(const char *id, const char *name)
 {
     struct row *r = &rows[n_rows++];
     memset(r, 0, sizeof *r);
@@ -90,7 +91,7 @@ static struct row *rowAdd(const char *id, const char *name)
     return r;
 }
 
-static void rowLatency(struct row *r, const struct hist *h)
+void rowLatency(struct row *r, const struct hist *h)
 {
     r->has_lat = h->n > 0;
     r->p50_ms = (double)histQuantile(h, 0.50) / 1e6;
@@ -100,28 +101,23 @@ static void rowLatency(struct row *r, const struct hist *h)
     r->max_ms = (double)h->max / 1e6;
 }
 
-static void rowNotYet(const char *id, const char *name)
+void rowExtra(struct row *r, const char *fmt, ...)
 {
-    struct row *r = rowAdd(id, name);
-    snprintf(r->note, sizeof r->note, "not measured yet");
+    size_t len = strlen(r->extra);
+    va_list ap;
+    if (len > 0 && len + 2 < sizeof r->extra) {
+        r->extra[len++] = ',';
+        r->extra[len++] = ' ';
+        r->extra[len] = '\0';
+    }
+    va_start(ap, fmt);
+    vsnprintf(r->extra + len, sizeof r->extra - len, fmt, ap);
+    va_end(ap);
 }
 
 /* ---------------------------------------------------------------------- */
 /* The load generator                                                      */
 
-struct load
-{
-    const char *queue;
-    size_t size;        /* body bytes */
-    unsigned conns;
-    unsigned window;    /* sends in flight per connection */
-    unsigned batch;     /* 0: qraft_send_async; N: qraft_send_batch of N */
-    double seconds;     /* 0: bounded by count */
-    uint64_t count;     /* per connection; 0: bounded by time */
-    double rate;        /* total msgs/s for an open loop; 0: closed loop */
-    atomic_int *stop;   /* or NULL: set to end the run at once */
-    bool track;         /* keep each send's outcome (failover) */
-};
 
 /* Outcome of send i of a tracked worker. */
 enum { SENT_PENDING = 0, SENT_OK = 1, SENT_FAILED = 2 };
@@ -226,9 +222,27 @@ static void workerIssue(struct worker *w, uint64_t now)
                              (unsigned long long)s->seq);
             w->body[n] = 'x';
         }
+        if (w->l->stamp) {
+            /* The body carries its due time, for the consumer's clock
+             * (the same CLOCK_MONOTONIC: one process). */
+            int n = snprintf(w->body, w->l->size, "t%llu ", (unsigned long long)t0);
+            w->body[n] = 'x';
+        }
+        struct qraft_send_params params = QRAFT_SEND_PARAMS_INIT;
+        char group[32], dedup[48];
+        if (w->l->groups > 0) {
+            /* Sends spread round-robin over the groups; every send is
+             * distinct (its own deduplication id). */
+            snprintf(group, sizeof group, "g%llu",
+                     (unsigned long long)((w->issued * w->l->conns + w->index) % w->l->groups));
+            snprintf(dedup, sizeof dedup, "d%u-%llu", w->index, (unsigned long long)w->issued);
+            params.group_id = group;
+            params.dedup_id = dedup;
+        }
         w->issued++;
         w->in_flight++;
-        int rv = qraft_send_async(w->c, w->l->queue, w->body, w->l->size, NULL, onSent, s);
+        int rv = qraft_send_async(w->c, w->l->queue, w->body, w->l->size,
+                                  w->l->groups > 0 ? &params : NULL, onSent, s);
         if (rv != 0) {
             w->in_flight--;
             w->err++;
@@ -272,7 +286,13 @@ static void *workerMain(void *arg)
     w->open_err = qraft_open(opt.servers, &o, &w->c);
     if (w->open_err == 0) {
         /* Find the leader before the clock starts. */
-        w->open_err = qraft_send(w->c, w->l->queue, "warm-up", 7, NULL, NULL);
+        struct qraft_send_params wp = QRAFT_SEND_PARAMS_INIT;
+        char dedup[32];
+        snprintf(dedup, sizeof dedup, "warm-up-%u", w->index);
+        wp.group_id = "warm-up";
+        wp.dedup_id = dedup;
+        w->open_err = qraft_send(w->c, w->l->queue, "warm-up", 7, w->l->groups > 0 ? &wp : NULL,
+                                 NULL);
     }
     pthread_barrier_wait(w->barrier);
     w->start = nowNs();
@@ -303,16 +323,10 @@ static void *workerMain(void *arg)
     return NULL;
 }
 
-struct loadResult
-{
-    uint64_t ok, err;
-    double elapsed; /* s, from the common start to the last worker's end */
-    struct hist h;
-};
 
 /* Run @l; @ws_out (may be NULL) receives the workers, to be freed with
  * loadFree, for a caller that reads their outcomes. */
-static void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
+void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
 {
     struct worker *ws = calloc(l->conns, sizeof *ws);
     pthread_t *th = calloc(l->conns, sizeof *th);
@@ -382,9 +396,9 @@ static void loadRun(const struct load *l, struct loadResult *r, struct worker **
 /* ---------------------------------------------------------------------- */
 /* Scenarios                                                               */
 
-static qraft_client *admin;
+qraft_client *admin;
 
-static void queueFresh(const char *name)
+void queueFresh(const char *name)
 {
     int rv = qraft_create_queue(admin, name, NULL, 0, NULL, 0);
     if (rv != 0) {
@@ -392,14 +406,21 @@ static void queueFresh(const char *name)
     }
 }
 
-/* Delete a scenario's queue after it, so that the next one starts on a
- * small store. */
-static void queueDrop(const char *name)
+void queueFreshFifo(const char *name)
+{
+    struct qraft_attr a = {"FifoQueue", "true"};
+    int rv = qraft_create_queue(admin, name, &a, 1, NULL, 0);
+    if (rv != 0) {
+        die("create queue %s: %s", name, qraft_errmsg(admin));
+    }
+}
+
+void queueDrop(const char *name)
 {
     qraft_delete_queue(admin, name);
 }
 
-static void rowFromLoad(struct row *row, const struct load *l, const struct loadResult *r)
+void rowFromLoad(struct row *row, const struct load *l, const struct loadResult *r)
 {
     row->measured = true;
     row->n = r->ok;
@@ -415,7 +436,7 @@ static double scenarioSend(const char *id, const char *name, size_t size, unsign
     char queue[64];
     snprintf(queue, sizeof queue, "bench-%s", id);
     queueFresh(queue);
-    struct load l = {queue, size, conns, window, batch, opt.seconds, 0, rate, NULL, false};
+    struct load l = {queue, size, conns, window, batch, opt.seconds, 0, rate, NULL, false, false, 0};
     struct loadResult r;
     printf("  %-4s %s ...\n", id, name);
     fflush(stdout);
@@ -484,6 +505,32 @@ static void *consumerMain(void *arg)
     return NULL;
 }
 
+void drainQueue(const char *queue, unsigned consumers, uint64_t target, double limit_s,
+                struct drainResult *r)
+{
+    struct consumer *cs = calloc(consumers, sizeof *cs);
+    pthread_t *th = calloc(consumers, sizeof *th);
+    atomic_uint_fast64_t deleted = 0;
+    uint64_t start = nowNs();
+    for (unsigned i = 0; i < consumers; i++) {
+        cs[i] = (struct consumer){queue, &deleted, target,
+                                  start + (uint64_t)(limit_s * 1e9), 0, 0, {{0}}};
+        histInit(&cs[i].h);
+        pthread_create(&th[i], NULL, consumerMain, &cs[i]);
+    }
+    memset(r, 0, sizeof *r);
+    histInit(&r->h);
+    for (unsigned i = 0; i < consumers; i++) {
+        pthread_join(th[i], NULL);
+        histMerge(&r->h, &cs[i].h);
+        r->errors += cs[i].errors;
+    }
+    r->elapsed = (double)(nowNs() - start) / 1e9;
+    r->deleted = atomic_load(&deleted);
+    free(cs);
+    free(th);
+}
+
 static void scenarioDrain(void)
 {
     const char *queue = "bench-3";
@@ -491,39 +538,21 @@ static void scenarioDrain(void)
     queueFresh(queue);
     printf("  3    receive + delete, draining %llu ...\n", (unsigned long long)backlog);
     fflush(stdout);
-    struct load l = {queue, 1024, 16, 64, 0, 0, backlog / 16, 0, NULL, false};
+    struct load l = {queue, 1024, 16, 64, 0, 0, backlog / 16, 0, NULL, false, false, 0};
     struct loadResult fill;
     loadRun(&l, &fill, NULL);
     /* Every warm-up message is in the backlog too. */
     uint64_t target = fill.ok + l.conns;
 
-    enum { CONSUMERS = 16 };
-    struct consumer cs[CONSUMERS];
-    pthread_t th[CONSUMERS];
-    atomic_uint_fast64_t deleted = 0;
-    uint64_t start = nowNs();
-    for (unsigned i = 0; i < CONSUMERS; i++) {
-        cs[i] = (struct consumer){queue, &deleted, target,
-                                  start + (uint64_t)((opt.quick ? 30 : 120) * 1e9), 0, 0, {{0}}};
-        histInit(&cs[i].h);
-        pthread_create(&th[i], NULL, consumerMain, &cs[i]);
-    }
-    struct hist h;
-    histInit(&h);
-    uint64_t errors = 0;
-    for (unsigned i = 0; i < CONSUMERS; i++) {
-        pthread_join(th[i], NULL);
-        histMerge(&h, &cs[i].h);
-        errors += cs[i].errors;
-    }
-    double elapsed = (double)(nowNs() - start) / 1e9;
+    struct drainResult d;
+    drainQueue(queue, 16, target, opt.quick ? 30 : 120, &d);
     struct row *row = rowAdd("3", "receive+delete 1 KiB, 16 consumers, batches of 10");
     row->measured = true;
-    row->n = atomic_load(&deleted);
-    row->errors = errors;
-    row->msgs_s = (double)row->n / elapsed;
+    row->n = d.deleted;
+    row->errors = d.errors;
+    row->msgs_s = (double)row->n / d.elapsed;
     row->mb_s = row->msgs_s * 1024 / 1e6;
-    rowLatency(row, &h);
+    rowLatency(row, &d.h);
     snprintf(row->note, sizeof row->note,
              "%llu of %llu drained; latency: one receive + DeleteMessageBatch; fill ran at %.0f "
              "msgs/s",
@@ -535,47 +564,6 @@ static void scenarioDrain(void)
 /* Scenario 10: SIGKILL the leader under load, time to the next
  * acknowledged send (issued after the kill), then count acknowledged sends
  * that never arrive. */
-static int leaderId(void)
-{
-    char addr[64];
-    int port = 0;
-    const char *last = strrchr(opt.servers, ':');
-    port = atoi(last + 1) - NODES; /* the base client port */
-    for (int i = 1; i <= NODES; i++) {
-        struct qraft_node_status st;
-        char err[128];
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", port + i);
-        if (qraft_node_status(addr, 500, &st, err, sizeof err) == 0 &&
-            strcmp(st.state, "leader") == 0) {
-            return (int)st.id;
-        }
-    }
-    return -1;
-}
-
-static int nodeStatus(int id, struct qraft_node_status *st)
-{
-    char addr[64], err[128];
-    const char *last = strrchr(opt.servers, ':');
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", atoi(last + 1) - NODES + id);
-    return qraft_node_status(addr, 500, st, err, sizeof err);
-}
-
-static pid_t nodePid(int id)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/node%d/pid", opt.dir, id);
-    FILE *f = fopen(path, "r");
-    long pid = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &pid) != 1) {
-            pid = 0;
-        }
-        fclose(f);
-    }
-    return (pid_t)pid;
-}
-
 struct failoverArg
 {
     struct load *l;
@@ -590,27 +578,6 @@ static void *failoverLoad(void *arg)
     return NULL;
 }
 
-/* Wait until node @id is a follower that has applied what the leader had
- * applied when the wait began. */
-static bool nodeCaughtUp(int id, int timeout_s)
-{
-    uint64_t deadline = nowNs() + (uint64_t)timeout_s * 1000000000ull;
-    uint64_t want = 0;
-    while (nowNs() < deadline) {
-        int leader = leaderId();
-        struct qraft_node_status st;
-        if (want == 0 && leader > 0 && nodeStatus(leader, &st) == 0) {
-            want = st.applied_index;
-        }
-        if (want != 0 && nodeStatus(id, &st) == 0 && strcmp(st.state, "follower") == 0 &&
-            st.applied_index >= want) {
-            return true;
-        }
-        sleepNs(100000000);
-    }
-    return false;
-}
-
 static void scenarioFailover(void)
 {
     const char *queue = "bench-10";
@@ -619,7 +586,7 @@ static void scenarioFailover(void)
     printf("  10   failover, %u leader kills under load ...\n", kills);
     fflush(stdout);
     atomic_int stop = 0;
-    struct load l = {queue, 256, 4, 16, 0, 0, 0, 0, &stop, true};
+    struct load l = {queue, 256, 4, 16, 0, 0, 0, 0, &stop, true, false, 0};
     struct loadResult r;
     struct worker *ws = NULL;
     struct failoverArg fa = {&l, &r, &ws};
@@ -746,6 +713,8 @@ int main(int argc, char **argv)
             opt.script = v, i++;
         } else if (v != NULL && strcmp(a, "--json") == 0) {
             opt.json = v, i++;
+        } else if (v != NULL && strcmp(a, "--peer") == 0) {
+            opt.peer = v, i++;
         } else if (v != NULL && strcmp(a, "--commit") == 0) {
             opt.commit = v, i++;
         } else {
@@ -754,14 +723,19 @@ int main(int argc, char **argv)
     }
     if (opt.servers == NULL || opt.dir == NULL) {
         die("usage: bench --servers H:P,... --dir CLUSTER_DIR [--script S] [--quick] "
-            "[--json FILE] [--commit SHA]");
+            "[--json FILE] [--commit SHA] [--peer FILE]");
     }
     signal(SIGPIPE, SIG_IGN);
-    opt.seconds = opt.quick ? 3.0 : 10.0;
+    opt.seconds = opt.quick ? 2.0 : 10.0;
     if (qraft_open(opt.servers, NULL, &admin) != 0) {
         die("cannot open a client on %s", opt.servers);
     }
 
+    peerLoad();
+    loadAverage(load_start);
+    stateIdleSample();
+    printf("load average at the start: %.2f %.2f %.2f (%ld cores)\n", load_start[0],
+           load_start[1], load_start[2], sysconf(_SC_NPROCESSORS_ONLN));
     printf("machine ceilings ...\n");
     fflush(stdout);
     ceilFsync();
@@ -792,14 +766,12 @@ int main(int argc, char **argv)
     scenarioSend("2o", "send 1 KiB, 16 x 64, open loop at half of row 2", 1024, 16, 64, 0,
                  r2 / 2, note);
     scenarioDrain();
-    rowNotYet("4", "end to end: send-to-receive latency at 50% load");
-    rowNotYet("5", "long poll: 1,000 waiting consumers");
-    rowNotYet("6", "FIFO: 1 group and 100 groups");
-    rowNotYet("7", "memory: RSS and LMDB size at 1,000,000 messages");
-    rowNotYet("8", "snapshot: take and install at 1,000,000 messages");
-    rowNotYet("9", "restart with 1,000,000 messages to first ack");
+    scenarioEndToEnd(r2);
+    scenarioLongPoll();
+    scenarioFifo();
+    scenarioStateBegin();
+    scenarioStateEnd();
     scenarioFailover();
-    rowNotYet("peer", "RabbitMQ quorum queues, rows 1-3");
     qraft_close(admin);
 
     printf("\nmachine ceilings: fsync 4 KiB append p50 %.3f / p99 %.3f ms (%.0f/s); "
@@ -808,6 +780,7 @@ int main(int argc, char **argv)
            (double)histQuantile(&ceil_.fsync, 0.99) / 1e6, ceil_.fsync_rate,
            (double)histQuantile(&ceil_.rtt, 0.5) / 1e3, ceil_.best_one_ms,
            1000.0 / ceil_.best_one_ms);
+    loadAverage(load_end);
     printTable();
     writeJson();
     printf("\nresults: %s\n", opt.json);
