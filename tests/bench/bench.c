@@ -79,6 +79,7 @@ void die(const char *fmt, ...)
 struct row rows[ROWS_MAX];
 unsigned n_rows;
 double load_start[3], load_end[3];
+double run_seconds;
 
 struct row *rowAdd(const char *id, const char *name)
 {
@@ -118,6 +119,9 @@ void rowExtra(struct row *r, const char *fmt, ...)
 /* ---------------------------------------------------------------------- */
 /* The load generator                                                      */
 
+
+/* Bytes of random letters a worker's bodies are cut from. */
+#define BODY_POOL (1u << 20)
 
 /* Outcome of send i of a tracked worker. */
 enum { SENT_PENDING = 0, SENT_OK = 1, SENT_FAILED = 2 };
@@ -210,6 +214,10 @@ static void workerIssue(struct worker *w, uint64_t now)
         w->free_slots = s->next_free;
         s->t0 = t0;
         s->seq = w->issued;
+        /* Each send's body starts at its own place in the worker's pool of
+         * letters, so that no two bodies are alike. */
+        uint64_t h = (w->issued + 1) * 0x9E3779B97F4A7C15ull;
+        char *body = w->body + (h >> 40) % BODY_POOL;
         if (w->outcome != NULL) {
             if (s->seq >= w->outcome_cap) {
                 size_t cap = w->outcome_cap ? w->outcome_cap * 2 : 65536;
@@ -218,15 +226,15 @@ static void workerIssue(struct worker *w, uint64_t now)
                 w->outcome_cap = cap;
             }
             /* The body names its sender: "c<worker>-<seq> " then padding. */
-            int n = snprintf(w->body, w->l->size, "c%u-%llu ", w->index,
+            int n = snprintf(body, w->l->size, "c%u-%llu ", w->index,
                              (unsigned long long)s->seq);
-            w->body[n] = 'x';
+            body[n] = 'x';
         }
         if (w->l->stamp) {
             /* The body carries its due time, for the consumer's clock
              * (the same CLOCK_MONOTONIC: one process). */
-            int n = snprintf(w->body, w->l->size, "t%llu ", (unsigned long long)t0);
-            w->body[n] = 'x';
+            int n = snprintf(body, w->l->size, "t%llu ", (unsigned long long)t0);
+            body[n] = 'x';
         }
         struct qraft_send_params params = QRAFT_SEND_PARAMS_INIT;
         char group[32], dedup[48];
@@ -241,7 +249,7 @@ static void workerIssue(struct worker *w, uint64_t now)
         }
         w->issued++;
         w->in_flight++;
-        int rv = qraft_send_async(w->c, w->l->queue, w->body, w->l->size,
+        int rv = qraft_send_async(w->c, w->l->queue, body, w->l->size,
                                   w->l->groups > 0 ? &params : NULL, onSent, s);
         if (rv != 0) {
             w->in_flight--;
@@ -337,9 +345,15 @@ void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
         w->l = l;
         w->index = i;
         w->barrier = &barrier;
-        w->body = malloc(l->size + 1);
-        memset(w->body, 'x', l->size);
-        w->body[l->size] = '\0';
+        /* Random letters (raft's snapshots are LZ4-compressed: alike
+         * bodies would make a snapshot of 1 GiB a few MiB). */
+        w->body = malloc(BODY_POOL + l->size + 1);
+        uint64_t x = 0x9E3779B97F4A7C15ull ^ (i + 1);
+        for (size_t j = 0; j < BODY_POOL + l->size; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            w->body[j] = (char)('a' + (x % 26));
+        }
+        w->body[BODY_POOL + l->size] = '\0';
         w->slots = calloc(l->window, sizeof *w->slots);
         for (unsigned j = 0; j < l->window; j++) {
             w->slots[j].w = w;
@@ -581,7 +595,7 @@ static void *failoverLoad(void *arg)
 static void scenarioFailover(void)
 {
     const char *queue = "bench-10";
-    unsigned kills = opt.quick ? 3 : 10;
+    unsigned kills = opt.quick ? 2 : 10;
     queueFresh(queue);
     printf("  10   failover, %u leader kills under load ...\n", kills);
     fflush(stdout);
@@ -698,6 +712,17 @@ static void scenarioFailover(void)
     queueDrop(queue);
 }
 
+/* Print how long the scenario that just ended took (the run's budget:
+ * QUICK under 2 minutes, full under 20). */
+static uint64_t step_start;
+static void stepTook(void)
+{
+    uint64_t now = nowNs();
+    printf("       (%.1f s)\n", (double)(now - step_start) / 1e9);
+    fflush(stdout);
+    step_start = now;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -731,6 +756,7 @@ int main(int argc, char **argv)
         die("cannot open a client on %s", opt.servers);
     }
 
+    uint64_t run_start = nowNs();
     peerLoad();
     loadAverage(load_start);
     stateIdleSample();
@@ -750,14 +776,21 @@ int main(int argc, char **argv)
            1000.0 / ceil_.best_one_ms);
 
     printf("scenarios (%.0f s each) ...\n", opt.seconds);
+    step_start = nowNs();
     scenarioSend("1", "send 1 KiB, 1 connection x 1 in flight", 1024, 1, 1, 0, 0, "");
+    stepTook();
     double r2 = scenarioSend("2", "send 1 KiB, 16 x 64 in flight", 1024, 16, 64, 0, 0, "");
+    stepTook();
     scenarioSend("2a", "send 64 B, 16 x 64 in flight", 64, 16, 64, 0, 0, "");
+    stepTook();
     scenarioSend("2b", "send 16 KiB, 16 x 64 in flight", 16384, 16, 64, 0, 0, "");
+    stepTook();
     scenarioSend("2c", "send 256 KiB, 16 x 64 in flight", 262144, 16, 64, 0, 0, "");
+    stepTook();
     scenarioSend("2d", "SendMessageBatch 10 x 1 KiB, 16 x 1 in flight", 1024, 16, 1, 10, 0,
                  "libqraft has no async batch call: one batch in flight per connection; "
                  "latency is per batch");
+    stepTook();
     char note[160];
     snprintf(note, sizeof note,
              "open loop at 50%% of row 2 (%.0f msgs/s); latency from each send's due time "
@@ -765,13 +798,21 @@ int main(int argc, char **argv)
              r2 / 2);
     scenarioSend("2o", "send 1 KiB, 16 x 64, open loop at half of row 2", 1024, 16, 64, 0,
                  r2 / 2, note);
+    stepTook();
     scenarioDrain();
+    stepTook();
     scenarioEndToEnd(r2);
+    stepTook();
     scenarioLongPoll();
+    stepTook();
     scenarioFifo();
+    stepTook();
     scenarioStateBegin();
+    stepTook();
     scenarioStateEnd();
+    stepTook();
     scenarioFailover();
+    stepTook();
     qraft_close(admin);
 
     printf("\nmachine ceilings: fsync 4 KiB append p50 %.3f / p99 %.3f ms (%.0f/s); "
@@ -781,6 +822,7 @@ int main(int argc, char **argv)
            (double)histQuantile(&ceil_.rtt, 0.5) / 1e3, ceil_.best_one_ms,
            1000.0 / ceil_.best_one_ms);
     loadAverage(load_end);
+    run_seconds = (double)(nowNs() - run_start) / 1e9;
     printTable();
     writeJson();
     printf("\nresults: %s\n", opt.json);

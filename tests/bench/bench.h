@@ -54,6 +54,8 @@ extern unsigned n_rows;
 /* Load average (1, 5, 15 min) at the start and at the end of the run:
  * the figures of a loaded machine are not comparable. */
 extern double load_start[3], load_end[3];
+/* Seconds from the bench's start to the table (the peer's run not included). */
+extern double run_seconds;
 
 /* The machine's ceilings, measured in the same run. */
 struct ceilings
@@ -165,6 +167,8 @@ struct nodeMem
     long long raft_bytes;       /* everything in raft/ (log + snapshots) */
 };
 void nodeMemSample(struct nodeMem out[NODES]);
+/* MemAvailable of the machine in MiB, or -1. */
+long memAvailableMiB(void);
 /* Load average (1, 5, 15 min) from /proc/loadavg. */
 void loadAverage(double la[3]);
 

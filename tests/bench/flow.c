@@ -201,7 +201,7 @@ static void *lpWaiterMain(void *arg)
 void scenarioLongPoll(void)
 {
     const char *queue = "bench-5";
-    unsigned sends = opt.quick ? 50 : LP_MAX_SENDS;
+    unsigned sends = opt.quick ? 30 : LP_MAX_SENDS;
     double idle_s = opt.quick ? 3 : 10;
     queueFresh(queue);
     printf("  5    long poll, %d waiters ...\n", LP_WAITERS);

@@ -223,3 +223,20 @@ void loadAverage(double la[3])
         fclose(f);
     }
 }
+
+long memAvailableMiB(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "MemAvailable:", 13) == 0) {
+            kb = strtol(line + 13, NULL, 10);
+            break;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kb < 0 ? -1 : kb / 1024;
+}

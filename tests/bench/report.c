@@ -95,9 +95,10 @@ void printTable(void)
     if (peerSkipped()[0] != '\0') {
         printf("peer (RabbitMQ) not measured: %s\n", peerSkipped());
     }
-    printf("load average: %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end (%ld cores)\n",
+    printf("load average: %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end (%ld cores); "
+           "qraft's scenarios took %.0f s\n",
            load_start[0], load_start[1], load_start[2], load_end[0], load_end[1], load_end[2],
-           sysconf(_SC_NPROCESSORS_ONLN));
+           sysconf(_SC_NPROCESSORS_ONLN), run_seconds);
 }
 
 static void jsonStr(FILE *f, const char *s)
@@ -142,8 +143,9 @@ void writeJson(void)
     jsonStr(f, opt.commit);
     fprintf(f,
             ",\n  \"config\": {\"quick\": %s, \"nodes\": 3, \"zones\": 3, \"host\": "
-            "\"127.0.0.1\", \"qraftd_flags\": \"defaults\", \"seconds_per_timed_row\": %.1f},\n",
-            opt.quick ? "true" : "false", opt.seconds);
+            "\"127.0.0.1\", \"qraftd_flags\": \"defaults\", \"seconds_per_timed_row\": %.1f, "
+            "\"run_seconds\": %.1f},\n",
+            opt.quick ? "true" : "false", opt.seconds, run_seconds);
     fprintf(f,
             "  \"load_average\": {\"start\": [%.2f, %.2f, %.2f], \"end\": [%.2f, %.2f, "
             "%.2f]},\n",
