@@ -45,7 +45,10 @@
 #include "tests/bench/bench.h"
 
 
-struct benchOptions opt = {NULL, NULL, "scripts/cluster", "tests/bench/results.json", "unknown", false, 5.0};
+struct benchOptions opt = {.script = "scripts/cluster",
+                           .json = "tests/bench/results.json",
+                           .commit = "unknown",
+                           .seconds = 5.0};
 
 uint64_t nowNs(void)
 {
@@ -450,7 +453,8 @@ static double scenarioSend(const char *id, const char *name, size_t size, unsign
     char queue[64];
     snprintf(queue, sizeof queue, "bench-%s", id);
     queueFresh(queue);
-    struct load l = {queue, size, conns, window, batch, opt.seconds, 0, rate, NULL, false, false, 0};
+    struct load l = {queue, size,  conns, window, batch, opt.seconds,
+                     0,     rate,  NULL,  false,  false, 0};
     struct loadResult r;
     printf("  %-4s %s ...\n", id, name);
     fflush(stdout);

@@ -45,6 +45,7 @@ struct e2eConsumer
     struct hist h; /* send due time to receive */
 };
 
+/* A row 4 consumer: receive, record each stamped body's age, delete. */
 static void *e2eConsumerMain(void *arg)
 {
     struct e2eConsumer *cs = arg;
@@ -158,6 +159,8 @@ struct longPoll
     atomic_uint_fast64_t held[LP_MAX_SENDS];
 };
 
+/* A row 5 waiter: long polls until the stop flag, noting the first time
+ * each numbered message is held. */
 static void *lpWaiterMain(void *arg)
 {
     struct longPoll *lp = arg;
@@ -243,8 +246,8 @@ void scenarioLongPoll(void)
     uint64_t t0 = nowNs();
     sleepNs((uint64_t)(idle_s * 1e9));
     double cpu1 = pid > 0 ? procCpuSeconds(pid) : -1;
-    double idle_cpu = cpu0 >= 0 && cpu1 >= 0 ? 100.0 * (cpu1 - cpu0) / ((double)(nowNs() - t0) / 1e9)
-                                              : -1;
+    double idle_s_real = (double)(nowNs() - t0) / 1e9;
+    double idle_cpu = cpu0 >= 0 && cpu1 >= 0 ? 100.0 * (cpu1 - cpu0) / idle_s_real : -1;
 
     /* Sends spaced out: each waits for a consumer to hold its message (at
      * most 2 s), then 20 ms more. */
@@ -319,6 +322,7 @@ void scenarioLongPoll(void)
 /* ---------------------------------------------------------------------- */
 /* 6: FIFO                                                                 */
 
+/* One FIFO row: row 2's load over @groups message groups. */
 static void fifoRow(const char *id, const char *queue, unsigned groups)
 {
     char name[96];

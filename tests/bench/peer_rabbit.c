@@ -55,6 +55,7 @@ static struct
 
 static FILE *out;
 
+/* Monotonic nanoseconds. */
 static uint64_t nowNs(void)
 {
     struct timespec ts;
@@ -98,6 +99,7 @@ err:
     return NULL;
 }
 
+/* Close channel 1 and the connection, and free it. */
 static void peerClose(amqp_connection_state_t c)
 {
     amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
@@ -208,6 +210,7 @@ static int pubReap(amqp_connection_state_t c, uint64_t *t0, uint64_t *low, uint6
     return 0;
 }
 
+/* One publisher: closed loop (or batches) until the deadline or count. */
 static void *publisherMain(void *arg)
 {
     struct publisher *p = arg;
@@ -283,6 +286,7 @@ struct pubResult
     struct hist h;
 };
 
+/* Run @l's publishers from a common start; sum their results. */
 static void pubRun(const struct pubLoad *l, struct pubResult *r)
 {
     struct publisher *ps = calloc(l->conns, sizeof *ps);
@@ -312,6 +316,7 @@ static void pubRun(const struct pubLoad *l, struct pubResult *r)
     free(ps);
 }
 
+/* Write one row to the results file and print it. */
 static void rowOut(const char *id, double msgs_s, size_t size, const struct hist *h, uint64_t n,
                    uint64_t errors, const char *name)
 {
@@ -327,6 +332,7 @@ static void rowOut(const char *id, double msgs_s, size_t size, const struct hist
     fflush(stdout);
 }
 
+/* Rows 1 and 2: a fresh quorum queue, publishers, then the queue deleted. */
 static void scenarioPublish(const char *id, const char *name, size_t size, unsigned conns,
                             unsigned window, bool batch)
 {
@@ -352,6 +358,7 @@ struct consumer
     uint64_t target, deadline, err;
 };
 
+/* A row 3 consumer: consume, ack every 10th with multiple=true. */
 static void *consumerMain(void *arg)
 {
     struct consumer *cs = arg;
@@ -406,6 +413,7 @@ static void *consumerMain(void *arg)
     return NULL;
 }
 
+/* Row 3: fill a backlog as in row 2, drain it with 16 consumers. */
 static void scenarioDrain(void)
 {
     const char *queue = "bench-3";

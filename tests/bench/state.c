@@ -41,6 +41,7 @@ void stateIdleSample(void)
     have_idle = true;
 }
 
+/* Bytes in MiB; -1 stays -1 (unknown). */
 static double mib(long long bytes)
 {
     return bytes < 0 ? -1 : (double)bytes / 1048576.0;
@@ -60,6 +61,7 @@ static void fmtNodes(char *buf, size_t len, const struct nodeMem m[NODES], int w
     snprintf(buf, len, "%.0f/%.0f/%.0f", v[0], v[1], v[2]);
 }
 
+/* Row 7's JSON member for one point: every node's figures. */
 static void jsonMem(struct row *r, const char *point, const struct nodeMem m[NODES])
 {
     char buf[1024];
@@ -137,6 +139,7 @@ static unsigned long long snapshotThreshold(int id)
     return p != NULL ? strtoull(p + 21, NULL, 10) : 8192;
 }
 
+/* Node @id's applied index, 0 if it does not answer. */
 static uint64_t appliedOf(int id)
 {
     struct qraft_node_status st;
@@ -330,8 +333,9 @@ static void snapshotInstall(struct row *row)
     if (installed != 0) {
         snprintf(restored, sizeof restored, "snapshot restored after %.0f ms", row->p90_ms);
     }
-    snprintf(note, sizeof note, "; wiped follower (node %d) from its start: %s, caught up after %.0f ms",
-             f, restored, row->p99_ms);
+    snprintf(note, sizeof note,
+             "; wiped follower (node %d) from its start: %s, caught up after %.0f ms", f,
+             restored, row->p99_ms);
     strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
 }
 
