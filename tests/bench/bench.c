@@ -3,6 +3,7 @@
  *
  *   bench --servers H:P,... --dir CLUSTER_DIR --script scripts/cluster
  *         [--quick] [--json FILE] [--commit SHA] [--peer PEER_RESULTS]
+ *         [--only ROW,ROW,...]   (1 2 2a-2d 2o 3 4 5 6 7 10; 7 is 7a-9 and 7b)
  *
  * tests/bench/run starts the cluster and calls this; `make bench` calls
  * that. The cluster directory gives the data disk (for the fsync probe)
@@ -153,6 +154,7 @@ struct worker
     double interval; /* open loop: ns between two sends of this worker */
     struct hist h;
     uint8_t *outcome; /* track: one per issued send */
+    uint32_t *ack_ms; /* track: when each was acknowledged, ms from start */
     size_t outcome_cap;
     pthread_barrier_t *barrier;
     int open_err;
@@ -184,6 +186,7 @@ static void onSent(void *arg, int status, const struct qraft_send_result *res)
     }
     if (w->outcome != NULL) {
         w->outcome[s->seq] = status == QRAFT_OK ? SENT_OK : SENT_FAILED;
+        w->ack_ms[s->seq] = (uint32_t)((now - w->start) / 1000000u);
     }
     w->in_flight--;
     s->next_free = w->free_slots;
@@ -226,6 +229,7 @@ static void workerIssue(struct worker *w, uint64_t now)
                 size_t cap = w->outcome_cap ? w->outcome_cap * 2 : 65536;
                 w->outcome = realloc(w->outcome, cap);
                 memset(w->outcome + w->outcome_cap, 0, cap - w->outcome_cap);
+                w->ack_ms = realloc(w->ack_ms, cap * sizeof *w->ack_ms);
                 w->outcome_cap = cap;
             }
             /* The body names its sender: "c<worker>-<seq> " then padding. */
@@ -369,6 +373,7 @@ void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
         if (l->track) {
             w->outcome_cap = 65536;
             w->outcome = calloc(w->outcome_cap, 1);
+            w->ack_ms = calloc(w->outcome_cap, sizeof *w->ack_ms);
         }
         histInit(&w->h);
         pthread_create(&th[i], NULL, workerMain, w);
@@ -405,6 +410,7 @@ void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
     } else {
         for (unsigned i = 0; i < l->conns; i++) {
             free(ws[i].outcome);
+            free(ws[i].ack_ms);
         }
         free(ws);
     }
@@ -609,6 +615,7 @@ static void scenarioFailover(void)
     struct worker *ws = NULL;
     struct failoverArg fa = {&l, &r, &ws};
     pthread_t th;
+    uint64_t load_t0 = nowNs();
     pthread_create(&th, NULL, failoverLoad, &fa);
     sleepNs(1000000000);
 
@@ -639,8 +646,8 @@ static void scenarioFailover(void)
         }
         histRecord(&h, ack - t);
         done++;
-        printf("       kill %u: node %d, next ack after %.0f ms\n", k + 1, leader,
-               (double)(ack - t) / 1e6);
+        printf("       kill %u: node %d at %.3f s, next ack after %.0f ms\n", k + 1, leader,
+               (double)(t - load_t0) / 1e9, (double)(ack - t) / 1e6);
         fflush(stdout);
         char cmd[1024];
         snprintf(cmd, sizeof cmd, "%s restart %d --dir %s >/dev/null", opt.script, leader,
@@ -660,13 +667,22 @@ static void scenarioFailover(void)
         seen[i] = calloc(ws[i].issued + 1, 1);
     }
     qraft_client *c;
-    uint64_t dups = 0, got = 0;
+    uint64_t dups = 0, got = 0, read_errors = 0;
     qraft_open(opt.servers, NULL, &c);
-    struct qraft_receive_params p = {QRAFT_RECEIVE_MAX, 3600, 0};
-    for (unsigned empties = 0; empties < 3;) {
+    /* A 1 s long poll, so that an empty answer means empty; a failed
+     * receive is retried (bounded), never taken for the end. */
+    struct qraft_receive_params p = {QRAFT_RECEIVE_MAX, 3600, 1};
+    for (unsigned empties = 0, fails = 0; empties < 3 && fails < 100;) {
         struct qraft_message *m;
         size_t n;
-        if (qraft_receive(c, queue, &p, &m, &n) != 0 || n == 0) {
+        if (qraft_receive(c, queue, &p, &m, &n) != 0) {
+            fails++;
+            read_errors++;
+            sleepNs(100000000);
+            continue;
+        }
+        fails = 0;
+        if (n == 0) {
             empties++;
             continue;
         }
@@ -683,8 +699,19 @@ static void scenarioFailover(void)
         }
         qraft_messages_free(m, n);
     }
+    /* What the queue says it holds, beside what was read. */
+    const char *names[] = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"};
+    struct qraft_attr *qa = NULL;
+    size_t n_qa = 0;
+    char counts[96] = "";
+    if (qraft_get_queue_attributes(c, queue, names, 2, &qa, &n_qa) == 0 && n_qa == 2) {
+        snprintf(counts, sizeof counts, "; the queue says %s visible, %s in flight",
+                 qa[0].value, qa[1].value);
+    }
+    qraft_attrs_free(qa, n_qa);
     qraft_close(c);
     uint64_t lost = 0, unknown = 0, acked = 0;
+    unsigned ranges = 0;
     for (unsigned i = 0; i < l.conns; i++) {
         for (uint64_t s = 0; s < ws[i].issued; s++) {
             if (ws[i].outcome[s] == SENT_OK) {
@@ -693,9 +720,26 @@ static void scenarioFailover(void)
             } else {
                 unknown++;
             }
+            /* Each run of lost sends, printed with when they were acked,
+             * to set beside the kills above. */
+            if (ws[i].outcome[s] == SENT_OK && !seen[i][s] &&
+                (s == 0 || seen[i][s - 1] || ws[i].outcome[s - 1] != SENT_OK)) {
+                uint64_t e = s;
+                while (e + 1 < ws[i].issued && ws[i].outcome[e + 1] == SENT_OK &&
+                       !seen[i][e + 1]) {
+                    e++;
+                }
+                if (ranges++ < 20) {
+                    printf("       lost: connection %u sends %llu-%llu (%llu), acked at %.3f-%.3f s\n",
+                           i, (unsigned long long)s, (unsigned long long)e,
+                           (unsigned long long)(e - s + 1), ws[i].ack_ms[s] / 1e3,
+                           ws[i].ack_ms[e] / 1e3);
+                }
+            }
         }
         free(seen[i]);
         free(ws[i].outcome);
+        free(ws[i].ack_ms);
     }
     free(seen);
     free(ws);
@@ -708,12 +752,31 @@ static void scenarioFailover(void)
     row->msgs_s = (double)r.ok / r.elapsed;
     snprintf(row->note, sizeof row->note,
              "%u kills; next ack median %.0f ms, max %.0f ms; %llu acked, %llu lost, %llu "
-             "duplicated, %llu not acked (outcome unknown)%s%s",
+             "duplicated, %llu not acked (outcome unknown); %llu receive errors in the "
+             "read-back%s%s%s",
              done, (double)histQuantile(&h, 0.5) / 1e6, (double)h.max / 1e6,
              (unsigned long long)acked, (unsigned long long)lost, (unsigned long long)dups,
-             (unsigned long long)unknown, note[0] ? "; " : "", note);
+             (unsigned long long)unknown, (unsigned long long)read_errors, counts,
+             note[0] ? "; " : "", note);
     (void)got;
     queueDrop(queue);
+}
+
+/* Whether row @id is to run (--only ID,ID,...; all by default). */
+static bool want(const char *id)
+{
+    if (opt.only == NULL) {
+        return true;
+    }
+    size_t n = strlen(id);
+    for (const char *p = opt.only; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, id, n) == 0) {
+            return true;
+        }
+        p += len + (p[len] == ',');
+    }
+    return false;
 }
 
 /* Print how long the scenario that just ended took (the run's budget:
@@ -742,6 +805,8 @@ int main(int argc, char **argv)
             opt.script = v, i++;
         } else if (v != NULL && strcmp(a, "--json") == 0) {
             opt.json = v, i++;
+        } else if (v != NULL && strcmp(a, "--only") == 0) {
+            opt.only = v, i++;
         } else if (v != NULL && strcmp(a, "--peer") == 0) {
             opt.peer = v, i++;
         } else if (v != NULL && strcmp(a, "--commit") == 0) {
@@ -752,7 +817,7 @@ int main(int argc, char **argv)
     }
     if (opt.servers == NULL || opt.dir == NULL) {
         die("usage: bench --servers H:P,... --dir CLUSTER_DIR [--script S] [--quick] "
-            "[--json FILE] [--commit SHA] [--peer FILE]");
+            "[--json FILE] [--commit SHA] [--peer FILE] [--only ROWS]");
     }
     signal(SIGPIPE, SIG_IGN);
     opt.seconds = opt.quick ? 2.0 : 10.0;
@@ -781,42 +846,71 @@ int main(int argc, char **argv)
 
     printf("scenarios (%.0f s each) ...\n", opt.seconds);
     step_start = nowNs();
-    scenarioSend("1", "send 1 KiB, 1 connection x 1 in flight", 1024, 1, 1, 0, 0, "");
-    stepTook();
-    double r2 = scenarioSend("2", "send 1 KiB, 16 x 64 in flight", 1024, 16, 64, 0, 0, "");
-    stepTook();
-    scenarioSend("2a", "send 64 B, 16 x 64 in flight", 64, 16, 64, 0, 0, "");
-    stepTook();
-    scenarioSend("2b", "send 16 KiB, 16 x 64 in flight", 16384, 16, 64, 0, 0, "");
-    stepTook();
-    scenarioSend("2c", "send 256 KiB, 16 x 64 in flight", 262144, 16, 64, 0, 0, "");
-    stepTook();
-    scenarioSend("2d", "SendMessageBatch 10 x 1 KiB, 16 x 1 in flight", 1024, 16, 1, 10, 0,
-                 "libqraft has no async batch call: one batch in flight per connection; "
-                 "latency is per batch");
-    stepTook();
+    if (want("1")) {
+        scenarioSend("1", "send 1 KiB, 1 connection x 1 in flight", 1024, 1, 1, 0, 0, "");
+        stepTook();
+    }
+    double r2 = 0;
+    if (want("2")) {
+        r2 = scenarioSend("2", "send 1 KiB, 16 x 64 in flight", 1024, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2a")) {
+        scenarioSend("2a", "send 64 B, 16 x 64 in flight", 64, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2b")) {
+        scenarioSend("2b", "send 16 KiB, 16 x 64 in flight", 16384, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2c")) {
+        scenarioSend("2c", "send 256 KiB, 16 x 64 in flight", 262144, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2d")) {
+        scenarioSend("2d", "SendMessageBatch 10 x 1 KiB, 16 x 1 in flight", 1024, 16, 1, 10, 0,
+                     "libqraft has no async batch call: one batch in flight per connection; "
+                     "latency is per batch");
+        stepTook();
+    }
     char note[160];
     snprintf(note, sizeof note,
              "open loop at 50%% of row 2 (%.0f msgs/s); latency from each send's due time "
              "(coordinated omission corrected)",
              r2 / 2);
-    scenarioSend("2o", "send 1 KiB, 16 x 64, open loop at half of row 2", 1024, 16, 64, 0,
-                 r2 / 2, note);
-    stepTook();
-    scenarioDrain();
-    stepTook();
-    scenarioEndToEnd(r2);
-    stepTook();
-    scenarioLongPoll();
-    stepTook();
-    scenarioFifo();
-    stepTook();
-    scenarioStateBegin();
-    stepTook();
-    scenarioStateEnd();
-    stepTook();
-    scenarioFailover();
-    stepTook();
+    if (want("2o")) {
+        scenarioSend("2o", "send 1 KiB, 16 x 64, open loop at half of row 2", 1024, 16, 64, 0,
+                     r2 / 2, note);
+        stepTook();
+    }
+    if (want("3")) {
+        scenarioDrain();
+        stepTook();
+    }
+    if (want("4")) {
+        scenarioEndToEnd(r2);
+        stepTook();
+    }
+    if (want("5")) {
+        scenarioLongPoll();
+        stepTook();
+    }
+    if (want("6")) {
+        scenarioFifo();
+        stepTook();
+    }
+    if (want("7")) {
+        scenarioStateBegin();
+        stepTook();
+    }
+    if (want("7")) {
+        scenarioStateEnd();
+        stepTook();
+    }
+    if (want("10")) {
+        scenarioFailover();
+        stepTook();
+    }
     qraft_close(admin);
 
     printf("\nmachine ceilings: fsync 4 KiB append p50 %.3f / p99 %.3f ms (%.0f/s); "

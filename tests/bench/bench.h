@@ -29,6 +29,7 @@ struct benchOptions
     const char *json;
     const char *commit;
     const char *peer;   /* the peer's results file (peer_rabbit), or NULL */
+    const char *only;   /* rows to run ("1,2,10"), or NULL for all */
     bool quick;
     double seconds; /* length of a timed scenario */
 };
