@@ -108,16 +108,18 @@ void rowLatency(struct row *r, const struct hist *h)
 
 void rowExtra(struct row *r, const char *fmt, ...)
 {
+    char buf[sizeof r->extra];
     size_t len = strlen(r->extra);
     va_list ap;
-    if (len > 0 && len + 2 < sizeof r->extra) {
-        r->extra[len++] = ',';
-        r->extra[len++] = ' ';
-        r->extra[len] = '\0';
-    }
     va_start(ap, fmt);
-    vsnprintf(r->extra + len, sizeof r->extra - len, fmt, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* A member that does not fit whole is left out: the JSON stays valid. */
+    if (n < 0 || len + (size_t)n + 3 > sizeof r->extra) {
+        fprintf(stderr, "bench: row %s: a JSON member left out (no room)\n", r->id);
+        return;
+    }
+    snprintf(r->extra + len, sizeof r->extra - len, "%s%s", len > 0 ? ", " : "", buf);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -730,7 +732,8 @@ static void scenarioFailover(void)
                     e++;
                 }
                 if (ranges++ < 20) {
-                    printf("       lost: connection %u sends %llu-%llu (%llu), acked at %.3f-%.3f s\n",
+                    printf("       lost: connection %u sends %llu-%llu (%llu), acked at "
+                           "%.3f-%.3f s\n",
                            i, (unsigned long long)s, (unsigned long long)e,
                            (unsigned long long)(e - s + 1), ws[i].ack_ms[s] / 1e3,
                            ws[i].ack_ms[e] / 1e3);

@@ -48,7 +48,7 @@ struct row
     uint64_t n;      /* operations counted */
     uint64_t errors; /* operations that did not succeed */
     char note[320];
-    char extra[1536]; /* more JSON members ("k": v, ...) or "" */
+    char extra[4096]; /* more JSON members ("k": v, ...) or "" */
 };
 extern struct row rows[ROWS_MAX];
 extern unsigned n_rows;
