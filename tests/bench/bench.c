@@ -689,6 +689,8 @@ static void scenarioFailover(void)
             continue;
         }
         empties = 0;
+        struct qraft_delete_entry de[QRAFT_RECEIVE_MAX];
+        struct qraft_batch_result dr[QRAFT_RECEIVE_MAX];
         for (size_t i = 0; i < n; i++) {
             unsigned w;
             unsigned long long s;
@@ -698,16 +700,23 @@ static void scenarioFailover(void)
                 seen[w][s] = 1;
                 got++;
             }
+            de[i] = (struct qraft_delete_entry){NULL, m[i].receipt};
+        }
+        /* Deleted as read: a queue holds at most 120,000 messages in
+         * flight (SQS's limit), and a run can ack more than that. */
+        if (qraft_delete_batch(c, queue, de, n, dr) != 0) {
+            read_errors++;
         }
         qraft_messages_free(m, n);
     }
     /* What the queue says it holds, beside what was read. */
-    const char *names[] = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"};
+    const char *names[] = {"ApproximateNumberOfMessages",
+                           "ApproximateNumberOfMessagesNotVisible"};
     struct qraft_attr *qa = NULL;
     size_t n_qa = 0;
     char counts[96] = "";
     if (qraft_get_queue_attributes(c, queue, names, 2, &qa, &n_qa) == 0 && n_qa == 2) {
-        snprintf(counts, sizeof counts, "; the queue says %s visible, %s in flight",
+        snprintf(counts, sizeof counts, "; left in the queue: %s visible, %s in flight",
                  qa[0].value, qa[1].value);
     }
     qraft_attrs_free(qa, n_qa);
