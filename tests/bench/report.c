@@ -84,7 +84,8 @@ void printTable(void)
                 printf(" %8.3f %8.3f %8.3f %8.3f %8.3f", p->p50_ms, p->p90_ms, p->p99_ms,
                        p->p999_ms, p->max_ms);
             }
-            printf("\n     qraft/peer: msgs/s x%.2f", p->msgs_s > 0 ? r->msgs_s / p->msgs_s : 0);
+            printf("\n     qraft/peer: msgs/s x%.2f",
+                   p->msgs_s > 0 ? r->msgs_s / p->msgs_s : 0);
             if (p->has_lat && r->has_lat && p->p50_ms > 0 && p->p99_ms > 0) {
                 printf(", p50 latency x%.2f, p99 latency x%.2f", r->p50_ms / p->p50_ms,
                        r->p99_ms / p->p99_ms);
