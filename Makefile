@@ -5,7 +5,7 @@
 #   make demo       a local 3-node cluster in 3 zones, and a failover shown
 #   make sim SEEDS=N [FIRST=S]   the deterministic simulator on N seeds
 #   make sim SEED=S              one seed, with its report (SIM_FLAGS=-v traces)
-#   make bench [QUICK=1]   benchmark a local 3-node cluster (README "Benchmarks")
+#   make bench [QUICK=1] [PEER=0]   benchmark a local 3-node cluster beside RabbitMQ (README "Benchmarks")
 #   make chaos [CHAOS_FLAGS=...]   the chaos harness's default scenario (README "Chaos testing")
 #   make deps       install missing Debian packages
 #   make install PREFIX=/usr/local
@@ -232,17 +232,34 @@ test: deps
 	    tests/aws/run
 
 # The benchmark (tests/bench): optimised, never sanitized, never part of
-# all or test. The cluster it runs is the release bin/qraftd.
-BENCH_SRC := $(wildcard tests/bench/*.c)
+# all or test. The cluster it runs is the release bin/qraftd. The peer
+# (RabbitMQ quorum queues, tests/bench/rabbit) needs rabbitmq-server and
+# librabbitmq-dev, which `scripts/install-deps --bench` installs; PEER=0
+# skips it (and the install).
+PEER ?= 1
+BENCH_SRC := $(filter-out tests/bench/peer_rabbit.c,$(wildcard tests/bench/*.c))
 BENCH_BIN := build/bench/bench
+PEER_BIN := build/bench/peer_rabbit
 $(BENCH_BIN): $(BENCH_SRC) $(wildcard tests/bench/*.h) build/rel/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -I. $(WARN) -o $@ $(BENCH_SRC) build/rel/libqraft.a \
 	    $(call pc_libs,msgpack libcrypto) -lpthread
 
+$(PEER_BIN): tests/bench/peer_rabbit.c tests/bench/hist.c tests/bench/hist.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -I. $(WARN) -o $@ tests/bench/peer_rabbit.c \
+	    tests/bench/hist.c $(call pc_cflags,librabbitmq) $(call pc_libs,librabbitmq) -lpthread
+
 bench: deps
+ifeq ($(PEER),0)
 	@$(MAKE) --no-print-directory SANITIZE=0 all $(BENCH_BIN)
-	@QUICK=$(QUICK) tests/bench/run $(BENCH_BIN)
+	@QUICK=$(QUICK) PEER=0 tests/bench/run $(BENCH_BIN)
+else
+	@scripts/install-deps --bench || echo "bench: the peer's packages could not be installed"
+	@$(MAKE) --no-print-directory SANITIZE=0 all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory SANITIZE=0 $(PEER_BIN) || echo "bench: the peer's load generator did not build"
+	@QUICK=$(QUICK) PEER=1 tests/bench/run $(BENCH_BIN) $(PEER_BIN)
+endif
 
 # The chaos harness's default scenario (README "Chaos testing"); flags in
 # CHAOS_FLAGS, e.g. make chaos CHAOS_FLAGS="--workload fifo --duration 600".

@@ -2,7 +2,8 @@
  * cluster, beside the machine's own ceilings (README "Benchmarks").
  *
  *   bench --servers H:P,... --dir CLUSTER_DIR --script scripts/cluster
- *         [--quick] [--json FILE] [--commit SHA]
+ *         [--quick] [--json FILE] [--commit SHA] [--peer PEER_RESULTS]
+ *         [--only ROW,ROW,...]   (1 2 2a-2d 2o 3 4 5 6 7 10; 7 is 7a-9 and 7b)
  *
  * tests/bench/run starts the cluster and calls this; `make bench` calls
  * that. The cluster directory gives the data disk (for the fsync probe)
@@ -45,7 +46,10 @@
 #include "tests/bench/bench.h"
 
 
-struct benchOptions opt = {NULL, NULL, "scripts/cluster", "tests/bench/results.json", "unknown", false, 5.0};
+struct benchOptions opt = {.script = "scripts/cluster",
+                           .json = "tests/bench/results.json",
+                           .commit = "unknown",
+                           .seconds = 5.0};
 
 uint64_t nowNs(void)
 {
@@ -54,7 +58,7 @@ uint64_t nowNs(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void sleepNs(uint64_t ns)
+void sleepNs(uint64_t ns)
 {
     struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -78,8 +82,10 @@ void die(const char *fmt, ...)
 
 struct row rows[ROWS_MAX];
 unsigned n_rows;
+double load_start[3], load_end[3];
+double run_seconds;
 
-static struct row *rowAdd(const char *id, const char *name)
+struct row *rowAdd(const char *id, const char *name)
 {
     struct row *r = &rows[n_rows++];
     memset(r, 0, sizeof *r);
@@ -90,7 +96,7 @@ static struct row *rowAdd(const char *id, const char *name)
     return r;
 }
 
-static void rowLatency(struct row *r, const struct hist *h)
+void rowLatency(struct row *r, const struct hist *h)
 {
     r->has_lat = h->n > 0;
     r->p50_ms = (double)histQuantile(h, 0.50) / 1e6;
@@ -100,28 +106,28 @@ static void rowLatency(struct row *r, const struct hist *h)
     r->max_ms = (double)h->max / 1e6;
 }
 
-static void rowNotYet(const char *id, const char *name)
+void rowExtra(struct row *r, const char *fmt, ...)
 {
-    struct row *r = rowAdd(id, name);
-    snprintf(r->note, sizeof r->note, "not measured yet");
+    char buf[sizeof r->extra];
+    size_t len = strlen(r->extra);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    /* A member that does not fit whole is left out: the JSON stays valid. */
+    if (n < 0 || len + (size_t)n + 3 > sizeof r->extra) {
+        fprintf(stderr, "bench: row %s: a JSON member left out (no room)\n", r->id);
+        return;
+    }
+    snprintf(r->extra + len, sizeof r->extra - len, "%s%s", len > 0 ? ", " : "", buf);
 }
 
 /* ---------------------------------------------------------------------- */
 /* The load generator                                                      */
 
-struct load
-{
-    const char *queue;
-    size_t size;        /* body bytes */
-    unsigned conns;
-    unsigned window;    /* sends in flight per connection */
-    unsigned batch;     /* 0: qraft_send_async; N: qraft_send_batch of N */
-    double seconds;     /* 0: bounded by count */
-    uint64_t count;     /* per connection; 0: bounded by time */
-    double rate;        /* total msgs/s for an open loop; 0: closed loop */
-    atomic_int *stop;   /* or NULL: set to end the run at once */
-    bool track;         /* keep each send's outcome (failover) */
-};
+
+/* Bytes of random letters a worker's bodies are cut from. */
+#define BODY_POOL (1u << 20)
 
 /* Outcome of send i of a tracked worker. */
 enum { SENT_PENDING = 0, SENT_OK = 1, SENT_FAILED = 2 };
@@ -150,6 +156,7 @@ struct worker
     double interval; /* open loop: ns between two sends of this worker */
     struct hist h;
     uint8_t *outcome; /* track: one per issued send */
+    uint32_t *ack_ms; /* track: when each was acknowledged, ms from start */
     size_t outcome_cap;
     pthread_barrier_t *barrier;
     int open_err;
@@ -181,6 +188,7 @@ static void onSent(void *arg, int status, const struct qraft_send_result *res)
     }
     if (w->outcome != NULL) {
         w->outcome[s->seq] = status == QRAFT_OK ? SENT_OK : SENT_FAILED;
+        w->ack_ms[s->seq] = (uint32_t)((now - w->start) / 1000000u);
     }
     w->in_flight--;
     s->next_free = w->free_slots;
@@ -214,21 +222,44 @@ static void workerIssue(struct worker *w, uint64_t now)
         w->free_slots = s->next_free;
         s->t0 = t0;
         s->seq = w->issued;
+        /* Each send's body starts at its own place in the worker's pool of
+         * letters, so that no two bodies are alike. */
+        uint64_t h = (w->issued + 1) * 0x9E3779B97F4A7C15ull;
+        char *body = w->body + (h >> 40) % BODY_POOL;
         if (w->outcome != NULL) {
             if (s->seq >= w->outcome_cap) {
                 size_t cap = w->outcome_cap ? w->outcome_cap * 2 : 65536;
                 w->outcome = realloc(w->outcome, cap);
                 memset(w->outcome + w->outcome_cap, 0, cap - w->outcome_cap);
+                w->ack_ms = realloc(w->ack_ms, cap * sizeof *w->ack_ms);
                 w->outcome_cap = cap;
             }
             /* The body names its sender: "c<worker>-<seq> " then padding. */
-            int n = snprintf(w->body, w->l->size, "c%u-%llu ", w->index,
+            int n = snprintf(body, w->l->size, "c%u-%llu ", w->index,
                              (unsigned long long)s->seq);
-            w->body[n] = 'x';
+            body[n] = 'x';
+        }
+        if (w->l->stamp) {
+            /* The body carries its due time, for the consumer's clock
+             * (the same CLOCK_MONOTONIC: one process). */
+            int n = snprintf(body, w->l->size, "t%llu ", (unsigned long long)t0);
+            body[n] = 'x';
+        }
+        struct qraft_send_params params = QRAFT_SEND_PARAMS_INIT;
+        char group[32], dedup[48];
+        if (w->l->groups > 0) {
+            /* Sends spread round-robin over the groups; every send is
+             * distinct (its own deduplication id). */
+            snprintf(group, sizeof group, "g%llu",
+                     (unsigned long long)((w->issued * w->l->conns + w->index) % w->l->groups));
+            snprintf(dedup, sizeof dedup, "d%u-%llu", w->index, (unsigned long long)w->issued);
+            params.group_id = group;
+            params.dedup_id = dedup;
         }
         w->issued++;
         w->in_flight++;
-        int rv = qraft_send_async(w->c, w->l->queue, w->body, w->l->size, NULL, onSent, s);
+        int rv = qraft_send_async(w->c, w->l->queue, body, w->l->size,
+                                  w->l->groups > 0 ? &params : NULL, onSent, s);
         if (rv != 0) {
             w->in_flight--;
             w->err++;
@@ -272,7 +303,13 @@ static void *workerMain(void *arg)
     w->open_err = qraft_open(opt.servers, &o, &w->c);
     if (w->open_err == 0) {
         /* Find the leader before the clock starts. */
-        w->open_err = qraft_send(w->c, w->l->queue, "warm-up", 7, NULL, NULL);
+        struct qraft_send_params wp = QRAFT_SEND_PARAMS_INIT;
+        char dedup[32];
+        snprintf(dedup, sizeof dedup, "warm-up-%u", w->index);
+        wp.group_id = "warm-up";
+        wp.dedup_id = dedup;
+        w->open_err = qraft_send(w->c, w->l->queue, "warm-up", 7, w->l->groups > 0 ? &wp : NULL,
+                                 NULL);
     }
     pthread_barrier_wait(w->barrier);
     w->start = nowNs();
@@ -303,16 +340,10 @@ static void *workerMain(void *arg)
     return NULL;
 }
 
-struct loadResult
-{
-    uint64_t ok, err;
-    double elapsed; /* s, from the common start to the last worker's end */
-    struct hist h;
-};
 
 /* Run @l; @ws_out (may be NULL) receives the workers, to be freed with
  * loadFree, for a caller that reads their outcomes. */
-static void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
+void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out)
 {
     struct worker *ws = calloc(l->conns, sizeof *ws);
     pthread_t *th = calloc(l->conns, sizeof *th);
@@ -323,9 +354,15 @@ static void loadRun(const struct load *l, struct loadResult *r, struct worker **
         w->l = l;
         w->index = i;
         w->barrier = &barrier;
-        w->body = malloc(l->size + 1);
-        memset(w->body, 'x', l->size);
-        w->body[l->size] = '\0';
+        /* Random letters (raft's snapshots are LZ4-compressed: alike
+         * bodies would make a snapshot of 1 GiB a few MiB). */
+        w->body = malloc(BODY_POOL + l->size + 1);
+        uint64_t x = 0x9E3779B97F4A7C15ull ^ (i + 1);
+        for (size_t j = 0; j < BODY_POOL + l->size; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            w->body[j] = (char)('a' + (x % 26));
+        }
+        w->body[BODY_POOL + l->size] = '\0';
         w->slots = calloc(l->window, sizeof *w->slots);
         for (unsigned j = 0; j < l->window; j++) {
             w->slots[j].w = w;
@@ -338,6 +375,7 @@ static void loadRun(const struct load *l, struct loadResult *r, struct worker **
         if (l->track) {
             w->outcome_cap = 65536;
             w->outcome = calloc(w->outcome_cap, 1);
+            w->ack_ms = calloc(w->outcome_cap, sizeof *w->ack_ms);
         }
         histInit(&w->h);
         pthread_create(&th[i], NULL, workerMain, w);
@@ -374,6 +412,7 @@ static void loadRun(const struct load *l, struct loadResult *r, struct worker **
     } else {
         for (unsigned i = 0; i < l->conns; i++) {
             free(ws[i].outcome);
+            free(ws[i].ack_ms);
         }
         free(ws);
     }
@@ -382,9 +421,9 @@ static void loadRun(const struct load *l, struct loadResult *r, struct worker **
 /* ---------------------------------------------------------------------- */
 /* Scenarios                                                               */
 
-static qraft_client *admin;
+qraft_client *admin;
 
-static void queueFresh(const char *name)
+void queueFresh(const char *name)
 {
     int rv = qraft_create_queue(admin, name, NULL, 0, NULL, 0);
     if (rv != 0) {
@@ -392,14 +431,21 @@ static void queueFresh(const char *name)
     }
 }
 
-/* Delete a scenario's queue after it, so that the next one starts on a
- * small store. */
-static void queueDrop(const char *name)
+void queueFreshFifo(const char *name)
+{
+    struct qraft_attr a = {"FifoQueue", "true"};
+    int rv = qraft_create_queue(admin, name, &a, 1, NULL, 0);
+    if (rv != 0) {
+        die("create queue %s: %s", name, qraft_errmsg(admin));
+    }
+}
+
+void queueDrop(const char *name)
 {
     qraft_delete_queue(admin, name);
 }
 
-static void rowFromLoad(struct row *row, const struct load *l, const struct loadResult *r)
+void rowFromLoad(struct row *row, const struct load *l, const struct loadResult *r)
 {
     row->measured = true;
     row->n = r->ok;
@@ -415,7 +461,8 @@ static double scenarioSend(const char *id, const char *name, size_t size, unsign
     char queue[64];
     snprintf(queue, sizeof queue, "bench-%s", id);
     queueFresh(queue);
-    struct load l = {queue, size, conns, window, batch, opt.seconds, 0, rate, NULL, false};
+    struct load l = {queue, size,  conns, window, batch, opt.seconds,
+                     0,     rate,  NULL,  false,  false, 0};
     struct loadResult r;
     printf("  %-4s %s ...\n", id, name);
     fflush(stdout);
@@ -484,6 +531,32 @@ static void *consumerMain(void *arg)
     return NULL;
 }
 
+void drainQueue(const char *queue, unsigned consumers, uint64_t target, double limit_s,
+                struct drainResult *r)
+{
+    struct consumer *cs = calloc(consumers, sizeof *cs);
+    pthread_t *th = calloc(consumers, sizeof *th);
+    atomic_uint_fast64_t deleted = 0;
+    uint64_t start = nowNs();
+    for (unsigned i = 0; i < consumers; i++) {
+        cs[i] = (struct consumer){queue, &deleted, target,
+                                  start + (uint64_t)(limit_s * 1e9), 0, 0, {{0}}};
+        histInit(&cs[i].h);
+        pthread_create(&th[i], NULL, consumerMain, &cs[i]);
+    }
+    memset(r, 0, sizeof *r);
+    histInit(&r->h);
+    for (unsigned i = 0; i < consumers; i++) {
+        pthread_join(th[i], NULL);
+        histMerge(&r->h, &cs[i].h);
+        r->errors += cs[i].errors;
+    }
+    r->elapsed = (double)(nowNs() - start) / 1e9;
+    r->deleted = atomic_load(&deleted);
+    free(cs);
+    free(th);
+}
+
 static void scenarioDrain(void)
 {
     const char *queue = "bench-3";
@@ -491,39 +564,21 @@ static void scenarioDrain(void)
     queueFresh(queue);
     printf("  3    receive + delete, draining %llu ...\n", (unsigned long long)backlog);
     fflush(stdout);
-    struct load l = {queue, 1024, 16, 64, 0, 0, backlog / 16, 0, NULL, false};
+    struct load l = {queue, 1024, 16, 64, 0, 0, backlog / 16, 0, NULL, false, false, 0};
     struct loadResult fill;
     loadRun(&l, &fill, NULL);
     /* Every warm-up message is in the backlog too. */
     uint64_t target = fill.ok + l.conns;
 
-    enum { CONSUMERS = 16 };
-    struct consumer cs[CONSUMERS];
-    pthread_t th[CONSUMERS];
-    atomic_uint_fast64_t deleted = 0;
-    uint64_t start = nowNs();
-    for (unsigned i = 0; i < CONSUMERS; i++) {
-        cs[i] = (struct consumer){queue, &deleted, target,
-                                  start + (uint64_t)((opt.quick ? 30 : 120) * 1e9), 0, 0, {{0}}};
-        histInit(&cs[i].h);
-        pthread_create(&th[i], NULL, consumerMain, &cs[i]);
-    }
-    struct hist h;
-    histInit(&h);
-    uint64_t errors = 0;
-    for (unsigned i = 0; i < CONSUMERS; i++) {
-        pthread_join(th[i], NULL);
-        histMerge(&h, &cs[i].h);
-        errors += cs[i].errors;
-    }
-    double elapsed = (double)(nowNs() - start) / 1e9;
+    struct drainResult d;
+    drainQueue(queue, 16, target, opt.quick ? 30 : 120, &d);
     struct row *row = rowAdd("3", "receive+delete 1 KiB, 16 consumers, batches of 10");
     row->measured = true;
-    row->n = atomic_load(&deleted);
-    row->errors = errors;
-    row->msgs_s = (double)row->n / elapsed;
+    row->n = d.deleted;
+    row->errors = d.errors;
+    row->msgs_s = (double)row->n / d.elapsed;
     row->mb_s = row->msgs_s * 1024 / 1e6;
-    rowLatency(row, &h);
+    rowLatency(row, &d.h);
     snprintf(row->note, sizeof row->note,
              "%llu of %llu drained; latency: one receive + DeleteMessageBatch; fill ran at %.0f "
              "msgs/s",
@@ -535,47 +590,6 @@ static void scenarioDrain(void)
 /* Scenario 10: SIGKILL the leader under load, time to the next
  * acknowledged send (issued after the kill), then count acknowledged sends
  * that never arrive. */
-static int leaderId(void)
-{
-    char addr[64];
-    int port = 0;
-    const char *last = strrchr(opt.servers, ':');
-    port = atoi(last + 1) - NODES; /* the base client port */
-    for (int i = 1; i <= NODES; i++) {
-        struct qraft_node_status st;
-        char err[128];
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", port + i);
-        if (qraft_node_status(addr, 500, &st, err, sizeof err) == 0 &&
-            strcmp(st.state, "leader") == 0) {
-            return (int)st.id;
-        }
-    }
-    return -1;
-}
-
-static int nodeStatus(int id, struct qraft_node_status *st)
-{
-    char addr[64], err[128];
-    const char *last = strrchr(opt.servers, ':');
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", atoi(last + 1) - NODES + id);
-    return qraft_node_status(addr, 500, st, err, sizeof err);
-}
-
-static pid_t nodePid(int id)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/node%d/pid", opt.dir, id);
-    FILE *f = fopen(path, "r");
-    long pid = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &pid) != 1) {
-            pid = 0;
-        }
-        fclose(f);
-    }
-    return (pid_t)pid;
-}
-
 struct failoverArg
 {
     struct load *l;
@@ -590,40 +604,20 @@ static void *failoverLoad(void *arg)
     return NULL;
 }
 
-/* Wait until node @id is a follower that has applied what the leader had
- * applied when the wait began. */
-static bool nodeCaughtUp(int id, int timeout_s)
-{
-    uint64_t deadline = nowNs() + (uint64_t)timeout_s * 1000000000ull;
-    uint64_t want = 0;
-    while (nowNs() < deadline) {
-        int leader = leaderId();
-        struct qraft_node_status st;
-        if (want == 0 && leader > 0 && nodeStatus(leader, &st) == 0) {
-            want = st.applied_index;
-        }
-        if (want != 0 && nodeStatus(id, &st) == 0 && strcmp(st.state, "follower") == 0 &&
-            st.applied_index >= want) {
-            return true;
-        }
-        sleepNs(100000000);
-    }
-    return false;
-}
-
 static void scenarioFailover(void)
 {
     const char *queue = "bench-10";
-    unsigned kills = opt.quick ? 3 : 10;
+    unsigned kills = opt.quick ? 2 : 10;
     queueFresh(queue);
     printf("  10   failover, %u leader kills under load ...\n", kills);
     fflush(stdout);
     atomic_int stop = 0;
-    struct load l = {queue, 256, 4, 16, 0, 0, 0, 0, &stop, true};
+    struct load l = {queue, 256, 4, 16, 0, 0, 0, 0, &stop, true, false, 0};
     struct loadResult r;
     struct worker *ws = NULL;
     struct failoverArg fa = {&l, &r, &ws};
     pthread_t th;
+    uint64_t load_t0 = nowNs();
     pthread_create(&th, NULL, failoverLoad, &fa);
     sleepNs(1000000000);
 
@@ -654,8 +648,8 @@ static void scenarioFailover(void)
         }
         histRecord(&h, ack - t);
         done++;
-        printf("       kill %u: node %d, next ack after %.0f ms\n", k + 1, leader,
-               (double)(ack - t) / 1e6);
+        printf("       kill %u: node %d at %.3f s, next ack after %.0f ms\n", k + 1, leader,
+               (double)(t - load_t0) / 1e9, (double)(ack - t) / 1e6);
         fflush(stdout);
         char cmd[1024];
         snprintf(cmd, sizeof cmd, "%s restart %d --dir %s >/dev/null", opt.script, leader,
@@ -675,17 +669,28 @@ static void scenarioFailover(void)
         seen[i] = calloc(ws[i].issued + 1, 1);
     }
     qraft_client *c;
-    uint64_t dups = 0, got = 0;
+    uint64_t dups = 0, got = 0, read_errors = 0;
     qraft_open(opt.servers, NULL, &c);
-    struct qraft_receive_params p = {QRAFT_RECEIVE_MAX, 3600, 0};
-    for (unsigned empties = 0; empties < 3;) {
+    /* A 1 s long poll, so that an empty answer means empty; a failed
+     * receive is retried (bounded), never taken for the end. */
+    struct qraft_receive_params p = {QRAFT_RECEIVE_MAX, 3600, 1};
+    for (unsigned empties = 0, fails = 0; empties < 3 && fails < 100;) {
         struct qraft_message *m;
         size_t n;
-        if (qraft_receive(c, queue, &p, &m, &n) != 0 || n == 0) {
+        if (qraft_receive(c, queue, &p, &m, &n) != 0) {
+            fails++;
+            read_errors++;
+            sleepNs(100000000);
+            continue;
+        }
+        fails = 0;
+        if (n == 0) {
             empties++;
             continue;
         }
         empties = 0;
+        struct qraft_delete_entry de[QRAFT_RECEIVE_MAX];
+        struct qraft_batch_result dr[QRAFT_RECEIVE_MAX];
         for (size_t i = 0; i < n; i++) {
             unsigned w;
             unsigned long long s;
@@ -695,11 +700,29 @@ static void scenarioFailover(void)
                 seen[w][s] = 1;
                 got++;
             }
+            de[i] = (struct qraft_delete_entry){NULL, m[i].receipt};
+        }
+        /* Deleted as read: a queue holds at most 120,000 messages in
+         * flight (SQS's limit), and a run can ack more than that. */
+        if (qraft_delete_batch(c, queue, de, n, dr) != 0) {
+            read_errors++;
         }
         qraft_messages_free(m, n);
     }
+    /* What the queue says it holds, beside what was read. */
+    const char *names[] = {"ApproximateNumberOfMessages",
+                           "ApproximateNumberOfMessagesNotVisible"};
+    struct qraft_attr *qa = NULL;
+    size_t n_qa = 0;
+    char counts[96] = "";
+    if (qraft_get_queue_attributes(c, queue, names, 2, &qa, &n_qa) == 0 && n_qa == 2) {
+        snprintf(counts, sizeof counts, "; left in the queue: %s visible, %s in flight",
+                 qa[0].value, qa[1].value);
+    }
+    qraft_attrs_free(qa, n_qa);
     qraft_close(c);
     uint64_t lost = 0, unknown = 0, acked = 0;
+    unsigned ranges = 0;
     for (unsigned i = 0; i < l.conns; i++) {
         for (uint64_t s = 0; s < ws[i].issued; s++) {
             if (ws[i].outcome[s] == SENT_OK) {
@@ -708,9 +731,27 @@ static void scenarioFailover(void)
             } else {
                 unknown++;
             }
+            /* Each run of lost sends, printed with when they were acked,
+             * to set beside the kills above. */
+            if (ws[i].outcome[s] == SENT_OK && !seen[i][s] &&
+                (s == 0 || seen[i][s - 1] || ws[i].outcome[s - 1] != SENT_OK)) {
+                uint64_t e = s;
+                while (e + 1 < ws[i].issued && ws[i].outcome[e + 1] == SENT_OK &&
+                       !seen[i][e + 1]) {
+                    e++;
+                }
+                if (ranges++ < 20) {
+                    printf("       lost: connection %u sends %llu-%llu (%llu), acked at "
+                           "%.3f-%.3f s\n",
+                           i, (unsigned long long)s, (unsigned long long)e,
+                           (unsigned long long)(e - s + 1), ws[i].ack_ms[s] / 1e3,
+                           ws[i].ack_ms[e] / 1e3);
+                }
+            }
         }
         free(seen[i]);
         free(ws[i].outcome);
+        free(ws[i].ack_ms);
     }
     free(seen);
     free(ws);
@@ -723,12 +764,42 @@ static void scenarioFailover(void)
     row->msgs_s = (double)r.ok / r.elapsed;
     snprintf(row->note, sizeof row->note,
              "%u kills; next ack median %.0f ms, max %.0f ms; %llu acked, %llu lost, %llu "
-             "duplicated, %llu not acked (outcome unknown)%s%s",
+             "duplicated, %llu not acked (outcome unknown); %llu receive errors in the "
+             "read-back%s%s%s",
              done, (double)histQuantile(&h, 0.5) / 1e6, (double)h.max / 1e6,
              (unsigned long long)acked, (unsigned long long)lost, (unsigned long long)dups,
-             (unsigned long long)unknown, note[0] ? "; " : "", note);
+             (unsigned long long)unknown, (unsigned long long)read_errors, counts,
+             note[0] ? "; " : "", note);
     (void)got;
     queueDrop(queue);
+}
+
+/* Whether row @id is to run (--only ID,ID,...; all by default). */
+static bool want(const char *id)
+{
+    if (opt.only == NULL) {
+        return true;
+    }
+    size_t n = strlen(id);
+    for (const char *p = opt.only; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, id, n) == 0) {
+            return true;
+        }
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+/* Print how long the scenario that just ended took (the run's budget:
+ * QUICK under 2 minutes, full under 20). */
+static uint64_t step_start;
+static void stepTook(void)
+{
+    uint64_t now = nowNs();
+    printf("       (%.1f s)\n", (double)(now - step_start) / 1e9);
+    fflush(stdout);
+    step_start = now;
 }
 
 int main(int argc, char **argv)
@@ -746,6 +817,10 @@ int main(int argc, char **argv)
             opt.script = v, i++;
         } else if (v != NULL && strcmp(a, "--json") == 0) {
             opt.json = v, i++;
+        } else if (v != NULL && strcmp(a, "--only") == 0) {
+            opt.only = v, i++;
+        } else if (v != NULL && strcmp(a, "--peer") == 0) {
+            opt.peer = v, i++;
         } else if (v != NULL && strcmp(a, "--commit") == 0) {
             opt.commit = v, i++;
         } else {
@@ -754,14 +829,20 @@ int main(int argc, char **argv)
     }
     if (opt.servers == NULL || opt.dir == NULL) {
         die("usage: bench --servers H:P,... --dir CLUSTER_DIR [--script S] [--quick] "
-            "[--json FILE] [--commit SHA]");
+            "[--json FILE] [--commit SHA] [--peer FILE] [--only ROWS]");
     }
     signal(SIGPIPE, SIG_IGN);
-    opt.seconds = opt.quick ? 3.0 : 10.0;
+    opt.seconds = opt.quick ? 2.0 : 10.0;
     if (qraft_open(opt.servers, NULL, &admin) != 0) {
         die("cannot open a client on %s", opt.servers);
     }
 
+    uint64_t run_start = nowNs();
+    peerLoad();
+    loadAverage(load_start);
+    stateIdleSample();
+    printf("load average at the start: %.2f %.2f %.2f (%ld cores)\n", load_start[0],
+           load_start[1], load_start[2], sysconf(_SC_NPROCESSORS_ONLN));
     printf("machine ceilings ...\n");
     fflush(stdout);
     ceilFsync();
@@ -776,30 +857,72 @@ int main(int argc, char **argv)
            1000.0 / ceil_.best_one_ms);
 
     printf("scenarios (%.0f s each) ...\n", opt.seconds);
-    scenarioSend("1", "send 1 KiB, 1 connection x 1 in flight", 1024, 1, 1, 0, 0, "");
-    double r2 = scenarioSend("2", "send 1 KiB, 16 x 64 in flight", 1024, 16, 64, 0, 0, "");
-    scenarioSend("2a", "send 64 B, 16 x 64 in flight", 64, 16, 64, 0, 0, "");
-    scenarioSend("2b", "send 16 KiB, 16 x 64 in flight", 16384, 16, 64, 0, 0, "");
-    scenarioSend("2c", "send 256 KiB, 16 x 64 in flight", 262144, 16, 64, 0, 0, "");
-    scenarioSend("2d", "SendMessageBatch 10 x 1 KiB, 16 x 1 in flight", 1024, 16, 1, 10, 0,
-                 "libqraft has no async batch call: one batch in flight per connection; "
-                 "latency is per batch");
+    step_start = nowNs();
+    if (want("1")) {
+        scenarioSend("1", "send 1 KiB, 1 connection x 1 in flight", 1024, 1, 1, 0, 0, "");
+        stepTook();
+    }
+    double r2 = 0;
+    if (want("2")) {
+        r2 = scenarioSend("2", "send 1 KiB, 16 x 64 in flight", 1024, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2a")) {
+        scenarioSend("2a", "send 64 B, 16 x 64 in flight", 64, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2b")) {
+        scenarioSend("2b", "send 16 KiB, 16 x 64 in flight", 16384, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2c")) {
+        scenarioSend("2c", "send 256 KiB, 16 x 64 in flight", 262144, 16, 64, 0, 0, "");
+        stepTook();
+    }
+    if (want("2d")) {
+        scenarioSend("2d", "SendMessageBatch 10 x 1 KiB, 16 x 1 in flight", 1024, 16, 1, 10, 0,
+                     "libqraft has no async batch call: one batch in flight per connection; "
+                     "latency is per batch");
+        stepTook();
+    }
     char note[160];
     snprintf(note, sizeof note,
              "open loop at 50%% of row 2 (%.0f msgs/s); latency from each send's due time "
              "(coordinated omission corrected)",
              r2 / 2);
-    scenarioSend("2o", "send 1 KiB, 16 x 64, open loop at half of row 2", 1024, 16, 64, 0,
-                 r2 / 2, note);
-    scenarioDrain();
-    rowNotYet("4", "end to end: send-to-receive latency at 50% load");
-    rowNotYet("5", "long poll: 1,000 waiting consumers");
-    rowNotYet("6", "FIFO: 1 group and 100 groups");
-    rowNotYet("7", "memory: RSS and LMDB size at 1,000,000 messages");
-    rowNotYet("8", "snapshot: take and install at 1,000,000 messages");
-    rowNotYet("9", "restart with 1,000,000 messages to first ack");
-    scenarioFailover();
-    rowNotYet("peer", "RabbitMQ quorum queues, rows 1-3");
+    if (want("2o")) {
+        scenarioSend("2o", "send 1 KiB, 16 x 64, open loop at half of row 2", 1024, 16, 64, 0,
+                     r2 / 2, note);
+        stepTook();
+    }
+    if (want("3")) {
+        scenarioDrain();
+        stepTook();
+    }
+    if (want("4")) {
+        scenarioEndToEnd(r2);
+        stepTook();
+    }
+    if (want("5")) {
+        scenarioLongPoll();
+        stepTook();
+    }
+    if (want("6")) {
+        scenarioFifo();
+        stepTook();
+    }
+    if (want("7")) {
+        scenarioStateBegin();
+        stepTook();
+    }
+    if (want("7")) {
+        scenarioStateEnd();
+        stepTook();
+    }
+    if (want("10")) {
+        scenarioFailover();
+        stepTook();
+    }
     qraft_close(admin);
 
     printf("\nmachine ceilings: fsync 4 KiB append p50 %.3f / p99 %.3f ms (%.0f/s); "
@@ -808,6 +931,8 @@ int main(int argc, char **argv)
            (double)histQuantile(&ceil_.fsync, 0.99) / 1e6, ceil_.fsync_rate,
            (double)histQuantile(&ceil_.rtt, 0.5) / 1e3, ceil_.best_one_ms,
            1000.0 / ceil_.best_one_ms);
+    loadAverage(load_end);
+    run_seconds = (double)(nowNs() - run_start) / 1e9;
     printTable();
     writeJson();
     printf("\nresults: %s\n", opt.json);

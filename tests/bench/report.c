@@ -75,7 +75,31 @@ void printTable(void)
             printf("     %s%s(errors: %llu)\n", r->note, r->note[0] ? " " : "",
                    (unsigned long long)r->errors);
         }
+        const struct row *p = peerRow(r->id);
+        if (p != NULL) {
+            fmtNum(m, sizeof m, p->msgs_s, 0);
+            fmtNum(b, sizeof b, p->mb_s, 1);
+            printf("%-4s %-52s %9s %8s", "", "  peer: RabbitMQ quorum queue", m, b);
+            if (p->has_lat) {
+                printf(" %8.3f %8.3f %8.3f %8.3f %8.3f", p->p50_ms, p->p90_ms, p->p99_ms,
+                       p->p999_ms, p->max_ms);
+            }
+            printf("\n     qraft/peer: msgs/s x%.2f",
+                   p->msgs_s > 0 ? r->msgs_s / p->msgs_s : 0);
+            if (p->has_lat && r->has_lat && p->p50_ms > 0 && p->p99_ms > 0) {
+                printf(", p50 latency x%.2f, p99 latency x%.2f", r->p50_ms / p->p50_ms,
+                       r->p99_ms / p->p99_ms);
+            }
+            printf(" (peer: %s)\n", p->name);
+        }
     }
+    if (peerSkipped()[0] != '\0') {
+        printf("peer (RabbitMQ) not measured: %s\n", peerSkipped());
+    }
+    printf("load average: %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end (%ld cores); "
+           "qraft's scenarios took %.0f s\n",
+           load_start[0], load_start[1], load_start[2], load_end[0], load_end[1], load_end[2],
+           sysconf(_SC_NPROCESSORS_ONLN), run_seconds);
 }
 
 static void jsonStr(FILE *f, const char *s)
@@ -120,8 +144,13 @@ void writeJson(void)
     jsonStr(f, opt.commit);
     fprintf(f,
             ",\n  \"config\": {\"quick\": %s, \"nodes\": 3, \"zones\": 3, \"host\": "
-            "\"127.0.0.1\", \"qraftd_flags\": \"defaults\", \"seconds_per_timed_row\": %.1f},\n",
-            opt.quick ? "true" : "false", opt.seconds);
+            "\"127.0.0.1\", \"qraftd_flags\": \"defaults\", \"seconds_per_timed_row\": %.1f, "
+            "\"run_seconds\": %.1f},\n",
+            opt.quick ? "true" : "false", opt.seconds, run_seconds);
+    fprintf(f,
+            "  \"load_average\": {\"start\": [%.2f, %.2f, %.2f], \"end\": [%.2f, %.2f, "
+            "%.2f]},\n",
+            load_start[0], load_start[1], load_start[2], load_end[0], load_end[1], load_end[2]);
     fprintf(f, "  \"ceilings\": {\n");
     jsonHist(f, "fsync_4k_append", &ceil_.fsync);
     fprintf(f, ",\n    \"fsync_per_s\": %.0f,\n", ceil_.fsync_rate);
@@ -152,11 +181,30 @@ void writeJson(void)
             fprintf(f, ", \"n\": %llu, \"errors\": %llu", (unsigned long long)r->n,
                     (unsigned long long)r->errors);
         }
+        if (r->extra[0] != '\0') {
+            fprintf(f, ", %s", r->extra);
+        }
+        const struct row *p = peerRow(r->id);
+        if (p != NULL) {
+            fprintf(f,
+                    ", \"peer\": {\"msgs_per_s\": %.1f, \"mb_per_s\": %.2f, \"p50_ms\": %.4f, "
+                    "\"p90_ms\": %.4f, \"p99_ms\": %.4f, \"p999_ms\": %.4f, \"max_ms\": %.4f, "
+                    "\"n\": %llu, \"errors\": %llu, \"ratio_msgs_per_s\": %.3f}",
+                    p->msgs_s, p->mb_s, p->p50_ms, p->p90_ms, p->p99_ms, p->p999_ms, p->max_ms,
+                    (unsigned long long)p->n, (unsigned long long)p->errors,
+                    p->msgs_s > 0 ? r->msgs_s / p->msgs_s : 0);
+        }
         fprintf(f, ", \"note\": ");
         jsonStr(f, r->note);
         fprintf(f, "}%s\n", i + 1 < n_rows ? "," : "");
     }
-    fprintf(f, "  ]\n}\n");
+    fprintf(f, "  ],\n  \"peer\": {");
+    if (peerInfo()[0] != '\0') {
+        fprintf(f, "%s, ", peerInfo());
+    }
+    fprintf(f, "\"skipped\": ");
+    jsonStr(f, peerSkipped());
+    fprintf(f, "}\n}\n");
     fclose(f);
 }
 

@@ -1,0 +1,510 @@
+/* Rows 7-9: a large backlog in the state (1,000,000 messages of 1 KiB;
+ * 100,000 QUICK).
+ *
+ * The happy path: scenarioStateBegin fills the backlog with row 2's load
+ * (row 7a), samples every node's memory and files (row 7, "backlog"), then
+ * 8: makes the leader take one snapshot by sending until its applied index
+ * passes the last snapshot's index plus the threshold, and times it until
+ * the new snapshot's .meta file appears in its raft/ directory; then
+ * SIGTERMs a follower, removes its raft/ and state/, starts it again and
+ * times it until the log says "snapshot restored" and until its applied
+ * index reaches the leader's; then 9: SIGTERMs all three nodes, starts
+ * them, and times the first acknowledged send. scenarioStateEnd (after
+ * the other rows) drains the backlog with 16 consumers (row 7b) and takes
+ * row 7's "drained" point. Row 7's "idle" point is taken before any
+ * scenario (stateIdleSample).
+ *
+ * Failure modes: every wait is bounded (the bound goes into the note); a
+ * step that fails marks its row not measured, with the reason, and the
+ * steps after it go on where they can. A node left stopped is started
+ * again before the next step. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/bench/bench.h"
+
+#define QUEUE "bench-7"
+
+/* The three points of row 7. */
+static struct nodeMem mem_idle[NODES], mem_backlog[NODES], mem_snap[NODES], mem_drained[NODES];
+static bool have_idle, have_backlog;
+static uint64_t backlog_n; /* messages in the backlog (acknowledged sends) */
+static struct row *row_mem;
+
+void stateIdleSample(void)
+{
+    nodeMemSample(mem_idle);
+    have_idle = true;
+}
+
+/* Bytes in MiB; -1 stays -1 (unknown). */
+static double mib(long long bytes)
+{
+    return bytes < 0 ? -1 : (double)bytes / 1048576.0;
+}
+
+/* "a/b/c" of one figure of three nodes, in MiB. */
+static void fmtNodes(char *buf, size_t len, const struct nodeMem m[NODES], int what)
+{
+    double v[NODES];
+    for (int i = 0; i < NODES; i++) {
+        v[i] = what == 0   ? (m[i].rss_kb < 0 ? -1 : (double)m[i].rss_kb / 1024.0)
+               : what == 4 ? (m[i].anon_kb < 0 ? -1 : (double)m[i].anon_kb / 1024.0)
+               : what == 1 ? mib(m[i].lmdb_disk_bytes)
+               : what == 2 ? (m[i].hwm_kb < 0 ? -1 : (double)m[i].hwm_kb / 1024.0)
+                           : mib(m[i].raft_bytes);
+    }
+    snprintf(buf, len, "%.0f/%.0f/%.0f", v[0], v[1], v[2]);
+}
+
+/* Row 7's JSON member for one point: every node's figures. */
+static void jsonMem(struct row *r, const char *point, const struct nodeMem m[NODES])
+{
+    char buf[1024];
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, sizeof buf - off, "\"%s\": [", point);
+    for (int i = 0; i < NODES && off < sizeof buf; i++) {
+        off += (size_t)snprintf(buf + off, sizeof buf - off,
+                                "%s{\"node\": %d, \"rss_kb\": %ld, \"hwm_kb\": %ld, "
+                                "\"rss_anon_kb\": %ld, \"rss_file_kb\": %ld, "
+                                "\"lmdb_bytes\": %lld, \"lmdb_disk_bytes\": %lld, "
+                                "\"raft_dir_bytes\": %lld}",
+                                i ? ", " : "", i + 1, m[i].rss_kb, m[i].hwm_kb, m[i].anon_kb,
+                                m[i].file_kb, m[i].lmdb_bytes,
+                                m[i].lmdb_disk_bytes, m[i].raft_bytes);
+    }
+    if (off < sizeof buf) {
+        snprintf(buf + off, sizeof buf - off, "]");
+    }
+    rowExtra(r, "%s", buf);
+}
+
+/* The newest snapshot in node @id's raft/ directory whose data file is
+ * there (libraft writes the .meta file first, then the data): its index
+ * (0: none), the size of its data file and the loop time (ms) in its name,
+ * when raft handed it to the disk. */
+static unsigned long long snapshotNewest(int id, long long *bytes, unsigned long long *ts_ms)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/node%d/raft", opt.dir, id);
+    DIR *d = opendir(dir);
+    unsigned long long best = 0;
+    struct dirent *e;
+    if (bytes != NULL) {
+        *bytes = -1;
+    }
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        unsigned long long term, index, ts;
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".meta") == 0 &&
+            sscanf(e->d_name, "snapshot-%llu-%llu-%llu", &term, &index, &ts) == 3 &&
+            index > best) {
+            struct stat st;
+            char path[800];
+            snprintf(path, sizeof path, "%s/%.*s", dir, (int)(n - 5), e->d_name);
+            if (stat(path, &st) != 0) {
+                continue;
+            }
+            best = index;
+            if (bytes != NULL) {
+                *bytes = (long long)st.st_size;
+            }
+            if (ts_ms != NULL) {
+                *ts_ms = ts;
+            }
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return best;
+}
+
+/* The node's --snapshot-threshold from its flags file, or the default. */
+static unsigned long long snapshotThreshold(int id)
+{
+    char path[512], flags[4096] = "";
+    snprintf(path, sizeof path, "%s/node%d/flags", opt.dir, id);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        size_t n = fread(flags, 1, sizeof flags - 1, f);
+        flags[n] = '\0';
+        fclose(f);
+    }
+    const char *p = strstr(flags, "--snapshot-threshold ");
+    return p != NULL ? strtoull(p + 21, NULL, 10) : 8192;
+}
+
+/* Node @id's applied index, 0 if it does not answer. */
+static uint64_t appliedOf(int id)
+{
+    struct qraft_node_status st;
+    return nodeStatus(id, &st) == 0 ? st.applied_index : 0;
+}
+
+/* Bytes of node @id's log file. */
+static long logSize(int id)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/node%d/log", opt.dir, id);
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Whether node @id's log, from byte @from, holds @text. */
+static bool logHas(int id, long from, const char *text)
+{
+    char path[512], line[1024];
+    snprintf(path, sizeof path, "%s/node%d/log", opt.dir, id);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    if (f != NULL && fseek(f, from, SEEK_SET) == 0) {
+        while (!found && fgets(line, sizeof line, f) != NULL) {
+            found = strstr(line, text) != NULL;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return found;
+}
+
+/* Row 8, first half: the leader takes one snapshot at the backlog. */
+static void snapshotTake(struct row *row)
+{
+    int leader = leaderId();
+    if (leader <= 0) {
+        snprintf(row->note, sizeof row->note, "no leader");
+        return;
+    }
+    unsigned long long threshold = snapshotThreshold(leader);
+    /* A snapshot may be in progress: wait until the applied index is below
+     * the next one's trigger (bounded). */
+    unsigned long long s0 = 0, target = 0;
+    uint64_t limit = nowNs() + 120000000000ull;
+    while (nowNs() < limit) {
+        s0 = snapshotNewest(leader, NULL, NULL);
+        target = s0 + threshold;
+        if (appliedOf(leader) + 16 < target) {
+            break;
+        }
+        sleepNs(50000000);
+    }
+    /* Pipelined sends to near the trigger, then one at a time. */
+    qraft_client *c;
+    if (qraft_open(opt.servers, NULL, &c) != 0) {
+        snprintf(row->note, sizeof row->note, "cannot open a client");
+        return;
+    }
+    uint64_t sent = 0, crossed = 0;
+    for (unsigned round = 0; round < 40; round++) {
+        uint64_t applied = appliedOf(leader);
+        if (applied + 64 >= target) {
+            break;
+        }
+        struct load l = {QUEUE, 1024, 1, 64, 0, 60, target - 64 - applied, 0, NULL, false,
+                         false, 0};
+        struct loadResult r;
+        loadRun(&l, &r, NULL);
+        sent += r.ok + 1;
+    }
+    for (unsigned i = 0; i < 4096 && crossed == 0; i++) {
+        if (qraft_send(c, QUEUE, "snapshot-trigger", 16, NULL, NULL) != 0) {
+            continue;
+        }
+        uint64_t t = nowNs();
+        sent++;
+        if (appliedOf(leader) >= target) {
+            crossed = t;
+        }
+    }
+    qraft_close(c);
+    backlog_n += sent;
+    if (crossed == 0) {
+        snprintf(row->note, sizeof row->note, "the leader's applied index never reached %llu",
+                 target);
+        return;
+    }
+    unsigned long long s1 = 0, ts = 0;
+    long long bytes = -1;
+    uint64_t done = 0;
+    limit = crossed + 300000000000ull;
+    while (nowNs() < limit) {
+        s1 = snapshotNewest(leader, &bytes, &ts);
+        if (s1 > s0) {
+            done = nowNs();
+            break;
+        }
+        sleepNs(5000000);
+    }
+    /* The data file may still be growing (written in place): its final
+     * size, once it stops changing. */
+    for (long long prev = -2; prev != bytes && nowNs() < limit;) {
+        prev = bytes;
+        sleepNs(50000000);
+        snapshotNewest(leader, &bytes, NULL);
+    }
+    if (done == 0) {
+        snprintf(row->note, sizeof row->note, "no new snapshot within 300 s of index %llu",
+                 target);
+        return;
+    }
+    row->measured = true;
+    row->p50_ms = (double)(done - crossed) / 1e6;
+    /* The name's time is libuv's loop clock (CLOCK_MONOTONIC in ms, maybe
+     * the coarse one): when the state was serialised and the write began. */
+    double serialise_ms = (double)ts - (double)crossed / 1e6;
+    rowExtra(row,
+             "\"take_ms\": %.1f, \"serialise_ms_approx\": %.0f, \"snapshot_bytes\": %lld, "
+             "\"snapshot_index\": %llu, \"threshold\": %llu",
+             row->p50_ms, serialise_ms, bytes, s1, threshold);
+    snprintf(row->note, sizeof row->note,
+             "take: %.0f ms from the trigger entry's ack to the data file (about %.0f ms to "
+             "serialise, then the write), %.1f MiB (node %d, index %llu; all nodes snapshot at "
+             "once)",
+             row->p50_ms, serialise_ms, mib(bytes), leader, s1);
+}
+
+/* Row 8, second half: a wiped follower installs the snapshot and catches
+ * up. */
+static void snapshotInstall(struct row *row)
+{
+    int leader = leaderId();
+    int f = leader == 1 ? 2 : 1;
+    uint64_t want = leader > 0 ? appliedOf(leader) : 0;
+    char note[200];
+    if (want == 0 || !nodeStop(f, 30)) {
+        snprintf(note, sizeof note, "; install: could not stop node %d", f);
+        strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+        return;
+    }
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/node%d/raft' '%s/node%d/state'", opt.dir, f, opt.dir,
+             f);
+    if (system(cmd) != 0) {
+        snprintf(note, sizeof note, "; install: could not wipe node %d", f);
+        strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+        nodeStart(f);
+        return;
+    }
+    long from = logSize(f);
+    uint64_t t0 = nowNs();
+    if (!nodeStart(f)) {
+        snprintf(note, sizeof note, "; install: could not start node %d", f);
+        strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+        return;
+    }
+    uint64_t installed = 0, caught = 0;
+    int bound_s = opt.quick ? 60 : 180;
+    uint64_t limit = t0 + (uint64_t)bound_s * 1000000000ull;
+    while (nowNs() < limit && caught == 0) {
+        if (installed == 0 && logHas(f, from, "snapshot restored")) {
+            installed = nowNs();
+        }
+        struct qraft_node_status st;
+        if (nodeStatus(f, &st) == 0 && strcmp(st.state, "follower") == 0 &&
+            st.applied_index >= want) {
+            caught = nowNs();
+        }
+        sleepNs(20000000);
+    }
+    if (caught == 0) {
+        struct qraft_node_status st;
+        uint64_t applied = nodeStatus(f, &st) == 0 ? st.applied_index : 0;
+        snprintf(note, sizeof note,
+                 "; install: wiped node %d not caught up within %d s (%s; applied %llu of "
+                 "%llu)",
+                 f, bound_s, installed ? "snapshot restored" : "no snapshot restored",
+                 (unsigned long long)applied, (unsigned long long)want);
+        rowExtra(row, "\"install_ms\": %.1f, \"catch_up_ms\": null, \"wiped_node\": %d",
+                 installed ? (double)(installed - t0) / 1e6 : -1.0, f);
+        strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+        return;
+    }
+    row->p90_ms = installed ? (double)(installed - t0) / 1e6 : -1;
+    row->p99_ms = (double)(caught - t0) / 1e6;
+    rowExtra(row, "\"install_ms\": %.1f, \"catch_up_ms\": %.1f, \"wiped_node\": %d", row->p90_ms,
+             row->p99_ms, f);
+    char restored[64] = "no \"snapshot restored\" in its log";
+    if (installed != 0) {
+        snprintf(restored, sizeof restored, "snapshot restored after %.0f ms", row->p90_ms);
+    }
+    snprintf(note, sizeof note,
+             "; wiped follower (node %d) from its start: %s, caught up after %.0f ms", f,
+             restored, row->p99_ms);
+    strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+}
+
+/* Row 9: every node SIGTERMed, started again, time to the first ack. */
+static void restartAll(void)
+{
+    struct row *row = rowAdd("9", "restart: start 3 nodes with the backlog to first ack");
+    uint64_t s0 = nowNs();
+    bool stopped = true;
+    for (int i = 1; i <= NODES; i++) {
+        stopped = nodeStop(i, 60) && stopped;
+    }
+    double stop_ms = (double)(nowNs() - s0) / 1e6;
+    uint64_t t0 = nowNs();
+    for (int i = 1; i <= NODES; i++) {
+        nodeStart(i);
+    }
+    qraft_client *c;
+    struct qraft_options o = {2000, 0};
+    uint64_t acked = 0;
+    if (qraft_open(opt.servers, &o, &c) == 0) {
+        uint64_t limit = t0 + 600000000000ull;
+        while (nowNs() < limit) {
+            if (qraft_send(c, QUEUE, "restart", 7, NULL, NULL) == 0) {
+                acked = nowNs();
+                backlog_n++;
+                break;
+            }
+            sleepNs(20000000);
+        }
+        qraft_close(c);
+    }
+    if (acked == 0) {
+        snprintf(row->note, sizeof row->note, "no acknowledged send within 600 s%s",
+                 stopped ? "" : " (a node did not stop on SIGTERM)");
+        return;
+    }
+    row->measured = true;
+    row->p50_ms = (double)(acked - t0) / 1e6;
+    row->has_lat = false;
+    rowExtra(row, "\"first_ack_ms\": %.1f, \"stop_ms\": %.1f, \"backlog\": %llu", row->p50_ms,
+             stop_ms, (unsigned long long)backlog_n);
+    snprintf(row->note, sizeof row->note,
+             "first ack %.0f ms after starting the 3 nodes with %llu messages in state (their "
+             "SIGTERM stop took %.0f ms)%s",
+             row->p50_ms, (unsigned long long)backlog_n, stop_ms,
+             stopped ? "" : "; a node did not stop on SIGTERM");
+    /* The followers catch up before the next row. */
+    for (int i = 1; i <= NODES; i++) {
+        if (i != leaderId()) {
+            nodeCaughtUp(i, 120);
+        }
+    }
+}
+
+void scenarioStateBegin(void)
+{
+    uint64_t want = opt.quick ? 100000 : 1000000;
+    double limit = opt.quick ? 60 : 420;
+    queueFresh(QUEUE);
+    printf("  7    backlog of %llu x 1 KiB ...\n", (unsigned long long)want);
+    fflush(stdout);
+    /* In steps of 100,000, so that a machine running short of memory (the
+     * nodes hold the state in LMDB's map and serialise it whole for each
+     * snapshot) ends the fill before it hurts anyone: below 3 GiB
+     * available, the backlog stays where it is. */
+    struct loadResult r;
+    struct hist h;
+    histInit(&h);
+    uint64_t ok = 0, err = 0;
+    double elapsed = 0;
+    char why[96] = "";
+    backlog_n = 0;
+    uint64_t fill_start = nowNs();
+    while (ok < want) {
+        double left = limit - (double)(nowNs() - fill_start) / 1e9;
+        long avail = memAvailableMiB();
+        if (left <= 1) {
+            snprintf(why, sizeof why, "; stopped at the %.0f s bound", limit);
+            break;
+        }
+        if (avail >= 0 && avail < 3072) {
+            snprintf(why, sizeof why, "; stopped: only %ld MiB of memory available", avail);
+            break;
+        }
+        uint64_t step = want - ok < 100000 ? want - ok : 100000;
+        struct load l = {QUEUE, 1024, 16, 64, 0, left, step / 16, 0, NULL, false, false, 0};
+        loadRun(&l, &r, NULL);
+        ok += r.ok;
+        err += r.err;
+        elapsed += r.elapsed;
+        histMerge(&h, &r.h);
+        backlog_n += r.ok + l.conns; /* with the warm-up sends */
+        if (r.ok == 0) {
+            break;
+        }
+    }
+    struct load l = {QUEUE, 1024, 16, 64, 0, 0, 0, 0, NULL, false, false, 0};
+    r.ok = ok;
+    r.err = err;
+    r.elapsed = elapsed;
+    r.h = h;
+    struct row *fill = rowAdd("7a", "fill the backlog: send 1 KiB, 16 x 64 in flight");
+    rowFromLoad(fill, &l, &r);
+    snprintf(fill->note, sizeof fill->note, "%llu of %llu sent (bound %.0f s)%s",
+             (unsigned long long)r.ok, (unsigned long long)want, limit, why);
+    sleepNs(2000000000ull);
+    nodeMemSample(mem_backlog);
+    have_backlog = true;
+    row_mem = rowAdd("7", "memory: RSS and LMDB per node, idle/backlog/drained");
+
+    printf("  8    snapshot at the backlog ...\n");
+    fflush(stdout);
+    struct row *snap = rowAdd("8", "snapshot: take at the backlog; wiped follower installs it");
+    snapshotTake(snap);
+    snapshotInstall(snap);
+    /* Before the restart resets them: the peaks (VmHWM) of the fill and the
+     * snapshots. */
+    nodeMemSample(mem_snap);
+    printf("  9    restart with the backlog ...\n");
+    fflush(stdout);
+    restartAll();
+}
+
+void scenarioStateEnd(void)
+{
+    printf("  7b   draining the backlog of %llu ...\n", (unsigned long long)backlog_n);
+    fflush(stdout);
+    struct drainResult d;
+    drainQueue(QUEUE, 16, backlog_n, opt.quick ? 60 : 420, &d);
+    struct row *row = rowAdd("7b", "drain the backlog: receive+delete, 16 consumers");
+    row->measured = true;
+    row->n = d.deleted;
+    row->errors = d.errors;
+    row->msgs_s = d.elapsed > 0 ? (double)d.deleted / d.elapsed : 0;
+    row->mb_s = row->msgs_s * 1024 / 1e6;
+    rowLatency(row, &d.h);
+    snprintf(row->note, sizeof row->note, "%llu of %llu drained",
+             (unsigned long long)d.deleted, (unsigned long long)backlog_n);
+    if (d.deleted < backlog_n) {
+        qraft_purge_queue(admin, QUEUE);
+    }
+    sleepNs(2000000000ull);
+    nodeMemSample(mem_drained);
+
+    struct row *r = row_mem;
+    if (r == NULL || !have_idle || !have_backlog) {
+        return;
+    }
+    r->measured = true;
+    char a[3][48], b[3][48], an[3][48], hw[48];
+    const struct nodeMem *pts[3] = {mem_idle, mem_backlog, mem_drained};
+    for (int i = 0; i < 3; i++) {
+        fmtNodes(a[i], sizeof a[i], pts[i], 0);
+        fmtNodes(b[i], sizeof b[i], pts[i], 1);
+        fmtNodes(an[i], sizeof an[i], pts[i], 4);
+    }
+    fmtNodes(hw, sizeof hw, mem_snap, 2);
+    snprintf(r->note, sizeof r->note,
+             "MiB per node 1/2/3, %llu msgs. RSS idle %s, backlog %s, drained %s (peak before "
+             "restart %s); of it anonymous (not LMDB's map) %s, %s, %s. LMDB on disk %s, %s, "
+             "%s%s",
+             (unsigned long long)backlog_n, a[0], a[1], a[2], hw, an[0], an[1], an[2], b[0],
+             b[1], b[2],
+             d.deleted < backlog_n ? " (not fully drained: purged)" : "");
+    rowExtra(r, "\"backlog\": %llu", (unsigned long long)backlog_n);
+    jsonMem(r, "idle", mem_idle);
+    jsonMem(r, "backlog", mem_backlog);
+    jsonMem(r, "after_snapshot", mem_snap);
+    jsonMem(r, "drained", mem_drained);
+    queueDrop(QUEUE);
+}
