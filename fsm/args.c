@@ -141,7 +141,7 @@ static int argsQueue(const struct mpVal *map, const char *key, bool create,
             return argFail(e, FSM_ERR_INVALID_PARAMETER,
                            "Can only include alphanumeric characters, "
                            "hyphens, or underscores. 1 to %d in length",
-                           FSM_QUEUE_NAME_MAX);
+                           FSM_QUEUE_BARE_MAX);
         }
         if (key[0] == 'S' || key[0] == 'D') { /* move task */
             return argFail(e, FSM_ERR_RESOURCE_NOT_FOUND,
@@ -312,7 +312,7 @@ int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
                                "hyphens, or underscores. 1 to %d in length "
                                "(a name ending in .fifo needs "
                                "FifoQueue=true).",
-                               FSM_QUEUE_NAME_MAX);
+                               FSM_QUEUE_BARE_MAX);
             }
             if (!a->fifo && a->attrs.fifo) {
                 return argFail(e, FSM_ERR_INVALID_PARAMETER,
@@ -320,7 +320,7 @@ int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
                                "alphanumeric characters, hyphens, or "
                                "underscores, must end with .fifo suffix and "
                                "be 1 to %d in length.",
-                               FSM_QUEUE_NAME_MAX);
+                               FSM_QUEUE_BARE_MAX);
             }
             if (argsFind(&map, "Tags", &a->tags)) {
                 a->has_tags = true;

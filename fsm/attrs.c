@@ -217,7 +217,6 @@ static int attrRedrive(const struct mpVal *v, struct attrSet *out,
     struct json j = {(const char *)v->ptr, (const char *)v->ptr + v->len};
     struct fsmStr arn = {NULL, 0};
     struct fsmStr count = {NULL, 0};
-    const char *colon;
     uint64_t n;
     bool fifo;
 
@@ -277,10 +276,9 @@ static int attrRedrive(const struct mpVal *v, struct attrSet *out,
                        (int)(count.len > 20 ? 20 : count.len), count.p,
                        FSM_MAX_RECEIVE_COUNT_MAX);
     }
-    colon = memrchr(arn.p, ':', arn.len);
-    out->dlq.p = colon != NULL ? colon + 1 : arn.p;
-    out->dlq.len = arn.len - (size_t)(out->dlq.p - arn.p);
-    if (!utilQueueName(out->dlq.p, out->dlq.len, &fifo)) {
+    out->dlq.p = out->dlq_buf;
+    if (utilArnQueue(arn.p, arn.len, out->dlq_buf, &out->dlq.len) != 0 ||
+        !utilQueueName(out->dlq.p, out->dlq.len, &fifo)) {
         return argFail(e, FSM_ERR_INVALID_PARAMETER,
                        "Value for parameter RedrivePolicy is invalid. Reason: "
                        "deadLetterTargetArn does not name a queue.");
@@ -298,7 +296,8 @@ notjson:
 struct allowPolicy
 {
     int permission; /* ALLOW_ALL, ALLOW_DENY, ALLOW_BY_QUEUE */
-    struct fsmStr sources[FSM_ALLOW_SOURCES_MAX]; /* queue names */
+    struct fsmStr sources[FSM_ALLOW_SOURCES_MAX]; /* queue names (in names) */
+    char names[FSM_ALLOW_SOURCES_MAX][FSM_QUEUE_NAME_MAX];
     size_t n_sources;
 };
 
@@ -338,18 +337,20 @@ static bool allowParse(const char *text, size_t len, struct allowPolicy *out,
                 if (!jsonChar(&j, ']')) {
                     for (;;) {
                         struct fsmStr arn;
-                        const char *colon;
+                        size_t k = out->n_sources;
                         if (!jsonStr(&j, &arn)) {
                             return false;
                         }
-                        if (out->n_sources == FSM_ALLOW_SOURCES_MAX) {
+                        if (k == FSM_ALLOW_SOURCES_MAX) {
                             *why = "sourceQueueArns holds at most 10 ARNs.";
                             return false;
                         }
-                        colon = memrchr(arn.p, ':', arn.len);
-                        out->sources[out->n_sources].p = colon != NULL ? colon + 1 : arn.p;
-                        out->sources[out->n_sources].len =
-                            arn.len - (size_t)(out->sources[out->n_sources].p - arn.p);
+                        if (utilArnQueue(arn.p, arn.len, out->names[k],
+                                         &out->sources[k].len) != 0) {
+                            *why = "a sourceQueueArns entry does not name a queue.";
+                            return false;
+                        }
+                        out->sources[k].p = out->names[k];
                         out->n_sources++;
                         if (jsonChar(&j, ']')) {
                             break;

@@ -68,7 +68,11 @@ enum fsmError {
 const char *fsmErrorName(enum fsmError e);
 
 /* Limits and defaults (SQS's numbers). */
-#define FSM_QUEUE_NAME_MAX 80
+/* A queue's name: up to FSM_QUEUE_BARE_MAX characters, optionally after
+ * an account's namespace prefix "NNNNNNNNNNNN~" (12 digits and '~': queues
+ * of an AWS account other than 000000000000, see node/http). */
+#define FSM_QUEUE_BARE_MAX 80
+#define FSM_QUEUE_NAME_MAX (13 + FSM_QUEUE_BARE_MAX)
 #define FSM_BODY_MAX 262144
 #define FSM_RECEIVE_MAX 10
 #define FSM_VISIBILITY_DEFAULT_S 30

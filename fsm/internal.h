@@ -316,6 +316,11 @@ int utilReceiptParse(const char *text, size_t len, uint64_t *qid,
  * followed by ".fifo" (counted in the 80). *fifo tells which. */
 bool utilQueueName(const char *name, size_t len, bool *fifo);
 
+/* The queue an ARN (arn:aws:sqs:REGION:ACCOUNT:NAME) or a bare name
+ * names, as stored: NAME, or ACCOUNT~NAME for an account other than
+ * 000000000000. Into @out (FSM_QUEUE_NAME_MAX bytes); 0 or -1. */
+int utilArnQueue(const char *arn, size_t len, char *out, size_t *out_len);
+
 /* ---- queue attributes (attrs.c) ---- */
 
 /* Queue attributes: id, name, whether SetQueueAttributes/CreateQueue may
@@ -385,7 +390,8 @@ struct attrSet
     uint32_t vis, retention, delay, maxsize, wait;
     bool fifo, cbd, scope_group, tp_group;
     struct fsmStr redrive; /* the text as given ("" removes the policy) */
-    struct fsmStr dlq;     /* the dead-letter queue's name, parsed */
+    struct fsmStr dlq;     /* the dead-letter queue's name, parsed (in dlq_buf) */
+    char dlq_buf[FSM_QUEUE_NAME_MAX];
     uint32_t max_rc;       /* maxReceiveCount, parsed */
     struct fsmStr allow;   /* RedriveAllowPolicy text ("" removes it) */
 };

@@ -241,13 +241,75 @@ int utilReceiptParse(const char *text, size_t len, uint64_t *qid,
     return 0;
 }
 
+/* Whether @s starts with 12 digits (an AWS account id). */
+static bool utilAccountId(const char *s)
+{
+    int i;
+    for (i = 0; i < 12; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int utilArnQueue(const char *arn, size_t len, char *out, size_t *out_len)
+{
+    const char *p = arn;
+    const char *end = arn + len;
+    const char *fields[6];
+    int n = 0;
+
+    /* arn:aws:sqs:REGION:ACCOUNT:NAME */
+    if (len < 4 || memcmp(arn, "arn:", 4) != 0) {
+        if (len > FSM_QUEUE_NAME_MAX) {
+            return -1;
+        }
+        memcpy(out, arn, len);
+        *out_len = len;
+        return 0;
+    }
+    fields[n++] = p;
+    while (p < end && n < 6) {
+        if (*p == ':') {
+            fields[n++] = p + 1;
+        }
+        p++;
+    }
+    if (n < 6) {
+        return -1;
+    }
+    if (fields[5] - fields[4] == 13 && utilAccountId(fields[4]) &&
+        memcmp(fields[4], "000000000000", 12) != 0) {
+        if (13 + (size_t)(end - fields[5]) > FSM_QUEUE_NAME_MAX) {
+            return -1;
+        }
+        memcpy(out, fields[4], 12);
+        out[12] = '~';
+        memcpy(out + 13, fields[5], (size_t)(end - fields[5]));
+        *out_len = 13 + (size_t)(end - fields[5]);
+        return 0;
+    }
+    if ((size_t)(end - fields[5]) > FSM_QUEUE_NAME_MAX) {
+        return -1;
+    }
+    memcpy(out, fields[5], (size_t)(end - fields[5]));
+    *out_len = (size_t)(end - fields[5]);
+    return 0;
+}
+
 bool utilQueueName(const char *name, size_t len, bool *fifo)
 {
     size_t base = len;
     size_t i;
 
     *fifo = false;
-    if (len == 0 || len > FSM_QUEUE_NAME_MAX) {
+    if (len > 13 && name[12] == '~' && utilAccountId(name)) {
+        name += 13;
+        len -= 13;
+        base = len;
+    }
+    if (len == 0 || len > FSM_QUEUE_BARE_MAX) {
         return false;
     }
     if (len > 5 && memcmp(name + len - 5, ".fifo", 5) == 0) {

@@ -259,6 +259,9 @@ static void proposedCb(void *arg, int status, const struct fsmReply *reply)
         }
         return;
     }
+    if (p->attempt_len > 0) {
+        attemptsPut(s, p->attempt, p->attempt_len, reply->data, reply->len);
+    }
     if (qraft_wire_encode_reply(p->id, reply->data, reply->len, &frame, &len) == 0) {
         connWrite(p->conn, frame, len);
     } else {
@@ -359,6 +362,8 @@ static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned f
     const char *queue;
     size_t queue_len;
     char errmsg[256];
+    char key[FSM_QUEUE_NAME_MAX + 1 + 128 + 1];
+    size_t key_len = 0;
     enum fsmError e;
     bool mutates = fsmOpMutates(fsm_op);
     int rv;
@@ -398,12 +403,34 @@ static void fsmServe(struct conn *c, const struct qraft_request *req, unsigned f
         cmd.args = NULL;
         cmd.args_len = 0;
     }
+    if (fsm_op == FSM_OP_RECEIVE_MESSAGE && e == FSM_ERR_NONE &&
+        attemptKeyOf(req->args, req->args_len, key, &key_len)) {
+        const void *kept;
+        size_t kept_len;
+        void *frame;
+        size_t frame_len;
+        if (attemptsGet(c->server, key, key_len, &kept, &kept_len)) {
+            /* A retried FIFO receive: the first one's reply again. */
+            if (qraft_wire_encode_reply(req->id, kept, kept_len, &frame, &frame_len) == 0) {
+                connWrite(c, frame, frame_len);
+            } else {
+                connWriteError(c, req->id, QRAFT_EINTERNAL, "could not encode the reply", NULL);
+            }
+            return;
+        }
+    } else {
+        key_len = 0;
+    }
     /* Reads and receives outlive the frame (barrier, long poll): they keep
      * a copy of their args. */
     p = pendingNew(c, req, fsm_op, !mutates || fsm_op == FSM_OP_RECEIVE_MESSAGE);
     if (p == NULL) {
         connWriteError(c, req->id, QRAFT_EINTERNAL, "out of memory", NULL);
         return;
+    }
+    if (key_len > 0 && key_len <= sizeof p->attempt) {
+        memcpy(p->attempt, key, key_len);
+        p->attempt_len = key_len;
     }
     if (fsmCommandQueue(&cmd, &queue, &queue_len) && queue_len < sizeof p->queue) {
         memcpy(p->queue, queue, queue_len);

@@ -9,6 +9,7 @@
 #include "node/node.h"
 #include "raft/replica.h"
 
+struct attempt;
 struct conn;
 struct http;
 struct pending;
@@ -42,6 +43,7 @@ struct server
     uint64_t growth_in_flight;
     uint64_t store_logged_at; /* last "refusing sends" log line */
     struct http *http;        /* the HTTP endpoint (node/http), or NULL */
+    struct attempt *attempts; /* FIFO receive replies by attempt id (attempts.c) */
     bool stopping;
     int exit_code;
 };
@@ -76,6 +78,9 @@ struct pending
     void *args; /* owned copy of the args (reads and receives), or NULL */
     size_t args_len;
     char queue[FSM_QUEUE_NAME_MAX + 1]; /* the queue addressed, or "" */
+    char attempt[FSM_QUEUE_NAME_MAX + 1 + 128 + 1]; /* FIFO receive: queue NUL
+                                                       ReceiveRequestAttemptId */
+    size_t attempt_len; /* 0: none */
     size_t growth; /* bytes counted in server.growth_in_flight */
     /* While parked in a long poll: */
     struct waitQueue *wq;
@@ -108,6 +113,18 @@ void longpollConnClosed(struct server *s, struct conn *c);
 bool longpollCancel(struct server *s, struct conn *c, uint64_t id);
 /* This node no longer leads: every waiter gets NotLeader. */
 void longpollLeadershipLost(struct server *s);
+
+/* ReceiveRequestAttemptId (attempts.c): the key of a FIFO receive's args
+ * that carry one (into @key, FSM_QUEUE_NAME_MAX + 130 bytes), or false. */
+bool attemptKeyOf(const void *args, size_t args_len, char *key, size_t *key_len);
+/* The reply kept for @key, valid until the next call, or false. */
+bool attemptsGet(struct server *s, const char *key, size_t key_len, const void **reply,
+                 size_t *len);
+/* Keep @reply for @key if it delivered messages. */
+void attemptsPut(struct server *s, const char *key, size_t key_len, const void *reply,
+                 size_t len);
+/* Drop every kept reply. */
+void attemptsClose(struct server *s);
 
 /* Accept a connection on the listener. */
 void connAccept(struct server *s);

@@ -203,6 +203,7 @@ int nodeRun(const struct nodeConfig *c)
     nodeLog(NODE_LOG_INFO, "serving", "zone=%s raft=%s client=%s data=%s", c->zone,
             c->raft_addr, c->client_addr, c->data_dir);
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    attemptsClose(s);
     if (s->http != NULL) {
         /* Let the closes already started finish, then leave h2o's. */
         for (i = 0; i < 16; i++) {

@@ -267,8 +267,65 @@ static void arnName(const json_t *v, const char **name, size_t *len)
     *len = strlen(*name);
 }
 
-int httpArgsBuild(const struct httpAction *action, const json_t *params, void **args,
-                  size_t *args_len, const char **code, char *errmsg, size_t errmsg_len)
+/* Whether @account has a namespace prefix (every account but
+ * 000000000000, whose queues are the native protocol's). */
+static bool prefixed(const char *account)
+{
+    return account != NULL && strcmp(account, "000000000000") != 0;
+}
+
+/* Pack @name (@len bytes) of @account's namespace as stored. */
+static void packQueueName(msgpack_packer *pk, const char *account, const char *name, size_t len)
+{
+    if (prefixed(account)) {
+        msgpack_pack_str(pk, 13 + len);
+        msgpack_pack_str_body(pk, account, 12);
+        msgpack_pack_str_body(pk, "~", 1);
+        msgpack_pack_str_body(pk, name, len);
+    } else {
+        packStr(pk, name, len);
+    }
+}
+
+/* Pack the queue an ARN names, as stored: its account's namespace. */
+static void packArnQueue(msgpack_packer *pk, const char *account, const char *arn)
+{
+    const char *name = strrchr(arn, ':');
+    const char *acct = NULL;
+
+    if (name != NULL && name - arn >= 13 && name[-13] == ':') {
+        acct = name - 12;
+    }
+    if (acct != NULL) {
+        char a[13];
+        memcpy(a, acct, 12);
+        a[12] = '\0';
+        packQueueName(pk, a, name + 1, strlen(name + 1));
+    } else {
+        packQueueName(pk, account, name != NULL ? name + 1 : arn,
+                      strlen(name != NULL ? name + 1 : arn));
+    }
+}
+
+const char *httpQueueExternal(const char *stored, const char **account)
+{
+    const char *tilde = strchr(stored, '~');
+
+    if (tilde != NULL && tilde - stored == 12) {
+        if (account != NULL) {
+            *account = stored; /* 12 digits, not NUL-terminated */
+        }
+        return tilde + 1;
+    }
+    if (account != NULL) {
+        *account = NULL;
+    }
+    return stored;
+}
+
+int httpArgsBuild(const struct httpAction *action, const json_t *params, const char *account,
+                  void **args, size_t *args_len, const char **code, char *errmsg,
+                  size_t errmsg_len)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -296,6 +353,10 @@ int httpArgsBuild(const struct httpAction *action, const json_t *params, void **
     if (action->kind == HTTP_ACT_GET_URL) {
         n++; /* AttributeNames */
     }
+    if (action->fsm_op == FSM_OP_LIST_QUEUES && prefixed(account) &&
+        json_object_get(params, "QueueNamePrefix") == NULL) {
+        n++; /* the account's namespace */
+    }
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, n);
@@ -314,16 +375,19 @@ int httpArgsBuild(const struct httpAction *action, const json_t *params, void **
             }
             httpQueueNameOfUrl(json_string_value(v), &name, &len);
             packStr(&pk, "QueueName", 9);
-            packStr(&pk, name, len);
+            packQueueName(&pk, account, name, len);
+        } else if ((strcmp(key, "QueueName") == 0 || strcmp(key, "QueueNamePrefix") == 0) &&
+                   json_is_string(v)) {
+            packStr(&pk, key, strlen(key));
+            packQueueName(&pk, account, json_string_value(v), json_string_length(v));
         } else if ((strcmp(key, "SourceArn") == 0 || strcmp(key, "DestinationArn") == 0) &&
                    json_is_string(v)) {
-            arnName(v, &name, &len);
             if (key[0] == 'S') {
                 packStr(&pk, "SourceQueueName", 15);
             } else {
                 packStr(&pk, "DestinationQueueName", 20);
             }
-            packStr(&pk, name, len);
+            packArnQueue(&pk, account, json_string_value(v));
         } else {
             /* JSON's CreateQueue names its tags "tags". */
             const char *name_out = strcmp(key, "tags") == 0 ? "Tags" : key;
@@ -338,6 +402,11 @@ int httpArgsBuild(const struct httpAction *action, const json_t *params, void **
         packStr(&pk, "AttributeNames", 14);
         msgpack_pack_array(&pk, 1);
         packStr(&pk, "QueueArn", 8);
+    }
+    if (action->fsm_op == FSM_OP_LIST_QUEUES && prefixed(account) &&
+        json_object_get(params, "QueueNamePrefix") == NULL) {
+        packStr(&pk, "QueueNamePrefix", 15);
+        packQueueName(&pk, account, "", 0);
     }
     *args = sb.data;
     *args_len = sb.size;
@@ -409,7 +478,8 @@ static json_t *queueArn(const struct httpContext *ctx, const char *name)
     return json_string(arn);
 }
 
-/* The queue names of @list as QueueUrls. */
+/* The stored queue names of @list in the caller's namespace, as
+ * QueueUrls (names of other namespaces are left out). */
 static json_t *urlsOf(const struct httpContext *ctx, const json_t *list)
 {
     json_t *urls = json_array();
@@ -418,8 +488,15 @@ static json_t *urlsOf(const struct httpContext *ctx, const json_t *list)
 
     json_array_foreach(list, i, e)
     {
-        if (json_is_string(e)) {
-            json_array_append_new(urls, queueUrl(ctx, json_string_value(e)));
+        const char *acct;
+        const char *name;
+        if (!json_is_string(e)) {
+            continue;
+        }
+        name = httpQueueExternal(json_string_value(e), &acct);
+        if (prefixed(ctx->account) ? acct != NULL && memcmp(acct, ctx->account, 12) == 0
+                                   : acct == NULL) {
+            json_array_append_new(urls, queueUrl(ctx, name));
         }
     }
     return urls;
@@ -433,11 +510,24 @@ static void fixArn(const struct httpContext *ctx, json_t *obj, const char *key)
     const char *name;
     size_t len;
 
+    const char *acct;
+    char account[13];
+    struct httpContext in = *ctx;
+
     if (!json_is_string(v)) {
         return;
     }
     arnName(v, &name, &len);
-    json_object_set_new(obj, key, queueArn(ctx, name));
+    name = httpQueueExternal(name, &acct);
+    /* The queue's account is its namespace's. */
+    if (acct != NULL) {
+        memcpy(account, acct, 12);
+        account[12] = '\0';
+        in.account = account;
+    } else {
+        in.account = "000000000000";
+    }
+    json_object_set_new(obj, key, queueArn(&in, name));
 }
 
 /* Failed entries: AWS's codes. */
@@ -517,7 +607,8 @@ static void fixResult(const struct httpAction *a, const struct httpContext *ctx,
         case FSM_OP_CREATE_QUEUE:
             v = json_object_get(r, "QueueName");
             if (json_is_string(v)) {
-                json_object_set_new(r, "QueueUrl", queueUrl(ctx, json_string_value(v)));
+                json_object_set_new(r, "QueueUrl",
+                                    queueUrl(ctx, httpQueueExternal(json_string_value(v), NULL)));
             }
             json_object_del(r, "QueueName");
             break;
@@ -525,8 +616,11 @@ static void fixResult(const struct httpAction *a, const struct httpContext *ctx,
         case FSM_OP_LIST_DLQ_SOURCES:
             v = json_object_get(r, "QueueNames");
             /* AWS leaves QueueUrls out of an empty ListQueues. */
+            v = urlsOf(ctx, v);
             if (json_array_size(v) > 0 || a->fsm_op == FSM_OP_LIST_DLQ_SOURCES) {
-                json_object_set_new(r, "QueueUrls", urlsOf(ctx, v));
+                json_object_set_new(r, "QueueUrls", v);
+            } else {
+                json_decref(v);
             }
             json_object_del(r, "QueueNames");
             break;

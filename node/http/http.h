@@ -161,12 +161,20 @@ int httpQueryParams(const json_t *form, json_t **params, const char **code,
 bool httpQueueNameOfUrl(const char *url, const char **name, size_t *len);
 
 /* Build the fsm args (one msgpack map, malloc'd into *args) of @action
- * from @params: QueueUrl -> QueueName, SourceArn/DestinationArn ->
+ * from @params for the caller's @account: QueueUrl -> QueueName (in the
+ * account's namespace, as QueueName and QueueNamePrefix), SourceArn/DestinationArn ->
  * Source/DestinationQueueName, BinaryValue base64 -> bin, every other
  * parameter as it is. Returns 0 or -1 with the AWS error name and a
  * sentence. */
-int httpArgsBuild(const struct httpAction *action, const json_t *params, void **args,
-                  size_t *args_len, const char **code, char *errmsg, size_t errmsg_len);
+int httpArgsBuild(const struct httpAction *action, const json_t *params, const char *account,
+                  void **args, size_t *args_len, const char **code, char *errmsg,
+                  size_t errmsg_len);
+
+/* Queue names per account: the queues of account 000000000000 are stored
+ * under their names (the native protocol's namespace), every other
+ * account's as "ACCOUNT~NAME". The name of a stored one, and its account
+ * (12 digits, not NUL-terminated; NULL for 000000000000's). */
+const char *httpQueueExternal(const char *stored, const char **account);
 
 /* The result of @action (a JSON object with SQS's names) from the fsm's
  * reply map @reply: names become QueueUrls, bin becomes base64, QueueArns

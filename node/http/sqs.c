@@ -609,7 +609,7 @@ static void serveSqs(struct http *h, h2o_req_t *req, uint64_t started)
     r->fd = -1;
     memcpy(r->request_id, rid, sizeof rid);
     memcpy(r->account, account, sizeof account);
-    if (httpArgsBuild(action, params, &r->exec.args, &r->exec.args_len, &code, errmsg,
+    if (httpArgsBuild(action, params, account, &r->exec.args, &r->exec.args_len, &code, errmsg,
                       sizeof errmsg) != 0) {
         sendError(h, req, proto, action, code, errmsg, rid, started);
         requestFree(r);

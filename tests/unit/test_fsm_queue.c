@@ -420,6 +420,34 @@ static void test_redrivePolicy(void **state)
     ftClose(t);
 }
 
+/* Account namespaces (node/http): "NNNNNNNNNNNN~name" is a queue of that
+ * account; an ARN naming an account other than 000000000000 names a queue
+ * of its namespace. */
+static void test_accountNamespaces(void **state)
+{
+    struct ft *t = ftOpen(1024, 3600000, 0);
+
+    (void)state;
+    create(t, "dlq", NULL);
+    create(t, "123456789012~dlq", NULL);
+    create(t, "123456789012~src", NULL);
+    ftRefused(t, CREATE, "InvalidParameterValue", "1 to 80", "{\"QueueName\":\"12345~q\"}");
+    ftRefused(t, CREATE, "InvalidParameterValue", "1 to 80", "{\"QueueName\":\"123456789012~\"}");
+    assert_string_equal(
+        ftCode(ftDo(t, FSM_OP_SET_QUEUE_ATTRIBUTES,
+                    "{\"QueueName\":\"123456789012~src\",\"Attributes\":{\"RedrivePolicy\":"
+                    "\"{\\\"deadLetterTargetArn\\\":\\\"arn:aws:sqs:r:123456789012:dlq\\\","
+                    "\\\"maxReceiveCount\\\":3}\"}}")),
+        "ok");
+    assert_string_equal(names(ftQuery(t, FSM_OP_LIST_DLQ_SOURCES,
+                                      "{\"QueueName\":\"123456789012~dlq\"}")),
+                        "123456789012~src");
+    assert_string_equal(names(ftQuery(t, FSM_OP_LIST_DLQ_SOURCES, "{\"QueueName\":\"dlq\"}")), "");
+    assert_string_equal(names(ftQuery(t, FSM_OP_LIST_QUEUES, "{\"QueueNamePrefix\":\"123456789012~\"}")),
+                        "123456789012~dlq,123456789012~src");
+    ftClose(t);
+}
+
 /* RedriveAllowPolicy: kept as given, checked when a source names the
  * queue in its RedrivePolicy (not again when the policy changes later). */
 static void test_redriveAllowPolicy(void **state)
@@ -485,6 +513,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redriveAllowPolicy),
+        cmocka_unit_test(test_accountNamespaces),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_attributeBounds),
         cmocka_unit_test(test_attributesDefaultsAndReport),

@@ -64,7 +64,7 @@ static void argsOfSend(void **state)
 
     (void)state;
     assert_int_equal(
-        httpArgsBuild(act("SendMessage"), p, &args, &len, &code, errmsg, sizeof errmsg), 0);
+        httpArgsBuild(act("SendMessage"), p, NULL, &args, &len, &code, errmsg, sizeof errmsg), 0);
     msgpack_unpacked_init(&u);
     assert_int_equal(msgpack_unpack_next(&u, args, len, &off), MSGPACK_UNPACK_SUCCESS);
     assertStr(get(&u.data, "QueueName"), "q1");
@@ -93,11 +93,11 @@ static void argsErrors(void **state)
 
     (void)state;
     assert_int_equal(
-        httpArgsBuild(act("SendMessage"), p, &args, &len, &code, errmsg, sizeof errmsg), -1);
+        httpArgsBuild(act("SendMessage"), p, NULL, &args, &len, &code, errmsg, sizeof errmsg), -1);
     assert_string_equal(code, "MissingParameter");
     assert_non_null(strstr(errmsg, "QueueUrl"));
     assert_int_equal(
-        httpArgsBuild(act("SendMessage"), bad, &args, &len, &code, errmsg, sizeof errmsg), -1);
+        httpArgsBuild(act("SendMessage"), bad, NULL, &args, &len, &code, errmsg, sizeof errmsg), -1);
     assert_string_equal(code, "InvalidParameterValue");
     json_decref(p);
     json_decref(bad);
@@ -115,7 +115,7 @@ static void argsOfGetQueueUrlAndMove(void **state)
 
     (void)state;
     assert_int_equal(
-        httpArgsBuild(act("GetQueueUrl"), p, &args, &len, &code, errmsg, sizeof errmsg), 0);
+        httpArgsBuild(act("GetQueueUrl"), p, NULL, &args, &len, &code, errmsg, sizeof errmsg), 0);
     msgpack_unpacked_init(&u);
     assert_int_equal(msgpack_unpack_next(&u, args, len, &off), MSGPACK_UNPACK_SUCCESS);
     assertStr(get(&u.data, "QueueName"), "q1");
@@ -124,12 +124,13 @@ static void argsOfGetQueueUrlAndMove(void **state)
     msgpack_unpacked_destroy(&u);
     free(args);
     off = 0;
-    assert_int_equal(httpArgsBuild(act("StartMessageMoveTask"), m, &args, &len, &code, errmsg,
+    assert_int_equal(httpArgsBuild(act("StartMessageMoveTask"), m, NULL, &args, &len, &code, errmsg,
                                    sizeof errmsg),
                      0);
     msgpack_unpacked_init(&u);
     assert_int_equal(msgpack_unpack_next(&u, args, len, &off), MSGPACK_UNPACK_SUCCESS);
-    assertStr(get(&u.data, "SourceQueueName"), "dlq");
+    /* The ARN's account names the namespace. */
+    assertStr(get(&u.data, "SourceQueueName"), "123456789012~dlq");
     msgpack_unpacked_destroy(&u);
     free(args);
     json_decref(p);
@@ -185,7 +186,7 @@ static void packCreate(msgpack_packer *pk)
     msgpack_pack_uint64(pk, 7);
     key(pk, "ok");
     msgpack_pack_true(pk);
-    kv(pk, "QueueName", "q1");
+    kv(pk, "QueueName", "123456789012~q1");
 }
 
 static void packList(msgpack_packer *pk)
@@ -194,11 +195,13 @@ static void packList(msgpack_packer *pk)
     key(pk, "ok");
     msgpack_pack_true(pk);
     key(pk, "QueueNames");
-    msgpack_pack_array(pk, 2);
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_str(pk, 14);
+    msgpack_pack_str_body(pk, "123456789012~a", 14);
     msgpack_pack_str(pk, 1);
-    msgpack_pack_str_body(pk, "a", 1);
-    msgpack_pack_str(pk, 1);
-    msgpack_pack_str_body(pk, "b", 1);
+    msgpack_pack_str_body(pk, "x", 1); /* another namespace's: left out */
+    msgpack_pack_str(pk, 14);
+    msgpack_pack_str_body(pk, "123456789012~b", 14);
     kv(pk, "NextToken", "b");
 }
 
@@ -218,7 +221,7 @@ static void packAttrs(msgpack_packer *pk)
     msgpack_pack_true(pk);
     key(pk, "Attributes");
     msgpack_pack_map(pk, 2);
-    kv(pk, "QueueArn", "arn:aws:sqs:us-east-1:000000000000:q1");
+    kv(pk, "QueueArn", "arn:aws:sqs:us-east-1:000000000000:123456789012~q1");
     kv(pk, "VisibilityTimeout", "30");
 }
 
@@ -232,7 +235,7 @@ static void packReceive(msgpack_packer *pk)
     msgpack_pack_map(pk, 2);
     key(pk, "Attributes");
     msgpack_pack_map(pk, 1);
-    kv(pk, "DeadLetterQueueSourceArn", "src");
+    kv(pk, "DeadLetterQueueSourceArn", "123456789012~src");
     key(pk, "MessageAttributes");
     msgpack_pack_map(pk, 1);
     key(pk, "b");
