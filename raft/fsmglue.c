@@ -25,6 +25,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+static uint64_t monotonicMs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static struct fsmAdapter *adapterOf(struct raft_fsm *fsm)
 {
@@ -80,6 +88,7 @@ static int glueSnapshot(struct raft_fsm *fsm,
     if (a->snapshot != NULL) {
         return RAFT_BUSY;
     }
+    a->snapshot_started_ms = monotonicMs();
     rv = fsmSnapshotBegin(a->fsm, &a->snapshot);
     if (rv != 0) {
         adapterLog(a, REPLICA_LOG_WARN, "snapshot begin failed", "rv=%d error=\"%s\"", rv,
@@ -142,8 +151,10 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes)
     raft_set_snapshot_threshold(a->raft, (unsigned)threshold);
     a->applied_bytes = 0;
     a->applied_entries = 0;
-    adapterLog(a, REPLICA_LOG_INFO, "snapshot taken", "bytes=%zu next_after_entries=%llu",
-               snapshot_bytes, (unsigned long long)threshold);
+    adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
+               "bytes=%zu ms=%llu next_after_entries=%llu", snapshot_bytes,
+               (unsigned long long)(monotonicMs() - a->snapshot_started_ms),
+               (unsigned long long)threshold);
 }
 
 static int glueSnapshotFinalize(struct raft_fsm *fsm,
@@ -200,6 +211,7 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
     a->base_threshold = 0;
     a->applied_bytes = 0;
     a->applied_entries = 0;
+    a->snapshot_started_ms = 0;
     a->raft_fsm.version = 3;
     a->raft_fsm.data = a;
     a->raft_fsm.apply = glueApply;

@@ -23,6 +23,7 @@ struct fsmAdapter
     unsigned base_threshold;
     uint64_t applied_bytes;   /* entry bytes applied since the last snapshot */
     uint64_t applied_entries; /* ... and their number */
+    uint64_t snapshot_started_ms; /* monotonic, when `snapshot` began */
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */
