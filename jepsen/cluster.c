@@ -26,18 +26,6 @@
 
 #define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
-static void sleepMs(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t nowMs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int writeFile(const char *path, const char *text)
 {
@@ -273,7 +261,7 @@ void clusterStopAll(struct jcluster *c)
 
     for (i = 0; i < c->n; i++) {
         struct jnode *node = &c->nodes[i];
-        uint64_t deadline = nowMs() + 10000;
+        uint64_t deadline = jepsenNowMs() + 10000;
         int status;
 
         if (node->state == JNODE_DOWN) {
@@ -284,12 +272,12 @@ void clusterStopAll(struct jcluster *c)
         }
         kill(node->pid, SIGTERM);
         while (waitpid(node->pid, &status, WNOHANG) == 0) {
-            if (nowMs() > deadline) {
+            if (jepsenNowMs() > deadline) {
                 kill(node->pid, SIGKILL);
                 waitpid(node->pid, &status, 0);
                 break;
             }
-            sleepMs(20);
+            jepsenSleepMs(20);
         }
         node->pid = 0;
         node->state = JNODE_DOWN;
@@ -369,7 +357,7 @@ int clusterLeader(struct jcluster *c)
 
 int clusterAwaitConverged(struct jcluster *c, unsigned timeout_ms, char *detail, size_t len)
 {
-    uint64_t deadline = nowMs() + timeout_ms;
+    uint64_t deadline = jepsenNowMs() + timeout_ms;
 
     snprintf(detail, len, "no answer");
     do {
@@ -401,7 +389,7 @@ int clusterAwaitConverged(struct jcluster *c, unsigned timeout_ms, char *detail,
         if (same && leaders != 1) {
             snprintf(detail, len, "%u leaders", leaders);
         }
-        sleepMs(200);
-    } while (nowMs() < deadline);
+        jepsenSleepMs(200);
+    } while (jepsenNowMs() < deadline);
     return -1;
 }

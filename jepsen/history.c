@@ -95,6 +95,25 @@ void historyAddf(struct history *h, const char *process, const char *type, const
     historyAdd(h, process, type, op, value, NULL);
 }
 
+uint64_t jepsenRandom(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t jepsenNowMs(void)
+{
+    return monotonicNs() / 1000000u;
+}
+
+void jepsenSleepMs(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 void historyClose(struct history *h)
 {
     if (h == NULL) {

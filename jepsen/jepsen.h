@@ -85,6 +85,17 @@ void historyAddf(struct history *h, const char *process, const char *type, const
 
 void historyClose(struct history *h);
 
+/* Small helpers shared by the harness's files (history.c). */
+
+/* splitmix64: the next number of the seeded stream at @state. */
+uint64_t jepsenRandom(uint64_t *state);
+
+/* Monotonic milliseconds. */
+uint64_t jepsenNowMs(void);
+
+/* Sleep @ms milliseconds. */
+void jepsenSleepMs(unsigned ms);
+
 /* ---------------------------------------------------------------------- */
 /* The nodes as processes (cluster.c)                                      */
 /*                                                                        */

@@ -79,18 +79,9 @@ int faultParseList(const char *list, unsigned *mask, char *errmsg, size_t len)
     return 0;
 }
 
-/* splitmix64: small, seedable, good enough to pick faults. */
-static uint64_t nextRandom(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static uint64_t between(uint64_t *rng, uint64_t lo, uint64_t hi)
 {
-    return hi <= lo ? lo : lo + nextRandom(rng) % (hi - lo + 1);
+    return hi <= lo ? lo : lo + jepsenRandom(rng) % (hi - lo + 1);
 }
 
 void nemesisPlan(struct nemesis *n, unsigned mask, uint64_t seed, uint64_t duration_ms,
@@ -121,7 +112,7 @@ void nemesisPlan(struct nemesis *n, unsigned mask, uint64_t seed, uint64_t durat
                 }
             }
             for (k = bag_len; k > 1; k--) {
-                unsigned j = (unsigned)(nextRandom(&rng) % k);
+                unsigned j = (unsigned)(jepsenRandom(&rng) % k);
                 enum faultKind tmp = bag[k - 1];
                 bag[k - 1] = bag[j];
                 bag[j] = tmp;
@@ -137,7 +128,7 @@ void nemesisPlan(struct nemesis *n, unsigned mask, uint64_t seed, uint64_t durat
         }
         p->start_ms = t;
         p->end_ms = t + length;
-        p->choice = nextRandom(&rng);
+        p->choice = jepsenRandom(&rng);
         n->n_plan++;
         t += length + between(&rng, gap_ms, 2 * (uint64_t)gap_ms);
     }
@@ -163,11 +154,6 @@ static uint64_t runMs(const struct nemesis *n)
     return historyNow(n->history) / 1000u;
 }
 
-static void sleepMs(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Sleep until run time @t_ms, reaping nodes that exit meanwhile. */
 static void waitUntil(struct nemesis *n, uint64_t t_ms)
@@ -176,7 +162,7 @@ static void waitUntil(struct nemesis *n, uint64_t t_ms)
     while ((now = runMs(n)) < t_ms && !(n->interrupted != NULL && *n->interrupted)) {
         uint64_t left = t_ms - now;
         clusterReap(n->cluster);
-        sleepMs(left < 100 ? (unsigned)left : 100);
+        jepsenSleepMs(left < 100 ? (unsigned)left : 100);
     }
     clusterReap(n->cluster);
 }
@@ -198,7 +184,7 @@ static int runCommand(char *const argv[])
             waitpid(pid, &status, 0);
             return -1;
         }
-        sleepMs(10);
+        jepsenSleepMs(10);
         waited += 10;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -228,7 +214,7 @@ static int leaderOrRandom(struct nemesis *n, uint64_t *rng, bool want_leader)
         }
     }
     k = upNodes(n->cluster, idx);
-    return k == 0 ? -1 : (int)idx[nextRandom(rng) % (unsigned)k];
+    return k == 0 ? -1 : (int)idx[jepsenRandom(rng) % (unsigned)k];
 }
 
 /* Shuffle node indices 0..n-1 into @order. */
@@ -239,7 +225,7 @@ static void shuffleNodes(unsigned n_nodes, uint64_t *rng, unsigned *order)
         order[i] = i;
     }
     for (i = n_nodes; i > 1; i--) {
-        unsigned j = (unsigned)(nextRandom(rng) % i);
+        unsigned j = (unsigned)(jepsenRandom(rng) % i);
         unsigned tmp = order[i - 1];
         order[i - 1] = order[j];
         order[j] = tmp;
@@ -315,13 +301,13 @@ static int corruptFiles(struct nemesis *n, unsigned i, uint64_t *rng, char *what
         snprintf(what, len, "no segment or snapshot file");
         return -1;
     }
-    snprintf(path, sizeof path, "%s/%s", dir, names[nextRandom(rng) % n_names]);
+    snprintf(path, sizeof path, "%s/%s", dir, names[jepsenRandom(rng) % n_names]);
     if (stat(path, &st) != 0 || st.st_size == 0) {
         snprintf(what, len, "%s: empty", path);
         return -1;
     }
-    if (nextRandom(rng) % 3 == 0) {
-        off_t cut = (off_t)(nextRandom(rng) % (uint64_t)st.st_size);
+    if (jepsenRandom(rng) % 3 == 0) {
+        off_t cut = (off_t)(jepsenRandom(rng) % (uint64_t)st.st_size);
         if (truncate(path, cut) != 0) {
             snprintf(what, len, "truncate %s: %s", path, strerror(errno));
             return -1;
@@ -335,17 +321,17 @@ static int corruptFiles(struct nemesis *n, unsigned i, uint64_t *rng, char *what
         snprintf(what, len, "open %s: %s", path, strerror(errno));
         return -1;
     } else {
-        unsigned flips = 1 + (unsigned)(nextRandom(rng) % 8);
+        unsigned flips = 1 + (unsigned)(jepsenRandom(rng) % 8);
         /* Damage lands where there is data: within the first 64 KiB of the
          * file or its used part, whichever is smaller (open segments are
          * preallocated, and zeroes past the data mean nothing). */
         uint64_t span = (uint64_t)st.st_size < 65536 ? (uint64_t)st.st_size : 65536;
         unsigned k;
         for (k = 0; k < flips; k++) {
-            off_t at = (off_t)(nextRandom(rng) % span);
+            off_t at = (off_t)(jepsenRandom(rng) % span);
             unsigned char byte;
             if (pread(fd, &byte, 1, at) == 1) {
-                byte ^= (unsigned char)(1u << (nextRandom(rng) % 8));
+                byte ^= (unsigned char)(1u << (jepsenRandom(rng) % 8));
                 if (pwrite(fd, &byte, 1, at) != 1) {
                     break;
                 }
@@ -383,7 +369,7 @@ static void corruptStart(struct nemesis *n, struct faultPlan *p, uint64_t *rng, 
         snprintf(value, len, "skipped: no follower up");
         return;
     }
-    t = candidates[nextRandom(rng) % k];
+    t = candidates[jepsenRandom(rng) % k];
     n->targets = 1u << t;
     clusterKill(c, t);
     snprintf(n->backup, sizeof n->backup, "%s/backup", c->nodes[t].root);
@@ -407,7 +393,7 @@ static void corruptStart(struct nemesis *n, struct faultPlan *p, uint64_t *rng, 
     deadline = runMs(n) + 4000;
     while (runMs(n) < deadline && c->nodes[t].state == JNODE_UP) {
         clusterReap(c);
-        sleepMs(50);
+        jepsenSleepMs(50);
     }
     n->refused = c->nodes[t].state == JNODE_DOWN;
     snprintf(value, len, "n%u %s: %s", t + 1, what,
@@ -545,7 +531,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
 {
     struct jcluster *c = n->cluster;
     uint64_t rng = p->choice;
-    enum proxyCutMode mode = (nextRandom(&rng) & 1) ? PROXY_CUT_STALL : PROXY_CUT_RESET;
+    enum proxyCutMode mode = (jepsenRandom(&rng) & 1) ? PROXY_CUT_STALL : PROXY_CUT_RESET;
     const char *mode_name = mode == PROXY_CUT_STALL ? "stall" : "reset";
     unsigned order[JEPSEN_NODES_MAX];
     char list[64], list2[64];
@@ -556,7 +542,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
     n->refused = false;
     switch (p->kind) {
         case FAULT_KILL: {
-            unsigned how = (unsigned)(nextRandom(&rng) % 3);
+            unsigned how = (unsigned)(jepsenRandom(&rng) % 3);
             if (how == 2) { /* a minority */
                 unsigned m = (c->n - 1) / 2;
                 shuffleNodes(c->n, &rng, order);
@@ -577,7 +563,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
             break;
         }
         case FAULT_PAUSE: {
-            bool leader = nextRandom(&rng) & 1;
+            bool leader = jepsenRandom(&rng) & 1;
             if ((t = leaderOrRandom(n, &rng, leader)) >= 0) {
                 n->targets = 1u << t;
                 clusterPause(c, (unsigned)t);
@@ -587,7 +573,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
             break;
         }
         case FAULT_PARTITION_ZONE: {
-            unsigned z = (unsigned)(nextRandom(&rng) % c->zones);
+            unsigned z = (unsigned)(jepsenRandom(&rng) % c->zones);
             unsigned side = 0;
             for (i = 0; i < c->n; i++) {
                 if (c->nodes[i].zone == z) {
@@ -609,7 +595,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
             }
             break;
         case FAULT_PARTITION_HALVES: {
-            unsigned m = 1 + (unsigned)(nextRandom(&rng) % ((c->n - 1) / 2 > 0 ? (c->n - 1) / 2 : 1));
+            unsigned m = 1 + (unsigned)(jepsenRandom(&rng) % ((c->n - 1) / 2 > 0 ? (c->n - 1) / 2 : 1));
             unsigned side = 0;
             shuffleNodes(c->n, &rng, order);
             for (i = 0; i < m && i < c->n; i++) {
@@ -651,7 +637,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
             break;
         }
         case FAULT_ONE_WAY: {
-            bool from_leader = nextRandom(&rng) & 1;
+            bool from_leader = jepsenRandom(&rng) & 1;
             int a = leaderOrRandom(n, &rng, from_leader);
             if (a < 0) {
                 snprintf(value, len, "no node up");
@@ -665,7 +651,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
                 }
                 snprintf(value, len, "n%d -> all dropped (leader, %s)", a + 1, mode_name);
             } else {
-                int b = (int)((unsigned)(a + 1 + (int)(nextRandom(&rng) % (c->n - 1))) % c->n);
+                int b = (int)((unsigned)(a + 1 + (int)(jepsenRandom(&rng) % (c->n - 1))) % c->n);
                 proxyCut(n->proxy, a, b, mode);
                 snprintf(value, len, "n%d -> n%d dropped (%s)", a + 1, b + 1, mode_name);
             }
@@ -679,7 +665,7 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
             snprintf(value, len, "every node killed");
             break;
         case FAULT_SLOW: {
-            unsigned delay = 20000 + (unsigned)(nextRandom(&rng) % 60000);
+            unsigned delay = 20000 + (unsigned)(jepsenRandom(&rng) % 60000);
             for (unsigned a = 0; a < c->n; a++) {
                 for (unsigned b = 0; b < c->n; b++) {
                     if (a != b) {
@@ -693,8 +679,8 @@ static void faultStart(struct nemesis *n, struct faultPlan *p, char *value, size
         }
         case FAULT_CLOCK: {
             static const char *const offsets[] = {"+90s", "-90s", "+600s", "-30s", "+3600s"};
-            const char *off = offsets[nextRandom(&rng) % 5];
-            bool leader = nextRandom(&rng) & 1;
+            const char *off = offsets[jepsenRandom(&rng) % 5];
+            bool leader = jepsenRandom(&rng) & 1;
             FILE *f;
             if (c->faketime_lib[0] == '\0' || (t = leaderOrRandom(n, &rng, leader)) < 0) {
                 snprintf(value, len, "skipped: no libfaketime or no node up");

@@ -69,13 +69,6 @@ static void sleepUs(uint64_t us)
     nanosleep(&ts, NULL);
 }
 
-static uint64_t nextRandom(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* ok, fail or info for a libqraft result (see client/qraft.h "Outcomes"). */
 static const char *outcomeOf(int rv)
@@ -164,7 +157,7 @@ static int consumeOnce(qraft_client *client, const struct workloadConfig *c,
     historyAdd(c->history, process, "ok", "receive", value, NULL);
     for (i = 0; i < n; i++) {
         char item[300];
-        if (skip_percent > 0 && nextRandom(rng) % 100 < skip_percent) {
+        if (skip_percent > 0 && jepsenRandom(rng) % 100 < skip_percent) {
             continue;
         }
         snprintf(item, sizeof item, "%s@%s", (const char *)msgs[i].body, msgs[i].id);

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-static uint64_t monotonicMs(void)
+uint64_t replicaMonotonicMs(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -88,7 +88,7 @@ static int glueSnapshot(struct raft_fsm *fsm,
     if (a->snapshot != NULL) {
         return RAFT_BUSY;
     }
-    a->snapshot_started_ms = monotonicMs();
+    a->snapshot_started_ms = replicaMonotonicMs();
     rv = fsmSnapshotBegin(a->fsm, &a->snapshot);
     if (rv != 0) {
         adapterLog(a, REPLICA_LOG_WARN, "snapshot begin failed", "rv=%d error=\"%s\"", rv,
@@ -153,7 +153,7 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes)
     a->applied_entries = 0;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
                "bytes=%zu ms=%llu next_after_entries=%llu", snapshot_bytes,
-               (unsigned long long)(monotonicMs() - a->snapshot_started_ms),
+               (unsigned long long)(replicaMonotonicMs() - a->snapshot_started_ms),
                (unsigned long long)threshold);
 }
 

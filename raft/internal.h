@@ -78,6 +78,9 @@ int replicaTransportInit(struct replicaTransport *w, uv_loop_t *loop);
 /* raft_uv_tcp_close of the inner transport (after raft_uv_close). */
 void replicaTransportClose(struct replicaTransport *w);
 
+/* Monotonic milliseconds (CLOCK_MONOTONIC), for durations and pacing. */
+uint64_t replicaMonotonicMs(void);
+
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
 

@@ -439,13 +439,6 @@ static int admissible(struct replica *r)
     return 0;
 }
 
-static uint64_t monotonicMs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The cluster's time never goes backwards, and never stands still: when
  * this node's wall clock is behind the last stamp (its clock stepped back,
  * or an earlier leader's clock was ahead), time goes on from that stamp at
@@ -461,7 +454,7 @@ uint64_t replicaNow(struct replica *r)
     uint64_t now;
 
     if (r->last_stamp != 0) {
-        uint64_t since = r->last_stamp + (monotonicMs() - r->last_stamp_mono);
+        uint64_t since = r->last_stamp + (replicaMonotonicMs() - r->last_stamp_mono);
         floor = since > floor ? since : floor;
     }
     now = wall > floor ? wall : floor;
@@ -492,7 +485,7 @@ int replicaPropose(struct replica *r,
     }
     now = replicaNow(r);
     r->last_stamp = now;
-    r->last_stamp_mono = monotonicMs();
+    r->last_stamp_mono = replicaMonotonicMs();
     cmd->now_ms = now;
 
     p = malloc(sizeof *p);
