@@ -127,12 +127,14 @@ static bool cmdArgsValid(const void *args, size_t len)
     return mpNext(&r, &v) && v.type == MP_MAP && r.left == 0;
 }
 
-/* Output of the encoder: a buffer that latches an allocation failure, so
- * that no later write can produce a short map. */
+/* Output of the encoder: the caller's write callback, latched on its first
+ * failure so that no later write can produce a short map. */
 struct cmdOut
 {
-    msgpack_sbuffer sb;
-    bool oom;
+    int (*write)(void *data, const char *buf, size_t len);
+    void *data;
+    size_t len;
+    bool failed;
 };
 
 /* msgpack write callback into a struct cmdOut. */
@@ -140,10 +142,11 @@ static int cmdWrite(void *data, const char *buf, size_t len)
 {
     struct cmdOut *o = data;
 
-    if (o->oom || msgpack_sbuffer_write(&o->sb, buf, len) != 0) {
-        o->oom = true;
+    if (o->failed || o->write(o->data, buf, len) != 0) {
+        o->failed = true;
         return -1;
     }
+    o->len += len;
     return 0;
 }
 
@@ -153,21 +156,19 @@ static void cmdPackKey(msgpack_packer *pk, unsigned k)
     msgpack_pack_str_with_body(pk, cmdKeyNames[k], strlen(cmdKeyNames[k]));
 }
 
-int fsmCommandEncode(const struct fsmCommand *cmd,
-                     void *(*alloc)(size_t),
-                     void **buf,
-                     size_t *len)
+int fsmCommandPack(const struct fsmCommand *cmd,
+                   int (*write)(void *data, const char *buf, size_t len),
+                   void *data,
+                   size_t *len)
 {
-    struct cmdOut o = {{0, NULL, 0}, false};
+    static const char zeros[8] = {0};
+    struct cmdOut o = {write, data, 0, false};
     msgpack_packer pk;
     bool mutates = fsmOpMutates(cmd->op);
     bool wait = cmd->wait && cmd->op == FSM_OP_RECEIVE_MESSAGE;
     bool args = cmd->args != NULL && cmd->args_len > 0;
     bool refuse = cmd->refuse != FSM_ERR_NONE;
-    size_t padded;
-    void *out;
 
-    *buf = NULL;
     *len = 0;
     if (fsmOpName(cmd->op) == NULL ||
         (mutates && (cmd->client_id == 0 || cmd->seq == 0)) ||
@@ -204,21 +205,48 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
         cmdPackKey(&pk, CMD_K_ARGS);
         cmdWrite(&o, cmd->args, cmd->args_len);
     }
-    if (o.oom) {
-        msgpack_sbuffer_destroy(&o.sb);
+    if (o.len % 8 != 0) {
+        cmdWrite(&o, zeros, 8 - o.len % 8);
+    }
+    if (o.failed) {
         return FSM_ENOMEM;
     }
-    padded = (o.sb.size + 7) & ~(size_t)7;
-    out = alloc(padded);
+    *len = o.len;
+    return 0;
+}
+
+/* fsmCommandPack write callback into a msgpack_sbuffer. */
+static int cmdBufferWrite(void *data, const char *buf, size_t len)
+{
+    return msgpack_sbuffer_write(data, buf, len) != 0 ? -1 : 0;
+}
+
+int fsmCommandEncode(const struct fsmCommand *cmd,
+                     void *(*alloc)(size_t),
+                     void **buf,
+                     size_t *len)
+{
+    msgpack_sbuffer sb = {0, NULL, 0};
+    size_t n;
+    void *out;
+    int rv;
+
+    *buf = NULL;
+    *len = 0;
+    rv = fsmCommandPack(cmd, cmdBufferWrite, &sb, &n);
+    if (rv != 0) {
+        msgpack_sbuffer_destroy(&sb);
+        return rv;
+    }
+    out = alloc(n);
     if (out == NULL) {
-        msgpack_sbuffer_destroy(&o.sb);
+        msgpack_sbuffer_destroy(&sb);
         return FSM_ENOMEM;
     }
-    memcpy(out, o.sb.data, o.sb.size);
-    memset((char *)out + o.sb.size, 0, padded - o.sb.size);
-    msgpack_sbuffer_destroy(&o.sb);
+    memcpy(out, sb.data, n);
+    msgpack_sbuffer_destroy(&sb);
     *buf = out;
-    *len = padded;
+    *len = n;
     return 0;
 }
 

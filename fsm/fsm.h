@@ -161,6 +161,17 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
                      void **buf,
                      size_t *len);
 
+/* The same encoding, written through @write (which returns 0, or non-zero
+ * on failure) instead of into one new buffer: for a caller that packs
+ * several commands into one log entry (raft/batch.c). *len gets the
+ * encoding's length, padding included. Returns FSM_ECORRUPT for a command
+ * that cannot be encoded (nothing written) and FSM_ENOMEM when @write
+ * failed (part may have been written). */
+int fsmCommandPack(const struct fsmCommand *cmd,
+                   int (*write)(void *data, const char *buf, size_t len),
+                   void *data,
+                   size_t *len);
+
 /* Decode a log entry. Strict on the envelope: wrong types, unknown op,
  * trailing non-zero bytes give FSM_ECORRUPT (no crash, no allocation that
  * outlives the call); args must be one well-formed msgpack map, whose

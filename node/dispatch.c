@@ -245,6 +245,13 @@ static void proposedCb(void *arg, int status, const struct fsmReply *reply)
     void *frame;
     size_t len;
 
+    if (status == REPLICA_ENOTLEADER || status == REPLICA_ENOMEM ||
+        status == REPLICA_ESHUTDOWN) {
+        /* Nothing reached the log: the same answers as a refusal. */
+        replyRefused(p->conn, p->id, status);
+        pendingDone(p);
+        return;
+    }
     if (status != REPLICA_OK) {
         dispatchFail(p, QRAFT_EUNKNOWN_OUTCOME,
                      "leadership lost while the request was in flight: it may or may not "

@@ -56,25 +56,123 @@ static void adapterLog(struct fsmAdapter *a, int level, const char *msg, const c
     a->log(a->arg, level, msg, kv);
 }
 
+/* The store failed under @a: log it and stop the node. */
+static int glueApplyFailed(struct fsmAdapter *a, int rv)
+{
+    adapterLog(a, REPLICA_LOG_ERROR, "state machine store failed", "rv=%d error=\"%s\"", rv,
+               fsmErrmsg(a->fsm));
+    if (a->fatal != NULL) {
+        a->fatal(a->arg, "state machine store failed", RAFT_IOERR);
+    }
+    return RAFT_IOERR;
+}
+
+/* The reply copies of a batch are kept in a buffer reused from one batch to
+ * the next, unless it grew beyond this. */
+#define GLUE_REPLY_BYTES_KEEP ((size_t)4 << 20)
+
+/* Keep a copy of the reply of command @i of a batch. */
+static int glueKeepReply(struct fsmAdapter *a, uint32_t i, const struct fsmReply *reply)
+{
+    if (i >= a->replies_cap) {
+        uint32_t cap = a->replies_cap > 0 ? a->replies_cap * 2 : 64;
+        struct fsmReply *replies = raft_realloc(a->replies, cap * sizeof *replies);
+        if (replies == NULL) {
+            return RAFT_NOMEM;
+        }
+        a->replies = replies;
+        a->replies_cap = cap;
+    }
+    if (a->reply_bytes_len + reply->len > a->reply_bytes_cap) {
+        size_t cap = a->reply_bytes_cap > 0 ? a->reply_bytes_cap : 65536;
+        char *bytes;
+        while (cap < a->reply_bytes_len + reply->len) {
+            cap *= 2;
+        }
+        bytes = raft_realloc(a->reply_bytes, cap);
+        if (bytes == NULL) {
+            return RAFT_NOMEM;
+        }
+        a->reply_bytes = bytes;
+        a->reply_bytes_cap = cap;
+    }
+    memcpy(a->reply_bytes + a->reply_bytes_len, reply->data, reply->len);
+    a->replies[i] = *reply;
+    /* An offset until the batch is done: the buffer may still move. */
+    a->replies[i].data = (const void *)(uintptr_t)a->reply_bytes_len;
+    a->reply_bytes_len += reply->len;
+    return 0;
+}
+
+/* Apply every command of a batch entry whose framing is sound, in order;
+ * keep their replies when a request may wait for them (the leader). */
+static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r)
+{
+    bool keep = a->raft == NULL || raft_state(a->raft) == RAFT_LEADER;
+    const void *cmd;
+    size_t len;
+    uint32_t i = 0;
+    int rv;
+
+    if (a->reply_bytes_cap > GLUE_REPLY_BYTES_KEEP) {
+        /* A batch of large receives grew it: do not hold that for ever. */
+        raft_free(a->reply_bytes);
+        a->reply_bytes = NULL;
+        a->reply_bytes_cap = 0;
+    }
+    a->reply_bytes_len = 0;
+    while (batchReaderNext(r, &cmd, &len)) {
+        rv = fsmApply(a->fsm, cmd, len, &a->reply);
+        if (rv != 0) {
+            return glueApplyFailed(a, rv);
+        }
+        if (keep) {
+            rv = glueKeepReply(a, i, &a->reply);
+            if (rv != 0) {
+                /* The state is applied; only the replies are lost: the
+                 * requests get an unknown outcome, and retries the stored
+                 * replies. */
+                keep = false;
+                i = 0;
+                continue;
+            }
+        }
+        i += keep ? 1 : 0;
+    }
+    for (uint32_t k = 0; k < i; k++) {
+        a->replies[k].data = a->reply_bytes + (uintptr_t)a->replies[k].data;
+    }
+    a->result.n = i;
+    a->result.replies = a->replies;
+    return 0;
+}
+
 static int glueApply(struct raft_fsm *fsm,
                      const struct raft_buffer *buf,
                      void **result)
 {
     struct fsmAdapter *a = adapterOf(fsm);
+    struct batchReader r;
     int rv;
 
     a->applied_bytes += buf->len;
     a->applied_entries++;
-    rv = fsmApply(a->fsm, buf->base, buf->len, &a->reply);
-    if (rv != 0) {
-        adapterLog(a, REPLICA_LOG_ERROR, "state machine store failed", "rv=%d error=\"%s\"", rv,
-                   fsmErrmsg(a->fsm));
-        if (a->fatal != NULL) {
-            a->fatal(a->arg, "state machine store failed", RAFT_IOERR);
+    if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
+        rv = glueApplyBatch(a, &r);
+        if (rv != 0) {
+            return rv;
         }
-        return RAFT_IOERR;
+    } else {
+        /* A single-command entry (older logs, tests), or a batch whose
+         * framing is wrong: one command, which may not decode. */
+        rv = fsmApply(a->fsm, buf->base, buf->len, &a->reply);
+        if (rv != 0) {
+            return glueApplyFailed(a, rv);
+        }
+        a->result.n = 1;
+        a->result.replies = &a->reply;
     }
-    *result = &a->reply;
+    *result = &a->result;
     return 0;
 }
 
@@ -204,14 +302,8 @@ static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
 
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
 {
-    memset(&a->raft_fsm, 0, sizeof a->raft_fsm);
+    memset(a, 0, sizeof *a);
     a->fsm = fsm;
-    a->snapshot = NULL;
-    a->raft = NULL;
-    a->base_threshold = 0;
-    a->applied_bytes = 0;
-    a->applied_entries = 0;
-    a->snapshot_started_ms = 0;
     a->raft_fsm.version = 3;
     a->raft_fsm.data = a;
     a->raft_fsm.apply = glueApply;
@@ -219,6 +311,17 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
     a->raft_fsm.restore = glueRestore;
     a->raft_fsm.snapshot_finalize = glueSnapshotFinalize;
     a->raft_fsm.snapshot_async = glueSnapshotAsync;
+}
+
+void fsmAdapterClose(struct fsmAdapter *a)
+{
+    raft_free(a->replies);
+    raft_free(a->reply_bytes);
+    a->replies = NULL;
+    a->replies_cap = 0;
+    a->reply_bytes = NULL;
+    a->reply_bytes_cap = 0;
+    a->reply_bytes_len = 0;
 }
 
 /* ------------------------------------------------------------------------ */

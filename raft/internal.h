@@ -7,6 +7,53 @@
 
 #include "raft/replica.h"
 
+/* A proposal batch being written (batch.c): one raft entry holding every
+ * command proposed in a loop iteration. @base is from raft_malloc. */
+struct batchWriter
+{
+    char *base;
+    size_t len;
+    size_t cap;
+    uint32_t n; /* commands so far */
+};
+
+/* Append @cmd to the batch (the header is written with the first).
+ * Returns 0, RAFT_NOMEM, or RAFT_INVALID for a command that cannot be
+ * encoded; on error the batch is as it was before the call. */
+int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd);
+
+/* Hand the finished entry to @buf (for raft_apply) and reset @w. */
+void batchWriterTake(struct batchWriter *w, struct raft_buffer *buf);
+
+/* Free what @w holds and reset it. */
+void batchWriterDiscard(struct batchWriter *w);
+
+/* Whether an entry is in the batch format (its magic; framing unchecked). */
+bool batchIs(const void *buf, size_t len);
+
+/* The commands of a batch entry, in order. */
+struct batchReader
+{
+    const unsigned char *p;
+    uint32_t left;
+};
+
+/* Check the whole framing of a batch entry: 0 if every length is sound,
+ * -1 otherwise (nothing of the entry may then be applied as a batch). */
+int batchReaderInit(struct batchReader *r, const void *buf, size_t len);
+
+/* The next command of the batch; false after the last. */
+bool batchReaderNext(struct batchReader *r, const void **cmd, size_t *len);
+
+/* What glueApply hands raft as an entry's result: one reply per command of
+ * the entry (one for a single-command entry), valid until the next apply.
+ * On followers (who have no request to answer) @n is 0. */
+struct glueResult
+{
+    uint32_t n;
+    const struct fsmReply *replies;
+};
+
 /* The raft_fsm version 3 adapter over fsm/ (fsmglue.c). The replica embeds
  * one; the simulation tests (tests/sim) put one on each fixture server, so
  * that they run the same glue as qraftd. */
@@ -15,6 +62,14 @@ struct fsmAdapter
     struct raft_fsm raft_fsm; /* handed to raft_init / raft_fixture_grow */
     struct fsm *fsm;
     struct fsmReply reply;         /* the reply of the entry being applied */
+    /* The replies of a batch entry (copied: each fsmApply reuses the fsm's
+     * reply buffer), and the result handed to raft. */
+    struct fsmReply *replies;
+    uint32_t replies_cap;
+    char *reply_bytes;
+    size_t reply_bytes_len;
+    size_t reply_bytes_cap;
+    struct glueResult result;
     struct fsmSnapshot *snapshot;  /* between `snapshot` and finalize */
     /* Snapshot pacing (glueSnapshotFinalize): when @raft is set, after each
      * snapshot its threshold becomes the number of entries whose bytes add
@@ -84,6 +139,9 @@ uint64_t replicaMonotonicMs(void);
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
 
+/* Free what the adapter allocated (not the fsm). */
+void fsmAdapterClose(struct fsmAdapter *a);
+
 struct replica
 {
     uv_loop_t *loop;
@@ -138,6 +196,11 @@ struct replica
     uint64_t last_stamp_mono; /* monotonic ms when it did */
     bool clock_behind_logged; /* warned that the wall clock is behind */
     unsigned appends;    /* log appends so far (for the fault seam) */
+
+    /* Proposals of this loop iteration not yet handed to raft (one entry,
+     * flushed by the check and prepare handles), and who waits for each. */
+    struct batchWriter batch;
+    struct proposalBatch *batch_waiters;
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */

@@ -2,14 +2,18 @@
  * proposals, status and an orderly close.
  *
  * The happy path of a proposal: replicaPropose stamps now_ms (never going
- * back and never frozen: see replicaNow), encodes
- * the command padded to 8 bytes with raft_malloc, and calls raft_apply. The
- * uv backend batches every entry appended in one loop iteration into one
- * write and one fsync; once a majority has them, the entry is applied on the
- * loop thread and the proposal's callback gets the fsm's reply.
+ * back and never frozen: see replicaNow) and appends the command to this
+ * loop iteration's batch (batch.c); the check handle (after the loop's I/O
+ * callbacks) or the prepare handle (before the loop sleeps) hands the batch
+ * to raft_apply as one entry, so followers get one AppendEntries per
+ * iteration rather than one per command. The uv backend writes it with one
+ * fsync; once a majority has it, the entry is applied on the loop thread and
+ * each proposal's callback gets its command's reply.
  *
  * Failure modes: not leader (returned at once, nothing proposed); leader but
  * not ready (its barrier is not yet applied, returned at once); leadership
+ * lost before the batch was handed to raft, or close (callback with
+ * REPLICA_ENOTLEADER or REPLICA_ESHUTDOWN: nothing proposed); leadership
  * lost or shutdown while in flight (callback with REPLICA_EUNKNOWN: the
  * entry may still commit under the next leader, and the client's retry with
  * the same session sequence then gets the stored reply).
@@ -23,6 +27,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+static void replicaFlushProposals(struct replica *r);
+static void replicaDropProposals(struct replica *r, int status);
 
 void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, ...)
 {
@@ -215,7 +222,10 @@ static void watchLeadership(struct replica *r)
 
 static void checkCb(uv_check_t *handle)
 {
-    watchLeadership(handle->data);
+    struct replica *r = handle->data;
+
+    replicaFlushProposals(r);
+    watchLeadership(r);
 }
 
 /* Entries applied in one loop iteration share one LMDB write transaction;
@@ -228,6 +238,7 @@ static void prepareCb(uv_prepare_t *handle)
     if (r->fatal) {
         return;
     }
+    replicaFlushProposals(r);
     rv = fsmFlush(r->config.fsm);
     if (rv != 0) {
         replicaLog(r, REPLICA_LOG_ERROR, "state machine flush failed", "error=\"%s\"",
@@ -369,6 +380,8 @@ err_after_io:
 err_after_transport:
     replicaTransportClose(&r->transport);
 err:
+    replicaDropProposals(r, REPLICA_ESHUTDOWN);
+    fsmAdapterClose(&r->adapter);
     free(r->dir);
     free(r->raft_addr);
     free(r);
@@ -405,24 +418,99 @@ int replicaStart(struct replica *r, char *errmsg)
 /* ------------------------------------------------------------------------ */
 /* Proposals */
 
-struct proposal
+/* Who waits for a command of a batch. */
+struct proposalWaiter
 {
-    struct raft_apply req;
     replicaProposeCb cb;
     void *arg;
 };
 
+/* The waiters of one batch entry, in the order of its commands. */
+struct proposalBatch
+{
+    struct raft_apply req;
+    uint32_t n;
+    uint32_t cap;
+    struct proposalWaiter *waiters;
+};
+
+/* A batch is handed to raft early once it holds this much: an entry much
+ * larger than this would delay its first command's fsync for the rest. */
+#define PROPOSAL_BATCH_BYTES ((size_t)1 << 20)
+
+static void proposalBatchFree(struct proposalBatch *p)
+{
+    free(p->waiters);
+    free(p);
+}
+
+/* Tell every waiter of @p @status (no reply) and free it. */
+static void proposalBatchFail(struct proposalBatch *p, int status)
+{
+    uint32_t i;
+
+    for (i = 0; i < p->n; i++) {
+        p->waiters[i].cb(p->waiters[i].arg, status, NULL);
+    }
+    proposalBatchFree(p);
+}
+
 static void proposalApplied(struct raft_apply *req, int status, void *result)
 {
-    struct proposal *p = req->data;
+    struct proposalBatch *p = req->data;
+    const struct glueResult *res = result;
+    uint32_t i;
 
-    if (status == 0) {
-        p->cb(p->arg, REPLICA_OK, result);
-    } else {
+    if (status != 0) {
         /* RAFT_LEADERSHIPLOST or RAFT_SHUTDOWN: the entry may commit. */
-        p->cb(p->arg, REPLICA_EUNKNOWN, NULL);
+        proposalBatchFail(p, REPLICA_EUNKNOWN);
+        return;
     }
-    free(p);
+    for (i = 0; i < p->n; i++) {
+        if (i < res->n) {
+            p->waiters[i].cb(p->waiters[i].arg, REPLICA_OK, &res->replies[i]);
+        } else {
+            /* Applied, but the reply could not be kept (out of memory). */
+            p->waiters[i].cb(p->waiters[i].arg, REPLICA_EUNKNOWN, NULL);
+        }
+    }
+    proposalBatchFree(p);
+}
+
+/* Hand the commands proposed so far to raft as one entry. Called from the
+ * check handle (after the loop's I/O callbacks), the prepare handle (before
+ * the loop sleeps), and when a batch grows past PROPOSAL_BATCH_BYTES. */
+static void replicaFlushProposals(struct replica *r)
+{
+    struct proposalBatch *p = r->batch_waiters;
+    struct raft_buffer buf;
+    int rv;
+
+    if (p == NULL || p->n == 0) {
+        return;
+    }
+    r->batch_waiters = NULL;
+    batchWriterTake(&r->batch, &buf);
+    p->req.data = p;
+    rv = raft_apply(&r->raft, &p->req, &buf, 1, proposalApplied);
+    if (rv != 0) {
+        /* Leadership went between the proposals and now: nothing of the
+         * batch reached the log. */
+        raft_free(buf.base);
+        proposalBatchFail(p, rv == RAFT_NOTLEADER ? REPLICA_ENOTLEADER : REPLICA_ENOMEM);
+    }
+}
+
+/* Refuse the proposals not yet handed to raft (closing). */
+static void replicaDropProposals(struct replica *r, int status)
+{
+    struct proposalBatch *p = r->batch_waiters;
+
+    r->batch_waiters = NULL;
+    batchWriterDiscard(&r->batch);
+    if (p != NULL) {
+        proposalBatchFail(p, status);
+    }
 }
 
 static int admissible(struct replica *r)
@@ -474,37 +562,42 @@ int replicaPropose(struct replica *r,
                    replicaProposeCb cb,
                    void *arg)
 {
-    struct raft_buffer buf;
-    struct proposal *p;
-    uint64_t now;
+    struct proposalBatch *p;
     int rv;
 
     rv = admissible(r);
     if (rv != 0) {
         return rv;
     }
-    now = replicaNow(r);
-    r->last_stamp = now;
-    r->last_stamp_mono = replicaMonotonicMs();
-    cmd->now_ms = now;
-
-    p = malloc(sizeof *p);
+    p = r->batch_waiters;
     if (p == NULL) {
+        p = calloc(1, sizeof *p);
+        if (p == NULL) {
+            return REPLICA_ENOMEM;
+        }
+        r->batch_waiters = p;
+    }
+    if (p->n == p->cap) {
+        uint32_t cap = p->cap > 0 ? p->cap * 2 : 64;
+        struct proposalWaiter *waiters = realloc(p->waiters, cap * sizeof *waiters);
+        if (waiters == NULL) {
+            return REPLICA_ENOMEM;
+        }
+        p->waiters = waiters;
+        p->cap = cap;
+    }
+    cmd->now_ms = replicaNow(r);
+    r->last_stamp = cmd->now_ms;
+    r->last_stamp_mono = replicaMonotonicMs();
+    rv = batchWriterAdd(&r->batch, cmd);
+    if (rv != 0) {
         return REPLICA_ENOMEM;
     }
-    rv = fsmCommandEncode(cmd, raft_malloc, &buf.base, &buf.len);
-    if (rv != 0) {
-        free(p);
-        return REPLICA_ENOMEM;
-    }
-    p->req.data = p;
-    p->cb = cb;
-    p->arg = arg;
-    rv = raft_apply(&r->raft, &p->req, &buf, 1, proposalApplied);
-    if (rv != 0) {
-        raft_free(buf.base);
-        free(p);
-        return rv == RAFT_NOTLEADER ? REPLICA_ENOTLEADER : REPLICA_ENOMEM;
+    p->waiters[p->n].cb = cb;
+    p->waiters[p->n].arg = arg;
+    p->n++;
+    if (r->batch.len >= PROPOSAL_BATCH_BYTES) {
+        replicaFlushProposals(r);
     }
     return 0;
 }
@@ -583,6 +676,8 @@ static void replicaFree(struct replica *r)
     void (*cb)(void *arg) = r->close_cb;
     void *arg = r->close_arg;
 
+    replicaDropProposals(r, REPLICA_ESHUTDOWN);
+    fsmAdapterClose(&r->adapter);
     free(r->dir);
     free(r->raft_addr);
     free(r);
@@ -645,6 +740,7 @@ void replicaClose(struct replica *r, void (*cb)(void *arg), void *arg)
         return;
     }
     r->closing = true;
+    replicaDropProposals(r, REPLICA_ESHUTDOWN);
     if (r->ready_term != 0 && r->config.leadership_lost != NULL) {
         r->ready_term = 0;
         r->config.leadership_lost(r->config.arg);

@@ -96,9 +96,16 @@ void replicaClose(struct replica *r, void (*cb)(void *arg), void *arg);
 
 /* Propose one command. The leader stamps cmd->now_ms. Returns non-zero
  * (REPLICA_ENOTLEADER, REPLICA_ENOTREADY, REPLICA_ENOMEM, REPLICA_ESHUTDOWN)
- * and never calls @cb; or 0 and calls @cb exactly once, with REPLICA_OK and
- * the state machine's reply (valid only during the callback), or with
- * REPLICA_EUNKNOWN and a NULL reply. @cmd is used only during the call. */
+ * and never calls @cb; or 0 and calls @cb exactly once, later (never from
+ * inside this call), with:
+ * - REPLICA_OK and the state machine's reply (valid only during the
+ *   callback);
+ * - REPLICA_EUNKNOWN and a NULL reply: leadership lost in flight, the
+ *   command may still commit;
+ * - REPLICA_ENOTLEADER, REPLICA_ENOMEM or REPLICA_ESHUTDOWN and a NULL
+ *   reply: nothing reached the log (the commands of a loop iteration are
+ *   proposed together at its end, and leadership can go before then).
+ * @cmd is used only during the call. */
 typedef void (*replicaProposeCb)(void *arg,
                                  int status,
                                  const struct fsmReply *reply);

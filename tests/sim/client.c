@@ -120,7 +120,8 @@ static void attemptCb(struct raft_apply *req, int status, void *result)
     struct simClient *c = a->c;
     struct sim *sim = c->sim;
     struct simRequest *r = &c->req[a->seq % SIM_WINDOW_MAX];
-    const struct fsmReply *reply = result;
+    const struct glueResult *res = result;
+    const struct fsmReply *reply = status == 0 ? &res->replies[0] : NULL;
     bool latest;
     char code[64];
 

@@ -365,6 +365,7 @@ static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void *
         (struct simServer *)((char *)rfsm - offsetof(struct simServer, adapter));
     struct sim *sim = s->sim;
     struct raft_buffer alt;
+    const struct glueResult *res;
     const struct fsmReply *reply;
     raft_index index;
     void *broken;
@@ -385,7 +386,8 @@ static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void *
     if (rv != 0) {
         return rv; /* the glue called adapterFatal */
     }
-    reply = *result;
+    res = *result;
+    reply = &res->replies[0]; /* the sim proposes single-command entries */
     simLogRecord(sim, s->index, index, buf->base, buf->len, reply->data, reply->len);
     return 0;
 }
