@@ -1,0 +1,302 @@
+/* Proposal batches (raft/batch.c) through the production glue
+ * (raft/fsmglue.c): a batch entry must leave the state, the digest and the
+ * replies exactly as its commands applied as separate entries would; an
+ * entry whose framing is wrong must apply as one undecodable command on
+ * every node, never half of it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "raft/internal.h"
+#include "tests/lib/fsmtest.h"
+
+#define N_SENDS 5
+
+/* Two fsms with the same queue: one gets a batch, the other the same
+ * commands one by one. */
+struct pair
+{
+    struct ft *batched;
+    struct ft *single;
+    struct fsmAdapter adapter; /* over batched->f */
+};
+
+static int pairSetUp(void **state)
+{
+    struct pair *p = calloc(1, sizeof *p);
+
+    assert_non_null(p);
+    p->batched = ftOpen(1024, 3600000, 0);
+    p->single = ftOpen(1024, 3600000, 0);
+    ftDo(p->batched, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
+    ftDo(p->single, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
+    fsmAdapterInit(&p->adapter, p->batched->f);
+    *state = p;
+    return 0;
+}
+
+static int pairTearDown(void **state)
+{
+    struct pair *p = *state;
+
+    fsmAdapterClose(&p->adapter);
+    ftClose(p->batched);
+    ftClose(p->single);
+    free(p);
+    return 0;
+}
+
+/* Send command @i of the test, with its args built in @t->args. */
+static void sendCommand(struct ft *t, unsigned i, struct fsmCommand *c)
+{
+    ftArgs(t, "{\"QueueName\":\"q\",\"MessageBody\":\"body %u\"}", i);
+    memset(c, 0, sizeof *c);
+    c->op = FSM_OP_SEND_MESSAGE;
+    c->now_ms = t->now + i;
+    c->client_id = 42;
+    c->seq = i + 1;
+    c->ack = 1;
+    c->args = t->args.data;
+    c->args_len = t->args.size;
+}
+
+/* Apply @buf through the glue of @p. */
+static const struct glueResult *glueApplyEntry(struct pair *p, void *buf, size_t len)
+{
+    struct raft_buffer b = {buf, len};
+    void *result = NULL;
+
+    assert_int_equal(p->adapter.raft_fsm.apply(&p->adapter.raft_fsm, &b, &result), 0);
+    assert_non_null(result);
+    return result;
+}
+
+static void assertSameDigest(struct pair *p)
+{
+    char a[33];
+    char b[33];
+
+    fsmDigest(p->batched->f, a);
+    fsmDigest(p->single->f, b);
+    assert_string_equal(a, b);
+}
+
+/* N sends in one entry: one reply per command, each equal to the reply of
+ * the same command applied alone, and the same digest. */
+static void batchAppliesLikeSeparateEntries(void **state)
+{
+    struct pair *p = *state;
+    struct batchWriter w = {0};
+    struct raft_buffer entry;
+    const struct glueResult *res;
+    struct fsmCommand c;
+    char *replies[N_SENDS];
+    size_t lens[N_SENDS];
+    unsigned i;
+
+    for (i = 0; i < N_SENDS; i++) {
+        sendCommand(p->batched, i, &c);
+        assert_int_equal(batchWriterAdd(&w, &c), 0);
+    }
+    assert_int_equal(w.n, N_SENDS);
+    assert_int_equal(w.len % 8, 0);
+    batchWriterTake(&w, &entry);
+    assert_null(w.base);
+    assert_true(batchIs(entry.base, entry.len));
+
+    res = glueApplyEntry(p, entry.base, entry.len);
+    assert_int_equal(res->n, N_SENDS);
+    for (i = 0; i < N_SENDS; i++) {
+        lens[i] = res->replies[i].len;
+        replies[i] = malloc(lens[i]);
+        assert_non_null(replies[i]);
+        memcpy(replies[i], res->replies[i].data, lens[i]);
+        assert_true(res->replies[i].wake > 0); /* a send wakes a waiter */
+    }
+    raft_free(entry.base);
+
+    for (i = 0; i < N_SENDS; i++) {
+        void *buf;
+        size_t len;
+        struct fsmReply r;
+        sendCommand(p->single, i, &c);
+        assert_int_equal(fsmCommandEncode(&c, malloc, &buf, &len), 0);
+        assert_int_equal(fsmApply(p->single->f, buf, len, &r), 0);
+        assert_int_equal(r.len, lens[i]);
+        assert_memory_equal(r.data, replies[i], lens[i]);
+        free(buf);
+        free(replies[i]);
+    }
+    assertSameDigest(p);
+    assert_int_equal(fsmFlush(p->batched->f), 0);
+    assert_int_equal(fsmFlush(p->single->f), 0);
+}
+
+/* A single-command entry (older logs) still applies through the glue. */
+static void singleEntryStillApplies(void **state)
+{
+    struct pair *p = *state;
+    struct fsmCommand c;
+    struct fsmReply r;
+    const struct glueResult *res;
+    void *buf;
+    size_t len;
+
+    sendCommand(p->batched, 0, &c);
+    assert_int_equal(fsmCommandEncode(&c, malloc, &buf, &len), 0);
+    res = glueApplyEntry(p, buf, len);
+    assert_int_equal(res->n, 1);
+    assert_int_equal(fsmApply(p->single->f, buf, len, &r), 0);
+    assert_int_equal(r.len, res->replies[0].len);
+    free(buf);
+    assertSameDigest(p);
+}
+
+/* Ways to break the framing of a sound two-command batch. */
+enum breakage {
+    BREAK_COUNT_ZERO,
+    BREAK_COUNT_HIGH,
+    BREAK_LENGTH_ODD,
+    BREAK_LENGTH_PAST_END,
+    BREAK_RESERVED,
+    BREAK_TRAILING,
+    BREAK_TRUNCATED,
+    BREAK_N
+};
+
+static void putBe32(unsigned char *q, uint32_t v)
+{
+    q[0] = (unsigned char)(v >> 24);
+    q[1] = (unsigned char)(v >> 16);
+    q[2] = (unsigned char)(v >> 8);
+    q[3] = (unsigned char)v;
+}
+
+/* A batch whose framing is wrong, in any of the ways above, applies on
+ * every node as one command that does not decode: an InvalidCommand reply,
+ * nothing sent, the digest of that one entry. */
+static void brokenFramingAppliesAsOneBadCommand(void **state)
+{
+    struct pair *p = *state;
+    unsigned k;
+
+    for (k = 0; k < BREAK_N; k++) {
+        struct batchWriter w = {0};
+        struct raft_buffer entry;
+        struct fsmCommand c;
+        const struct glueResult *res;
+        struct fsmReply r;
+        unsigned char *e;
+        size_t len;
+        unsigned i;
+
+        for (i = 0; i < 2; i++) {
+            sendCommand(p->batched, 10 + k * 2 + i, &c);
+            assert_int_equal(batchWriterAdd(&w, &c), 0);
+        }
+        batchWriterTake(&w, &entry);
+        e = raft_realloc(entry.base, entry.len + 8);
+        assert_non_null(e);
+        len = entry.len;
+        switch (k) {
+            case BREAK_COUNT_ZERO:
+                putBe32(e + 4, 0);
+                break;
+            case BREAK_COUNT_HIGH:
+                putBe32(e + 4, 3);
+                break;
+            case BREAK_LENGTH_ODD:
+                putBe32(e + 8, 12);
+                break;
+            case BREAK_LENGTH_PAST_END:
+                putBe32(e + 8, (uint32_t)len);
+                break;
+            case BREAK_RESERVED:
+                e[15] = 1;
+                break;
+            case BREAK_TRAILING:
+                memset(e + len, 0, 8);
+                len += 8;
+                break;
+            default:
+                len -= 8;
+                break;
+        }
+        res = glueApplyEntry(p, e, len);
+        assert_int_equal(res->n, 1);
+        {
+            msgpack_unpacked u;
+            size_t off = 0;
+            const msgpack_object *code;
+            msgpack_unpacked_init(&u);
+            assert_int_equal(msgpack_unpack_next(&u, res->replies[0].data,
+                                                 res->replies[0].len, &off),
+                             MSGPACK_UNPACK_SUCCESS);
+            code = ftGet(&u.data, "code");
+            assert_non_null(code);
+            assert_int_equal(code->type, MSGPACK_OBJECT_STR);
+            assert_memory_equal(code->via.str.ptr, "InvalidCommand", code->via.str.size);
+            msgpack_unpacked_destroy(&u);
+        }
+        assert_int_equal(fsmApply(p->single->f, e, len, &r), 0);
+        assertSameDigest(p);
+        raft_free(e);
+    }
+    /* Nothing was sent by any of them. */
+    {
+        const msgpack_object *o =
+            ftQuery(p->batched, FSM_OP_GET_QUEUE_ATTRIBUTES,
+                    "{\"QueueName\":\"q\",\"AttributeNames\":[\"All\"]}");
+        const msgpack_object *attrs = ftGet(o, "Attributes");
+        const msgpack_object *visible;
+        assert_non_null(attrs);
+        visible = ftGet(attrs, "ApproximateNumberOfMessages");
+        assert_non_null(visible);
+        assert_int_equal(visible->type, MSGPACK_OBJECT_STR);
+        assert_memory_equal(visible->via.str.ptr, "0", 1);
+    }
+}
+
+/* A command that cannot be encoded is left out whole: the batch is as it
+ * was before the call. */
+static void writerRefusesBadCommandWhole(void **state)
+{
+    struct pair *p = *state;
+    struct batchWriter w = {0};
+    struct fsmCommand c;
+    size_t len;
+
+    sendCommand(p->batched, 0, &c);
+    assert_int_equal(batchWriterAdd(&w, &c), 0);
+    len = w.len;
+    c.op = 9999; /* no such op */
+    assert_int_equal(batchWriterAdd(&w, &c), RAFT_INVALID);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.len, len);
+    sendCommand(p->batched, 0, &c);
+    c.client_id = 0; /* a mutating op without a session */
+    assert_int_equal(batchWriterAdd(&w, &c), RAFT_INVALID);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.len, len);
+    batchWriterDiscard(&w);
+    assert_null(w.base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(batchAppliesLikeSeparateEntries, pairSetUp,
+                                        pairTearDown),
+        cmocka_unit_test_setup_teardown(singleEntryStillApplies, pairSetUp, pairTearDown),
+        cmocka_unit_test_setup_teardown(brokenFramingAppliesAsOneBadCommand, pairSetUp,
+                                        pairTearDown),
+        cmocka_unit_test_setup_teardown(writerRefusesBadCommandWhole, pairSetUp,
+                                        pairTearDown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
