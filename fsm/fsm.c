@@ -10,7 +10,8 @@
  * 4. a mutating op goes through the session rules (session.c), which run the
  *    op if its sequence is the next one and store its reply; other ops
  *    (the reads, tick) run directly;
- * 5. write digest and last_now to the meta table.
+ * 5. mark digest and last_now for the meta table, written once per commit
+ *    (fsmFlush: entries applied in one loop iteration share it).
  *
  * Possible failure modes: a store failure (LMDB error, map full) or running
  * out of memory. Both abort the pending write transaction and make the fsm
@@ -108,7 +109,7 @@ void fsmClose(struct fsm *f)
         return;
     }
     if (!f->failed) {
-        storeCommit(&f->store);
+        (void)fsmFlush(f);
     }
     storeAbort(&f->store);
     storeClose(&f->store);
@@ -217,7 +218,7 @@ static int fsmDigestUpdate(struct fsm *f, const void *buf, size_t len)
 {
     unsigned n = 0;
 
-    if (EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1 ||
+    if (EVP_DigestInit_ex(f->md, utilMdSha256(), NULL) != 1 ||
         EVP_DigestUpdate(f->md, f->digest, sizeof f->digest) != 1 ||
         EVP_DigestUpdate(f->md, buf, len) != 1 ||
         EVP_DigestFinal_ex(f->md, f->digest, &n) != 1 || n != 32) {
@@ -384,7 +385,9 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
             goto out;
         }
     }
-    rv = fsmSaveMeta(f);
+    /* The meta table gets digest and last_now once per commit (fsmFlush),
+     * not once per command. */
+    f->meta_dirty = true;
 
 out:
     return fsmFinish(f, rv, reply);
@@ -396,6 +399,15 @@ int fsmFlush(struct fsm *f)
 
     if (f->failed) {
         return FSM_ESTORE;
+    }
+    if (f->meta_dirty) {
+        rv = fsmSaveMeta(f);
+        if (rv != 0) {
+            storeAbort(&f->store);
+            f->failed = true;
+            return rv;
+        }
+        f->meta_dirty = false;
     }
     rv = storeCommit(&f->store);
     if (rv != 0) {

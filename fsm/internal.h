@@ -290,6 +290,9 @@ bool utilUnhex(const char *in, size_t n, uint8_t *out);
 /* MD5 of @len bytes as 32 hex chars + NUL. */
 int utilMd5Hex(const void *p, size_t len, char out[33]);
 
+/* SHA-256 for EVP_DigestInit_ex/EVP_Digest, fetched once per process. */
+const struct evp_md_st *utilMdSha256(void);
+
 /* SHA-256 of @a then @b. */
 int utilSha256(const void *a, size_t alen, const void *b, size_t blen,
                uint8_t out[32]);
@@ -549,6 +552,7 @@ struct fsm
     uint64_t session_idle_ms;     /* idle time before a session expires */
     uint32_t inflight_max;        /* in-flight messages per queue */
     uint8_t digest[32];           /* running digest (mirrors meta) */
+    bool meta_dirty;              /* digest/last_now not yet in meta */
     uint64_t last_now;            /* largest now_ms (mirrors meta) */
     bool failed;                  /* a store failure happened: fail-stop */
     bool oom;                     /* packing the reply ran out of memory */

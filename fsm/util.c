@@ -11,6 +11,7 @@
  * bytes) (8 chars), a check that rejects random or mistyped text (it is not
  * a secret). The receive_count tells a stale receipt from the current one. */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
@@ -61,12 +62,39 @@ bool utilUnhex(const char *in, size_t n, uint8_t *out)
     return true;
 }
 
+/* OpenSSL 3 looks a digest's implementation up, under a lock, on every
+ * init given EVP_sha256() or EVP_md5(); fetched once, it does not (that
+ * lookup was a visible part of a send's cost). Fetched on first use, from
+ * any thread, and kept for the life of the process. */
+static EVP_MD *utilFetchedSha256;
+static EVP_MD *utilFetchedMd5;
+static pthread_once_t utilFetchOnce = PTHREAD_ONCE_INIT;
+
+static void utilFetch(void)
+{
+    utilFetchedSha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    utilFetchedMd5 = EVP_MD_fetch(NULL, "MD5", NULL);
+}
+
+const EVP_MD *utilMdSha256(void)
+{
+    pthread_once(&utilFetchOnce, utilFetch);
+    return utilFetchedSha256 != NULL ? utilFetchedSha256 : EVP_sha256();
+}
+
+/* MD5, fetched once (see utilMdSha256). */
+static const EVP_MD *utilMdMd5(void)
+{
+    pthread_once(&utilFetchOnce, utilFetch);
+    return utilFetchedMd5 != NULL ? utilFetchedMd5 : EVP_md5();
+}
+
 int utilMd5Hex(const void *p, size_t len, char out[33])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned n = 0;
 
-    if (EVP_Digest(len > 0 ? p : "", len, md, &n, EVP_md5(), NULL) != 1 ||
+    if (EVP_Digest(len > 0 ? p : "", len, md, &n, utilMdMd5(), NULL) != 1 ||
         n != 16) {
         return FSM_ENOMEM;
     }
@@ -84,13 +112,16 @@ int utilSha256(const void *a, size_t alen, const void *b, size_t blen,
     if (md == NULL) {
         return FSM_ENOMEM;
     }
-    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+    ok = EVP_DigestInit_ex(md, utilMdSha256(), NULL) == 1 &&
          EVP_DigestUpdate(md, a, alen) == 1 &&
          EVP_DigestUpdate(md, b, blen) == 1 &&
          EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32;
     EVP_MD_CTX_free(md);
     return ok ? 0 : FSM_ENOMEM;
 }
+
+#define UTIL_ONES UINT64_C(0x0101010101010101)
+#define UTIL_HIGH_BITS UINT64_C(0x8080808080808080)
 
 bool utilSqsText(const void *p, size_t len, size_t *chars)
 {
@@ -102,6 +133,21 @@ bool utilSqsText(const void *p, size_t len, size_t *chars)
         uint32_t c;
         size_t k;
         size_t j;
+        /* Fast path: eight printable ASCII characters (0x20-0x7f) at once;
+         * a message body is mostly that. */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & UTIL_HIGH_BITS) != 0 ||
+                ((w - UTIL_ONES * 0x20) & ~w & UTIL_HIGH_BITS) != 0) {
+                break; /* a byte >= 0x80 or < 0x20 in these eight */
+            }
+            i += 8;
+            n += 8;
+        }
+        if (i == len) {
+            break;
+        }
         if (s[i] < 0x80) {
             c = s[i];
             k = 1;
