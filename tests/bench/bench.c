@@ -258,6 +258,7 @@ int main(int argc, char **argv)
         scenarioStateEnd();
         stepTook();
     }
+    /* Last: row 10 replaces the cluster with a fresh one (failover.c). */
     if (want("10")) {
         scenarioFailover();
         stepTook();

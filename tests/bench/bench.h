@@ -199,7 +199,8 @@ void loadAverage(double la[3]);
 double scenarioSend(const char *id, const char *name, size_t size, unsigned conns,
                     unsigned window, unsigned batch, double rate, const char *note);
 void scenarioDrain(void);
-/* Row 10 (failover.c). */
+/* Row 10 (failover.c): on a fresh cluster (the old one's data removed),
+ * so it runs last; admin is reopened on the fresh cluster. */
 void scenarioFailover(void);
 /* Rows 4-6 (flow.c) and 7-9 (state.c). */
 void scenarioEndToEnd(double row2_rate);
