@@ -5,7 +5,9 @@
  *   byte keys and byte values through the store* functions below.
  * - cmd.c encodes and decodes log entries (no store access).
  * - queue.c and session.c implement the ops and the session rules on top of
- *   the store and write their reply through the fsmReply* helpers.
+ *   the store and write their reply through the fsmReply* helpers;
+ *   attrs.c parses queue attributes, queueattrs.c applies them to a queue
+ *   record and reports them.
  * - snapshot.c serialises and restores every table.
  * - fsm.c glues them: open/close, apply, query, digest.
  *
@@ -649,8 +651,6 @@ int queueFind(struct fsm *f, const struct fsmStr *name,
 int queueCreate(struct fsm *f, const struct fsmCommand *cmd);
 int queueDelete(struct fsm *f, const struct fsmCommand *cmd);
 int queueList(struct fsm *f, const struct fsmCommand *cmd);
-int queueGetAttributes(struct fsm *f, const struct fsmCommand *cmd);
-int queueSetAttributes(struct fsm *f, const struct fsmCommand *cmd);
 int queuePurge(struct fsm *f, const struct fsmCommand *cmd);
 int queueTag(struct fsm *f, const struct fsmCommand *cmd);
 int queueUntag(struct fsm *f, const struct fsmCommand *cmd);
@@ -659,6 +659,26 @@ int queueListDlqSources(struct fsm *f, const struct fsmCommand *cmd);
 
 /* Remove expired tombstones (tick). */
 int queueTickTombstones(struct fsm *f, uint64_t now_ms);
+
+/* ---- attributes of a queue record (queueattrs.c) ---- */
+
+/* Check a RedrivePolicy of @set for queue @name of type @fifo: the
+ * dead-letter queue exists, is another queue, of the same type, and its
+ * RedriveAllowPolicy permits @name. *ok false: the error reply is
+ * written. */
+int queueCheckRedrive(struct fsm *f, const struct fsmStr *name,
+                      bool fifo, const struct attrSet *set, bool *ok);
+
+/* Apply the attributes given in @set to @q. */
+void queueApplyAttrs(struct queueRecord *q, const struct attrSet *set);
+
+/* The first attribute of @set whose value differs from @q's, or -1. */
+int queueAttrsDiffer(const struct queueRecord *q,
+                     const struct attrSet *set);
+
+/* Ops of queueattrs.c. */
+int queueGetAttributes(struct fsm *f, const struct fsmCommand *cmd);
+int queueSetAttributes(struct fsm *f, const struct fsmCommand *cmd);
 
 /* ---- messages (message.c, receive.c, fifo.c, dlq.c) ---- */
 

@@ -1,12 +1,14 @@
 /* The benchmark's shared parts: options, the table's rows, the load
  * generator, the cluster's nodes and the machine's ceilings.
  *
- * bench.c: the load generator, rows 1-3 and 10, main; flow.c: rows 4-6
- * (end to end, long poll, FIFO); state.c: rows 7-9 (memory, snapshot,
- * restart at a large backlog); nodes.c: the cluster's nodes seen from
- * outside (status, PIDs, RSS, files); ceilings.c: the machine; peer.c:
- * the peer broker's figures read back; report.c: the table and the JSON.
- * peer_rabbit.c is a program of its own (the peer's load generator). */
+ * bench.c: options, the table's rows, main; load.c: the load generator
+ * and the queue helpers; throughput.c: rows 1-3 (send, drain); flow.c:
+ * rows 4-6 (end to end, long poll, FIFO); state.c: rows 7-9 (memory,
+ * snapshot, restart at a large backlog); failover.c: row 10 (leader
+ * kills); nodes.c: the cluster's nodes seen from outside (status, PIDs,
+ * RSS, files); ceilings.c: the machine; peer.c: the peer broker's figures
+ * read back; report.c: the table and the JSON. peer_rabbit.c is a program
+ * of its own (the peer's load generator). */
 #ifndef QRAFT_BENCH_H
 #define QRAFT_BENCH_H
 
@@ -88,9 +90,7 @@ void rowLatency(struct row *r, const struct hist *h);
 __attribute__((format(printf, 2, 3))) void rowExtra(struct row *r, const char *fmt, ...);
 
 /* ---------------------------------------------------------------------- */
-/* The load generator (bench.c)                                            */
-
-struct worker;
+/* The load generator (load.c)                                             */
 
 struct load
 {
@@ -115,8 +115,28 @@ struct loadResult
     struct hist h;
 };
 
-/* Run @l; @ws_out (may be NULL) receives the workers (bench.c). */
-void loadRun(const struct load *l, struct loadResult *r, struct worker **ws_out);
+/* Outcome of send i of a tracked load. */
+enum { SENT_PENDING = 0, SENT_OK = 1, SENT_FAILED = 2 };
+
+/* The sends of one connection of a tracked load (load.track), send i's
+ * body starting "c<connection>-<i> ". */
+struct sendTrack
+{
+    uint64_t issued;   /* sends issued */
+    uint8_t *outcome;  /* [issued]: SENT_* */
+    uint32_t *ack_ms;  /* [issued]: when acknowledged, ms from the start */
+};
+
+/* Run @l. For a tracked load, @tracks_out (may be NULL) receives one
+ * sendTrack per connection; the caller frees each outcome and ack_ms, then
+ * the array. */
+void loadRun(const struct load *l, struct loadResult *r, struct sendTrack **tracks_out);
+/* Time the first acknowledgement of a send issued at or after @t (ns,
+ * nowNs): start watching (forgetting any earlier one), read it (0: none
+ * yet), stop watching. */
+void loadAckWatchStart(uint64_t t);
+uint64_t loadAckFirst(void);
+void loadAckWatchStop(void);
 /* Fill a row's rate and latency from a load's result. */
 void rowFromLoad(struct row *row, const struct load *l, const struct loadResult *r);
 
@@ -173,6 +193,15 @@ long memAvailableMiB(void);
 /* Load average (1, 5, 15 min) from /proc/loadavg. */
 void loadAverage(double la[3]);
 
+/* Rows 1-3 (throughput.c): one send row of @size bytes, @conns x @window
+ * in flight (@batch: SendMessageBatch of that many; @rate: open loop),
+ * returning its msgs/s; and the drain of row 3. */
+double scenarioSend(const char *id, const char *name, size_t size, unsigned conns,
+                    unsigned window, unsigned batch, double rate, const char *note);
+void scenarioDrain(void);
+/* Row 10 (failover.c): on a fresh cluster (the old one's data removed),
+ * so it runs last; admin is reopened on the fresh cluster. */
+void scenarioFailover(void);
 /* Rows 4-6 (flow.c) and 7-9 (state.c). */
 void scenarioEndToEnd(double row2_rate);
 void scenarioLongPoll(void);

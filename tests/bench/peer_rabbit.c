@@ -1,6 +1,6 @@
 /* The peer's load generator: qraft's rows 1, 2 (2a-2d) and 3 against a
  * RabbitMQ quorum queue, on librabbitmq (rabbitmq-c), with the same
- * connections, in-flight window and message sizes as bench.c.
+ * connections, in-flight window and message sizes as the bench (load.c).
  *
  *   peer_rabbit --port AMQP_PORT --out FILE [--quick] [--info JSON_MEMBERS]
  *
@@ -218,7 +218,7 @@ static void *publisherMain(void *arg)
     const struct pubLoad *l = p->l;
     amqp_connection_state_t c = peerConnect(true);
     char *body = malloc(l->size);
-    /* Letters, as bench.c sends. */
+    /* Letters, as the bench (load.c) sends. */
     uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)p;
     for (size_t j = 0; j < l->size; j++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
