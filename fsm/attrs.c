@@ -13,9 +13,9 @@
  * on a standard queue, is InvalidAttributeName; a bad value is
  * InvalidAttributeValue; a malformed RedrivePolicy is
  * InvalidParameterValue. Whether the dead-letter queue exists is checked
- * by the op (queue.c), not here. RedriveAllowPolicy ({"redrivePermission":
+ * by the op (queueattrs.c), not here. RedriveAllowPolicy ({"redrivePermission":
  * "allowAll"|"denyAll"|"byQueue", "sourceQueueArns": [...]}) is kept as
- * given once it parses (InvalidAttributeValue otherwise); queue.c asks
+ * given once it parses (InvalidAttributeValue otherwise); queueattrs.c asks
  * attrAllowPermits when a source names the queue in its RedrivePolicy. */
 #include <stdarg.h>
 #include <stdio.h>
