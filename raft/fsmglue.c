@@ -16,12 +16,24 @@
  * grows to about the state's size between snapshots (at most about twice
  * the state on disk), and snapshotting costs O(1) per byte appended.
  *
+ * Memory. libraft 0.15 keeps every entry since the last snapshot (and
+ * snapshot_trailing more) in memory, one allocation each, and drops them
+ * all at once when a snapshot is done; the snapshot buffers are freed at
+ * the same time. glibc keeps freed heap pages resident below the top of
+ * the heap (only the top is given back), so without help the node stays at
+ * the peak size of its log forever. After each snapshot and each restore,
+ * malloc_trim(0) gives the free pages back (trim_ms in the log line: a few
+ * ms at most, on the loop thread, once per snapshot).
+ *
  * Apply: fsmApply returns non-zero only when the store failed. Every node
  * would fail at the same entry, and a non-zero return would make libraft
  * retry the entry forever, so the node stops instead.
  */
 #include "raft/internal.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,8 +140,19 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
     return 0;
 }
 
+/* See "Memory" above: hand the pages of freed log entries and snapshot
+ * buffers back to the kernel. Returns the time it took, in ms. */
+static uint64_t glueReturnMemory(void)
+{
+    uint64_t start = replicaMonotonicMs();
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    return replicaMonotonicMs() - start;
+}
+
 /* See "Pacing" above. */
-static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes)
+static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64_t trim_ms)
 {
     uint64_t avg;
     uint64_t threshold;
@@ -152,25 +175,25 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes)
     a->applied_bytes = 0;
     a->applied_entries = 0;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
-               "bytes=%zu ms=%llu next_after_entries=%llu", snapshot_bytes,
+               "bytes=%zu ms=%llu next_after_entries=%llu trim_ms=%llu", snapshot_bytes,
                (unsigned long long)(replicaMonotonicMs() - a->snapshot_started_ms),
-               (unsigned long long)threshold);
+               (unsigned long long)threshold, (unsigned long long)trim_ms);
 }
 
+/* libraft 0.15 calls this after it has dropped the log entries the snapshot
+ * covers (takeSnapshotCb: logSnapshot, then takeSnapshotClose). */
 static int glueSnapshotFinalize(struct raft_fsm *fsm,
                                 struct raft_buffer *bufs[],
                                 unsigned *n_bufs)
 {
     struct fsmAdapter *a = adapterOf(fsm);
+    bool taken = *bufs != NULL;
+    size_t bytes = 0;
     unsigned i;
 
-    if (*bufs != NULL) {
-        size_t bytes = 0;
+    if (taken) {
         for (i = 0; i < *n_bufs; i++) {
             bytes += (*bufs)[i].len;
-        }
-        glueSnapshotPace(a, bytes);
-        for (i = 0; i < *n_bufs; i++) {
             raft_free((*bufs)[i].base);
         }
         raft_free(*bufs);
@@ -180,6 +203,9 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
     if (a->snapshot != NULL) {
         fsmSnapshotEnd(a->snapshot);
         a->snapshot = NULL;
+    }
+    if (taken) {
+        glueSnapshotPace(a, bytes, glueReturnMemory());
     }
     return 0;
 }
@@ -198,7 +224,8 @@ static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
     }
     raft_free(buf->base);
-    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu", buf->len);
+    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu trim_ms=%llu", buf->len,
+               (unsigned long long)glueReturnMemory());
     return 0;
 }
 
