@@ -149,6 +149,16 @@ $(BUILD)/tests/test_http_%: tests/unit/test_http_%.c $(call obj,$(HTTP_PURE_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
+# tests/unit/test_raft_*.c: raft/'s pure functions (linked with fsm/).
+$(BUILD)/tests/test_raft_%: tests/unit/test_raft_%.c $(RAFT_OBJ) $(FSM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+# tests/unit/test_node_*.c: qraftd's flag parsing alone.
+$(BUILD)/tests/test_node_%: tests/unit/test_node_%.c $(call obj,node/config.c node/log.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
 $(BUILD)/tests/test_jepsen_%: tests/unit/test_jepsen_%.c $(JEPSEN_OBJ) $(BUILD)/libqraft.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST) -lm

@@ -15,6 +15,10 @@
  * average entry size, that add up to the snapshot's size: the log then
  * grows to about the state's size between snapshots (at most about twice
  * the state on disk), and snapshotting costs O(1) per byte appended.
+ * libraft 0.15 holds that log in memory, so --snapshot-log-max caps it:
+ * the threshold never exceeds the number of entries that add up to that
+ * many bytes (even below --snapshot-threshold), and a state larger than
+ * the cap is then snapshotted state/cap times per cap of log appended.
  *
  * Memory. libraft 0.15 keeps every entry since the last snapshot (and
  * snapshot_trailing more) in memory, one allocation each, and drops them
@@ -151,27 +155,39 @@ static uint64_t glueReturnMemory(void)
     return replicaMonotonicMs() - start;
 }
 
-/* See "Pacing" above. */
-static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64_t trim_ms)
+unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
+                             uint64_t applied_bytes,
+                             uint64_t applied_entries,
+                             unsigned base_threshold,
+                             uint64_t log_max)
 {
-    uint64_t avg;
+    uint64_t avg = applied_entries > 0 ? applied_bytes / applied_entries : 1024;
     uint64_t threshold;
 
-    if (a->raft == NULL) {
-        return;
-    }
-    avg = a->applied_entries > 0 ? a->applied_bytes / a->applied_entries : 1024;
     if (avg == 0) {
         avg = 1;
     }
     threshold = snapshot_bytes / avg;
-    if (threshold < a->base_threshold) {
-        threshold = a->base_threshold;
+    if (threshold < base_threshold) {
+        threshold = base_threshold;
     }
-    if (threshold > UINT32_MAX) {
-        threshold = UINT32_MAX;
+    if (log_max != 0 && threshold > log_max / avg) {
+        threshold = log_max / avg > 0 ? log_max / avg : 1;
     }
-    raft_set_snapshot_threshold(a->raft, (unsigned)threshold);
+    return threshold > UINT32_MAX ? UINT32_MAX : (unsigned)threshold;
+}
+
+/* See "Pacing" above. */
+static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64_t trim_ms)
+{
+    unsigned threshold;
+
+    if (a->raft == NULL) {
+        return;
+    }
+    threshold = fsmAdapterThreshold(snapshot_bytes, a->applied_bytes, a->applied_entries,
+                                    a->base_threshold, a->log_max);
+    raft_set_snapshot_threshold(a->raft, threshold);
     a->applied_bytes = 0;
     a->applied_entries = 0;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
@@ -236,6 +252,7 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
     a->snapshot = NULL;
     a->raft = NULL;
     a->base_threshold = 0;
+    a->log_max = 0;
     a->applied_bytes = 0;
     a->applied_entries = 0;
     a->snapshot_started_ms = 0;

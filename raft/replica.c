@@ -333,6 +333,7 @@ int replicaInit(uv_loop_t *loop,
     raft_set_snapshot_threshold(&r->raft, c->snapshot_threshold);
     r->adapter.raft = &r->raft;
     r->adapter.base_threshold = c->snapshot_threshold;
+    r->adapter.log_max = c->snapshot_log_max;
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     raft_set_pre_vote(&r->raft, true);
 
