@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 SANITIZE ?= 0
 
-PKGS_NODE := raft libuv msgpack lmdb libcrypto libh2o jansson
+PKGS_NODE := raft libuv msgpack lmdb libcrypto libh2o jansson liblz4
 PKGS_TEST := cmocka
 
 # pkg-config runs only when a build needs it, so that `make deps` works on a

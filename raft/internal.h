@@ -26,6 +26,7 @@ struct fsmAdapter
     uint64_t applied_bytes;   /* entry bytes applied since the last snapshot */
     uint64_t applied_entries; /* ... and their number */
     uint64_t snapshot_started_ms; /* monotonic, when `snapshot` began */
+    uint64_t snapshot_raw_bytes;  /* the last snapshot before compression */
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */

@@ -316,6 +316,10 @@ int replicaInit(uv_loop_t *loop,
     r->io.version = 2;
     /* A corrupt segment is a start error, never moved aside silently. */
     raft_uv_set_auto_recovery(&r->io, false);
+    /* glueSnapshotAsync hands over its snapshot already LZ4-compressed
+     * (the same frame libraft would write, which its loader decompresses),
+     * so that no whole uncompressed copy is held (fsmglue.c "Memory"). */
+    raft_uv_set_snapshot_compression(&r->io, false);
     replicaWrapIo(r);
     fsmAdapterInit(&r->adapter, c->fsm);
     r->adapter.fatal = adapterFatal;
