@@ -4,9 +4,14 @@
  * Snapshots (DESIGN.md "Storage"): raft calls `snapshot` on the loop thread,
  * where fsmSnapshotBegin commits pending writes and pins an LMDB read
  * transaction at the applied state; then `snapshot_async` in the thread
- * pool, where fsmSnapshotWrite serialises that transaction while applies go
- * on; then `snapshot_finalize` on the loop thread, which frees everything.
- * Because finalize is set, raft never frees the snapshot buffers itself.
+ * pool, where fsmSnapshotStream serialises that transaction in 1 MiB chunks
+ * while applies go on, and each chunk is LZ4-compressed onto one frame
+ * (libraft's own frame: libraft's compression is off, its loader still
+ * decompresses, and files of earlier builds read the same); then
+ * `snapshot_finalize` on the loop thread, which frees everything. Because
+ * finalize is set, raft never frees the snapshot buffers itself. Failure
+ * modes: out of memory or a store error in the thread pool fail that
+ * snapshot only (libraft tries again at the next threshold).
  *
  * Pacing. A snapshot serialises the whole state, so taking one every N
  * entries costs O(state) per N entries: with a large backlog (a million
