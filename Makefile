@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 SANITIZE ?= 0
 
-PKGS_NODE := raft libuv msgpack lmdb libcrypto libh2o jansson
+PKGS_NODE := raft libuv msgpack lmdb libcrypto libh2o jansson liblz4
 PKGS_TEST := cmocka
 
 # pkg-config runs only when a build needs it, so that `make deps` works on a
@@ -152,6 +152,16 @@ $(BUILD)/tests/test_client_%: tests/unit/test_client_%.c $(BUILD)/libqraft.a
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 
 $(BUILD)/tests/test_http_%: tests/unit/test_http_%.c $(call obj,$(HTTP_PURE_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+# tests/unit/test_raft_*.c: raft/'s pure functions (linked with fsm/).
+$(BUILD)/tests/test_raft_%: tests/unit/test_raft_%.c $(RAFT_OBJ) $(FSM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
+
+# tests/unit/test_node_*.c: qraftd's flag parsing alone.
+$(BUILD)/tests/test_node_%: tests/unit/test_node_%.c $(call obj,node/config.c node/log.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call pc_cflags,cmocka) $(BASE_LDFLAGS) -o $@ $^ $(LDLIBS_TEST)
 

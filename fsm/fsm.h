@@ -283,6 +283,16 @@ int fsmSnapshotWrite(struct fsmSnapshot *s,
                      void *(*alloc)(size_t),
                      void **buf,
                      size_t *len);
+/* The same bytes in pieces, from the thread pool too: Size gives the total
+ * (it walks the transaction once, the first time); Stream calls @sink with
+ * consecutive pieces of at most @chunk bytes (the last is the checksum)
+ * that add up to it, from a staging buffer of @chunk bytes, and stops at
+ * the first non-zero return of @sink, which it returns. */
+int fsmSnapshotSize(struct fsmSnapshot *s, size_t *len);
+int fsmSnapshotStream(struct fsmSnapshot *s,
+                      size_t chunk,
+                      int (*sink)(void *arg, const void *p, size_t len),
+                      void *arg);
 void fsmSnapshotEnd(struct fsmSnapshot *s);
 
 /* Replace the whole state with a snapshot, in one write transaction: on any

@@ -17,9 +17,14 @@
  * entries in LMDB key order, with no padding, time or address in them.
  *
  * fsmSnapshotBegin() commits pending writes and pins a read transaction
- * (MDB_NOTLS); fsmSnapshotWrite() walks it twice from the thread pool (once
- * to size the buffer, once to fill it) while the loop thread goes on
- * applying in new write transactions, which the pinned one does not see.
+ * (MDB_NOTLS); from the thread pool, while the loop thread goes on applying
+ * in new write transactions that the pinned one does not see,
+ * fsmSnapshotSize() walks it once to count (the size, and each table's
+ * entry count, which comes before the table's entries), and
+ * fsmSnapshotStream() walks it again and hands the bytes on in chunks of a
+ * given size, computing the checksum as it goes: the caller (raft/'s glue
+ * compresses each chunk) never holds the whole uncompressed snapshot.
+ * fsmSnapshotWrite() is the same bytes in one buffer.
  *
  * fsmRestore() validates the whole buffer first (checksum, magic, version,
  * table names and order, every length in bounds, keys strictly increasing,
@@ -43,6 +48,9 @@ struct fsmSnapshot
 {
     struct fsm *f;         /* the fsm it was taken from */
     struct storeView *view; /* the pinned read transaction */
+    bool sized;            /* @body and @counts are known */
+    size_t body;           /* bytes before the checksum */
+    uint64_t counts[STORE_NTABLES]; /* entries of each table */
 };
 
 int fsmSnapshotBegin(struct fsm *f, struct fsmSnapshot **out)
@@ -79,36 +87,115 @@ void fsmSnapshotEnd(struct fsmSnapshot *s)
     free(s);
 }
 
-/* Walk every table of @s. With @out NULL only add up the size into *size;
- * otherwise write the body (everything but the checksum) into @out, which
- * holds *size bytes. */
-static int snapshotWalk(struct fsmSnapshot *s, uint8_t *out, size_t *size)
+/* Where the second walk puts the bytes: a staging chunk, handed to @sink
+ * (and to the running SHA-256) each time it fills up. */
+struct snapWriter
 {
-    size_t off = 0;
+    uint8_t *chunk;
+    size_t cap;
+    size_t used;
+    size_t written;  /* bytes handed on so far */
+    EVP_MD_CTX *md;  /* SHA-256 of the body */
+    int (*sink)(void *arg, const void *p, size_t len);
+    void *arg;
+};
+
+/* Hand the staged bytes on. */
+static int snapFlush(struct snapWriter *w, bool sum)
+{
+    int rv;
+
+    if (w->used == 0) {
+        return 0;
+    }
+    if (sum && EVP_DigestUpdate(w->md, w->chunk, w->used) != 1) {
+        return FSM_ENOMEM;
+    }
+    rv = w->sink(w->arg, w->chunk, w->used);
+    if (rv != 0) {
+        return rv;
+    }
+    w->written += w->used;
+    w->used = 0;
+    return 0;
+}
+
+/* Append @n bytes of the body. */
+static int snapPut(struct snapWriter *w, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    int rv;
+
+    while (n > 0) {
+        size_t room = w->cap - w->used;
+        size_t take = n < room ? n : room;
+        memcpy(w->chunk + w->used, b, take);
+        w->used += take;
+        b += take;
+        n -= take;
+        if (w->used == w->cap) {
+            rv = snapFlush(w, true);
+            if (rv != 0) {
+                return rv;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Append a big-endian integer of @bytes (4 or 8) bytes. */
+static int snapPutBe(struct snapWriter *w, uint64_t v, unsigned bytes)
+{
+    uint8_t b[8];
+
+    if (bytes == 8) {
+        bePut64(b, v);
+    } else {
+        bePut32(b, (uint32_t)v);
+    }
+    return snapPut(w, b, bytes);
+}
+
+/* Walk every table of @s. With @w NULL only count: set s->body and
+ * s->counts. Otherwise write the body (everything but the checksum)
+ * through @w, with the counts of the first walk (the view is fixed, so a
+ * difference is corruption). */
+static int snapshotWalk(struct fsmSnapshot *s, struct snapWriter *w)
+{
+    uint8_t head[SNAP_MAGIC_LEN + 8];
+    size_t off;
     unsigned t;
     int rv = 0;
 
-    if (out != NULL) {
-        memcpy(out, SNAP_MAGIC, SNAP_MAGIC_LEN);
-        bePut32(out + 8, SNAP_VERSION);
-        bePut32(out + 12, STORE_NTABLES);
+    memcpy(head, SNAP_MAGIC, SNAP_MAGIC_LEN);
+    bePut32(head + 8, SNAP_VERSION);
+    bePut32(head + 12, STORE_NTABLES);
+    off = sizeof head;
+    if (w != NULL) {
+        rv = snapPut(w, head, sizeof head);
     }
-    off = SNAP_MAGIC_LEN + 8;
     for (t = 0; t < STORE_NTABLES && rv == 0; t++) {
         const char *name = storeTableName(t);
-        size_t nlen = strlen(name);
-        size_t count_off = off + 1 + nlen;
+        uint8_t nlen = (uint8_t)strlen(name);
         uint64_t count = 0;
         struct storeCursor c;
         struct storeVal k;
         struct storeVal v;
         bool found;
 
-        if (out != NULL) {
-            out[off] = (uint8_t)nlen;
-            memcpy(out + off + 1, name, nlen);
+        off += 1 + nlen + 8;
+        if (w != NULL) {
+            rv = snapPut(w, &nlen, 1);
+            if (rv == 0) {
+                rv = snapPut(w, name, nlen);
+            }
+            if (rv == 0) {
+                rv = snapPutBe(w, s->counts[t], 8);
+            }
+            if (rv != 0) {
+                break;
+            }
         }
-        off = count_off + 8;
         rv = storeCursorOpen(&s->f->store, s->view, t, &c);
         if (rv != 0) {
             break;
@@ -119,33 +206,42 @@ static int snapshotWalk(struct fsmSnapshot *s, uint8_t *out, size_t *size)
                 rv = FSM_ECORRUPT;
                 break;
             }
-            if (out != NULL) {
-                if (off + 8 + k.len + v.len > *size) {
-                    rv = FSM_ECORRUPT; /* cannot happen: the view is fixed */
+            if (w != NULL) {
+                rv = snapPutBe(w, k.len, 4);
+                if (rv == 0) {
+                    rv = snapPut(w, k.data, k.len);
+                }
+                if (rv == 0) {
+                    rv = snapPutBe(w, v.len, 4);
+                }
+                if (rv == 0) {
+                    rv = snapPut(w, v.data, v.len);
+                }
+                if (rv != 0) {
                     break;
                 }
-                bePut32(out + off, (uint32_t)k.len);
-                memcpy(out + off + 4, k.data, k.len);
-                off += 4 + k.len;
-                bePut32(out + off, (uint32_t)v.len);
-                memcpy(out + off + 4, v.data, v.len);
-                off += 4 + v.len;
-            } else {
-                off += 8 + k.len + v.len;
             }
+            off += 8 + k.len + v.len;
             count++;
             rv = storeCursorNext(&c, &k, &v, &found);
         }
         storeCursorClose(&c);
-        if (out != NULL) {
-            bePut64(out + count_off, count);
+        if (w == NULL) {
+            s->counts[t] = count;
+        } else if (rv == 0 && count != s->counts[t]) {
+            rv = FSM_ECORRUPT; /* cannot happen: the view is fixed */
         }
     }
-    if (rv == 0 && out != NULL && off != *size) {
-        rv = FSM_ECORRUPT;
+    if (rv != 0) {
+        return rv;
     }
-    *size = off;
-    return rv;
+    if (w == NULL) {
+        s->body = off;
+        s->sized = true;
+    } else if (off != s->body) {
+        return FSM_ECORRUPT;
+    }
+    return 0;
 }
 
 /* SHA-256 of @len bytes at @p. */
@@ -160,40 +256,116 @@ static int snapshotSum(const void *p, size_t len, uint8_t out[SNAP_SUM_LEN])
     return 0;
 }
 
+int fsmSnapshotSize(struct fsmSnapshot *s, size_t *len)
+{
+    int rv;
+
+    *len = 0;
+    if (!s->sized) {
+        rv = snapshotWalk(s, NULL);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    *len = s->body + SNAP_SUM_LEN;
+    return 0;
+}
+
+int fsmSnapshotStream(struct fsmSnapshot *s,
+                      size_t chunk,
+                      int (*sink)(void *arg, const void *p, size_t len),
+                      void *arg)
+{
+    struct snapWriter w;
+    uint8_t sum[SNAP_SUM_LEN];
+    unsigned n = 0;
+    size_t total;
+    int rv;
+
+    rv = fsmSnapshotSize(s, &total);
+    if (rv != 0) {
+        return rv;
+    }
+    memset(&w, 0, sizeof w);
+    w.cap = chunk < SNAP_SUM_LEN ? SNAP_SUM_LEN : chunk;
+    w.sink = sink;
+    w.arg = arg;
+    w.chunk = malloc(w.cap);
+    w.md = EVP_MD_CTX_new();
+    if (w.chunk == NULL || w.md == NULL || EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) != 1) {
+        rv = FSM_ENOMEM;
+        goto out;
+    }
+    rv = snapshotWalk(s, &w);
+    if (rv == 0) {
+        rv = snapFlush(&w, true);
+    }
+    if (rv == 0 && (EVP_DigestFinal_ex(w.md, sum, &n) != 1 || n != SNAP_SUM_LEN)) {
+        rv = FSM_ENOMEM;
+    }
+    if (rv == 0) {
+        memcpy(w.chunk, sum, SNAP_SUM_LEN);
+        w.used = SNAP_SUM_LEN;
+        rv = snapFlush(&w, false);
+    }
+    if (rv == 0 && w.written != total) {
+        rv = FSM_ECORRUPT;
+    }
+
+out:
+    EVP_MD_CTX_free(w.md);
+    free(w.chunk);
+    return rv;
+}
+
+/* fsmSnapshotWrite's sink: the next bytes of the whole buffer. */
+struct snapBuffer
+{
+    uint8_t *p;
+    size_t len;
+    size_t used;
+};
+
+static int snapBufferSink(void *arg, const void *p, size_t len)
+{
+    struct snapBuffer *b = arg;
+
+    if (len > b->len - b->used) {
+        return FSM_ECORRUPT; /* cannot happen: the size was walked first */
+    }
+    memcpy(b->p + b->used, p, len);
+    b->used += len;
+    return 0;
+}
+
 int fsmSnapshotWrite(struct fsmSnapshot *s,
                      void *(*alloc)(size_t),
                      void **buf,
                      size_t *len)
 {
-    uint8_t *out;
-    size_t size = 0;
-    size_t body;
+    struct snapBuffer b = {NULL, 0, 0};
     int rv;
 
     *buf = NULL;
     *len = 0;
-    rv = snapshotWalk(s, NULL, &size);
+    rv = fsmSnapshotSize(s, &b.len);
     if (rv != 0) {
         return rv;
     }
-    body = size;
-    out = alloc(body + SNAP_SUM_LEN);
-    if (out == NULL) {
+    b.p = alloc(b.len);
+    if (b.p == NULL) {
         return FSM_ENOMEM;
     }
-    rv = snapshotWalk(s, out, &size);
-    if (rv == 0) {
-        rv = snapshotSum(out, body, out + body);
-    }
+    rv = fsmSnapshotStream(s, (size_t)1 << 20, snapBufferSink, &b);
     if (rv != 0) {
         /* @alloc has no matching free we know of (raft_malloc/raft_free):
          * the caller's allocator must be free()-compatible or this leaks.
          * Both raft_malloc (default heap) and malloc are. */
-        free(out);
+        free(b.p);
         return rv;
     }
-    *buf = out;
-    *len = body + SNAP_SUM_LEN;
+    *buf = b.p;
+    *len = b.len;
     return 0;
 }
 

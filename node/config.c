@@ -15,7 +15,7 @@ static const char usage[] =
     "              [--zone NAME] [--cluster ID@ZONE@RAFTADDR@CLIENTADDR,...]\n"
     "              [--raft-bind HOST:PORT] [--client-bind HOST:PORT]\n"
     "              [--config FILE] [--election-timeout MS] [--heartbeat-timeout MS]\n"
-    "              [--snapshot-threshold N] [--snapshot-trailing N]\n"
+    "              [--snapshot-threshold N] [--snapshot-trailing N] [--snapshot-log-max MIB]\n"
     "              [--session-idle S] [--max-frame BYTES] [--map-size MIB]\n"
     "              [--log-level debug|info|warn|error]\n"
     "              [--http-addr HOST:PORT] [--http-advertise HOST:PORT]\n"
@@ -172,6 +172,7 @@ static int applyKey(struct nodeConfig *c,
     UNSIGNED("heartbeat-timeout", heartbeat_timeout_ms, 10, 60000, 1)
     UNSIGNED("snapshot-threshold", snapshot_threshold, 1, 100000000, 1)
     UNSIGNED("snapshot-trailing", snapshot_trailing, 0, 100000000, 1)
+    UNSIGNED("snapshot-log-max", snapshot_log_max, 0, 1u << 20, 1u << 20)
     UNSIGNED("tick-interval", tick_interval_ms, 0, 3600000, 1)
     UNSIGNED("session-idle", session_idle_ms, 1, 30 * 86400, 1000)
     UNSIGNED("max-frame", max_frame, 1024, 64u << 20, 1)
@@ -282,6 +283,7 @@ static void defaults(struct nodeConfig *c)
     c->heartbeat_timeout_ms = 100;
     c->snapshot_threshold = 8192;
     c->snapshot_trailing = 8192;
+    c->snapshot_log_max = (size_t)512 << 20;
     c->tick_interval_ms = 10000;
     c->session_idle_ms = 3600u * 1000u;
     c->max_frame = QRAFT_FRAME_MAX_DEFAULT;

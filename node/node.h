@@ -46,6 +46,7 @@ struct nodeConfig
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
+    size_t snapshot_log_max; /* bytes of log between snapshots, at most (0: no bound) */
     unsigned tick_interval_ms;
     uint64_t session_idle_ms;
     size_t max_frame;

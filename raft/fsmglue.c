@@ -4,9 +4,14 @@
  * Snapshots (DESIGN.md "Storage"): raft calls `snapshot` on the loop thread,
  * where fsmSnapshotBegin commits pending writes and pins an LMDB read
  * transaction at the applied state; then `snapshot_async` in the thread
- * pool, where fsmSnapshotWrite serialises that transaction while applies go
- * on; then `snapshot_finalize` on the loop thread, which frees everything.
- * Because finalize is set, raft never frees the snapshot buffers itself.
+ * pool, where fsmSnapshotStream serialises that transaction in 1 MiB chunks
+ * while applies go on, and each chunk is LZ4-compressed onto one frame
+ * (libraft's own frame: libraft's compression is off, its loader still
+ * decompresses, and files of earlier builds read the same); then
+ * `snapshot_finalize` on the loop thread, which frees everything. Because
+ * finalize is set, raft never frees the snapshot buffers itself. Failure
+ * modes: out of memory or a store error in the thread pool fail that
+ * snapshot only (libraft tries again at the next threshold).
  *
  * Pacing. A snapshot serialises the whole state, so taking one every N
  * entries costs O(state) per N entries: with a large backlog (a million
@@ -15,6 +20,19 @@
  * average entry size, that add up to the snapshot's size: the log then
  * grows to about the state's size between snapshots (at most about twice
  * the state on disk), and snapshotting costs O(1) per byte appended.
+ * libraft 0.15 holds that log in memory, so --snapshot-log-max caps it:
+ * the threshold never exceeds the number of entries that add up to that
+ * many bytes (even below --snapshot-threshold), and a state larger than
+ * the cap is then snapshotted state/cap times per cap of log appended.
+ *
+ * Memory. libraft 0.15 keeps every entry since the last snapshot (and
+ * snapshot_trailing more) in memory, one allocation each, and drops them
+ * all at once when a snapshot is done; the snapshot buffers are freed at
+ * the same time. glibc keeps freed heap pages resident below the top of
+ * the heap (only the top is given back), so without help the node stays at
+ * the peak size of its log forever. After each snapshot and each restore,
+ * malloc_trim(0) gives the free pages back (trim_ms in the log line: a few
+ * ms at most, on the loop thread, once per snapshot).
  *
  * Apply: fsmApply returns non-zero only when the store failed. Every node
  * would fail at the same entry, and a non-zero return would make libraft
@@ -22,10 +40,17 @@
  */
 #include "raft/internal.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <lz4frame.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* Bytes of the snapshot fsmSnapshotStream hands over at once. */
+#define GLUE_SNAPSHOT_CHUNK ((size_t)1 << 20)
 
 uint64_t replicaMonotonicMs(void)
 {
@@ -199,76 +224,183 @@ static int glueSnapshot(struct raft_fsm *fsm,
     return 0;
 }
 
+/* The snapshot being compressed: an LZ4 frame that grows chunk by chunk. */
+struct glueFrame
+{
+    LZ4F_cctx *ctx;
+    LZ4F_preferences_t prefs;
+    uint8_t *p;   /* raft_malloc'd */
+    size_t cap;
+    size_t len;
+    size_t step;  /* growth, at least */
+};
+
+/* Make room for @need more bytes. */
+static int glueFrameReserve(struct glueFrame *z, size_t need)
+{
+    uint8_t *p;
+    size_t cap;
+
+    if (z->cap - z->len >= need) {
+        return 0;
+    }
+    cap = z->cap + (need > z->step ? need : z->step);
+    p = raft_realloc(z->p, cap);
+    if (p == NULL) {
+        return FSM_ENOMEM;
+    }
+    z->p = p;
+    z->cap = cap;
+    return 0;
+}
+
+/* fsmSnapshotStream's sink: compress one chunk onto the frame. */
+static int glueFrameSink(void *arg, const void *p, size_t len)
+{
+    struct glueFrame *z = arg;
+    size_t n;
+
+    if (glueFrameReserve(z, LZ4F_compressBound(len, &z->prefs)) != 0) {
+        return FSM_ENOMEM;
+    }
+    n = LZ4F_compressUpdate(z->ctx, z->p + z->len, z->cap - z->len, p, len, NULL);
+    if (LZ4F_isError(n)) {
+        return FSM_ENOMEM;
+    }
+    z->len += n;
+    return 0;
+}
+
 /* Runs in the thread pool: touches only the pinned snapshot. */
 static int glueSnapshotAsync(struct raft_fsm *fsm,
                              struct raft_buffer *bufs[],
                              unsigned *n_bufs)
 {
     struct fsmAdapter *a = adapterOf(fsm);
-    struct raft_buffer *array;
-    void *data;
-    size_t len;
+    struct raft_buffer *array = NULL;
+    struct glueFrame z;
+    size_t total;
+    size_t n;
     int rv;
 
-    array = raft_malloc(sizeof *array);
-    if (array == NULL) {
-        return RAFT_NOMEM;
-    }
-    rv = fsmSnapshotWrite(a->snapshot, raft_malloc, &data, &len);
+    memset(&z, 0, sizeof z);
+    rv = fsmSnapshotSize(a->snapshot, &total);
     if (rv != 0) {
-        raft_free(array);
-        return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+        goto err;
     }
-    array[0].base = data;
-    array[0].len = len;
+    /* libraft's own frame settings (src/compress.c): its loader finds the
+     * output buffer's size in contentSize. */
+    z.prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    z.prefs.frameInfo.contentSize = total;
+    z.step = total / 8 > GLUE_SNAPSHOT_CHUNK ? total / 8 : GLUE_SNAPSHOT_CHUNK;
+    array = raft_malloc(sizeof *array);
+    if (array == NULL || LZ4F_isError(LZ4F_createCompressionContext(&z.ctx, LZ4F_VERSION)) ||
+        glueFrameReserve(&z, LZ4F_HEADER_SIZE_MAX) != 0) {
+        rv = FSM_ENOMEM;
+        goto err;
+    }
+    n = LZ4F_compressBegin(z.ctx, z.p, z.cap, &z.prefs);
+    if (LZ4F_isError(n)) {
+        rv = FSM_ENOMEM;
+        goto err;
+    }
+    z.len = n;
+    rv = fsmSnapshotStream(a->snapshot, GLUE_SNAPSHOT_CHUNK, glueFrameSink, &z);
+    if (rv != 0) {
+        goto err;
+    }
+    if (glueFrameReserve(&z, LZ4F_compressBound(0, &z.prefs)) != 0) {
+        rv = FSM_ENOMEM;
+        goto err;
+    }
+    n = LZ4F_compressEnd(z.ctx, z.p + z.len, z.cap - z.len, NULL);
+    if (LZ4F_isError(n)) {
+        rv = FSM_ENOMEM;
+        goto err;
+    }
+    z.len += n;
+    LZ4F_freeCompressionContext(z.ctx);
+    a->snapshot_raw_bytes = total;
+    array[0].base = z.p;
+    array[0].len = z.len;
     *bufs = array;
     *n_bufs = 1;
     return 0;
+
+err:
+    LZ4F_freeCompressionContext(z.ctx);
+    raft_free(z.p);
+    raft_free(array);
+    return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
 }
 
-/* See "Pacing" above. */
-static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes)
+/* See "Memory" above: hand the pages of freed log entries and snapshot
+ * buffers back to the kernel. Returns the time it took, in ms. */
+static uint64_t glueReturnMemory(void)
 {
-    uint64_t avg;
+    uint64_t start = replicaMonotonicMs();
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    return replicaMonotonicMs() - start;
+}
+
+unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
+                             uint64_t applied_bytes,
+                             uint64_t applied_entries,
+                             unsigned base_threshold,
+                             uint64_t log_max)
+{
+    uint64_t avg = applied_entries > 0 ? applied_bytes / applied_entries : 1024;
     uint64_t threshold;
 
-    if (a->raft == NULL) {
-        return;
-    }
-    avg = a->applied_entries > 0 ? a->applied_bytes / a->applied_entries : 1024;
     if (avg == 0) {
         avg = 1;
     }
     threshold = snapshot_bytes / avg;
-    if (threshold < a->base_threshold) {
-        threshold = a->base_threshold;
+    if (threshold < base_threshold) {
+        threshold = base_threshold;
     }
-    if (threshold > UINT32_MAX) {
-        threshold = UINT32_MAX;
+    if (log_max != 0 && threshold > log_max / avg) {
+        threshold = log_max / avg > 0 ? log_max / avg : 1;
     }
-    raft_set_snapshot_threshold(a->raft, (unsigned)threshold);
+    return threshold > UINT32_MAX ? UINT32_MAX : (unsigned)threshold;
+}
+
+/* See "Pacing" above. */
+static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64_t trim_ms)
+{
+    unsigned threshold;
+
+    if (a->raft == NULL) {
+        return;
+    }
+    threshold = fsmAdapterThreshold(a->snapshot_raw_bytes, a->applied_bytes, a->applied_entries,
+                                    a->base_threshold, a->log_max);
+    raft_set_snapshot_threshold(a->raft, threshold);
     a->applied_bytes = 0;
     a->applied_entries = 0;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
-               "bytes=%zu ms=%llu next_after_entries=%llu", snapshot_bytes,
+               "bytes=%zu ms=%llu next_after_entries=%llu trim_ms=%llu compressed=%zu",
+               (size_t)a->snapshot_raw_bytes,
                (unsigned long long)(replicaMonotonicMs() - a->snapshot_started_ms),
-               (unsigned long long)threshold);
+               (unsigned long long)threshold, (unsigned long long)trim_ms, snapshot_bytes);
 }
 
+/* libraft 0.15 calls this after it has dropped the log entries the snapshot
+ * covers (takeSnapshotCb: logSnapshot, then takeSnapshotClose). */
 static int glueSnapshotFinalize(struct raft_fsm *fsm,
                                 struct raft_buffer *bufs[],
                                 unsigned *n_bufs)
 {
     struct fsmAdapter *a = adapterOf(fsm);
+    bool taken = *bufs != NULL;
+    size_t bytes = 0;
     unsigned i;
 
-    if (*bufs != NULL) {
-        size_t bytes = 0;
+    if (taken) {
         for (i = 0; i < *n_bufs; i++) {
             bytes += (*bufs)[i].len;
-        }
-        glueSnapshotPace(a, bytes);
-        for (i = 0; i < *n_bufs; i++) {
             raft_free((*bufs)[i].base);
         }
         raft_free(*bufs);
@@ -279,7 +411,70 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
         fsmSnapshotEnd(a->snapshot);
         a->snapshot = NULL;
     }
+    if (taken) {
+        glueSnapshotPace(a, bytes, glueReturnMemory());
+    }
     return 0;
+}
+
+/* True if @buf starts with the LZ4 frame magic (fsm/ snapshots start with
+ * "QRAFTSN1"). */
+static bool glueIsFrame(const struct raft_buffer *buf)
+{
+    const uint8_t *p = buf->base;
+
+    return buf->len >= 4 && p[0] == 0x04 && p[1] == 0x22 && p[2] == 0x4d && p[3] == 0x18;
+}
+
+/* Decompress the frame @buf into @out (raft_malloc'd). */
+static int glueDecompress(const struct raft_buffer *buf, struct raft_buffer *out)
+{
+    LZ4F_dctx *ctx = NULL;
+    LZ4F_frameInfo_t info;
+    size_t in = buf->len;
+    size_t at;
+    size_t done = 0;
+    size_t n = 1;
+    int rv = RAFT_CORRUPT;
+
+    out->base = NULL;
+    out->len = 0;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) {
+        return RAFT_NOMEM;
+    }
+    memset(&info, 0, sizeof info);
+    if (LZ4F_isError(LZ4F_getFrameInfo(ctx, &info, buf->base, &in)) || info.contentSize == 0 ||
+        info.contentSize > SIZE_MAX) {
+        goto out;
+    }
+    at = in;
+    out->base = raft_malloc((size_t)info.contentSize);
+    if (out->base == NULL) {
+        rv = RAFT_NOMEM;
+        goto out;
+    }
+    out->len = (size_t)info.contentSize;
+    while (n != 0 && at < buf->len) {
+        size_t src = buf->len - at;
+        size_t dst = out->len - done;
+        n = LZ4F_decompress(ctx, (uint8_t *)out->base + done, &dst, (const uint8_t *)buf->base + at,
+                            &src, NULL);
+        if (LZ4F_isError(n)) {
+            goto out;
+        }
+        at += src;
+        done += dst;
+    }
+    rv = n == 0 && done == out->len ? 0 : RAFT_CORRUPT;
+
+out:
+    LZ4F_freeDecompressionContext(ctx);
+    if (rv != 0) {
+        raft_free(out->base);
+        out->base = NULL;
+        out->len = 0;
+    }
+    return rv;
 }
 
 /* On success the buffer's memory becomes ours (libraft 0.15 snapshotRestore
@@ -287,16 +482,31 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
 static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct fsmAdapter *a = adapterOf(fsm);
+    struct raft_buffer plain = *buf;
     int rv;
 
-    rv = fsmRestore(a->fsm, buf->base, buf->len);
+    /* libraft's uv loader hands us the snapshot decompressed; raft_fixture
+     * (tests/sim) hands back the frame glueSnapshotAsync made. */
+    if (glueIsFrame(buf)) {
+        rv = glueDecompress(buf, &plain);
+        if (rv != 0) {
+            adapterLog(a, REPLICA_LOG_ERROR, "snapshot restore failed", "rv=%d error=\"%s\"",
+                       rv, "cannot decompress");
+            return rv;
+        }
+    }
+    rv = fsmRestore(a->fsm, plain.base, plain.len);
+    if (plain.base != buf->base) {
+        raft_free(plain.base);
+    }
     if (rv != 0) {
         adapterLog(a, REPLICA_LOG_ERROR, "snapshot restore failed", "rv=%d error=\"%s\"", rv,
                    fsmErrmsg(a->fsm));
         return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
     }
     raft_free(buf->base);
-    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu", buf->len);
+    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu trim_ms=%llu", buf->len,
+               (unsigned long long)glueReturnMemory());
     return 0;
 }
 

@@ -73,12 +73,15 @@ struct fsmAdapter
     struct fsmSnapshot *snapshot;  /* between `snapshot` and finalize */
     /* Snapshot pacing (glueSnapshotFinalize): when @raft is set, after each
      * snapshot its threshold becomes the number of entries whose bytes add
-     * up to the snapshot's size, and never less than @base_threshold. */
+     * up to the snapshot's size, and never less than @base_threshold; nor
+     * more than the number whose bytes add up to @log_max, when set. */
     struct raft *raft;
     unsigned base_threshold;
+    uint64_t log_max;
     uint64_t applied_bytes;   /* entry bytes applied since the last snapshot */
     uint64_t applied_entries; /* ... and their number */
     uint64_t snapshot_started_ms; /* monotonic, when `snapshot` began */
+    uint64_t snapshot_raw_bytes;  /* the last snapshot before compression */
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */
@@ -135,6 +138,18 @@ void replicaTransportClose(struct replicaTransport *w);
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for durations and pacing. */
 uint64_t replicaMonotonicMs(void);
+
+/* Pacing (fsmglue.c): the snapshot threshold, in entries, after a snapshot
+ * of @snapshot_bytes, when @applied_entries of @applied_bytes were applied
+ * since the one before: the entries that add up to the snapshot's size at
+ * their average size, at least @base_threshold, and at most those that add
+ * up to @log_max bytes (0: no such bound; it wins over @base_threshold, and
+ * the result is at least 1). */
+unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
+                             uint64_t applied_bytes,
+                             uint64_t applied_entries,
+                             unsigned base_threshold,
+                             uint64_t log_max);
 
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);

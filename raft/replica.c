@@ -327,6 +327,10 @@ int replicaInit(uv_loop_t *loop,
     r->io.version = 2;
     /* A corrupt segment is a start error, never moved aside silently. */
     raft_uv_set_auto_recovery(&r->io, false);
+    /* glueSnapshotAsync hands over its snapshot already LZ4-compressed
+     * (the same frame libraft would write, which its loader decompresses),
+     * so that no whole uncompressed copy is held (fsmglue.c "Memory"). */
+    raft_uv_set_snapshot_compression(&r->io, false);
     replicaWrapIo(r);
     fsmAdapterInit(&r->adapter, c->fsm);
     r->adapter.fatal = adapterFatal;
@@ -344,6 +348,7 @@ int replicaInit(uv_loop_t *loop,
     raft_set_snapshot_threshold(&r->raft, c->snapshot_threshold);
     r->adapter.raft = &r->raft;
     r->adapter.base_threshold = c->snapshot_threshold;
+    r->adapter.log_max = c->snapshot_log_max;
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     raft_set_pre_vote(&r->raft, true);
 

@@ -60,6 +60,8 @@ struct replicaConfig
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold; /* entries between snapshots */
     unsigned snapshot_trailing;  /* entries kept behind a snapshot */
+    uint64_t snapshot_log_max;   /* bytes of log between snapshots, at most
+                                    (0: no bound but the state's size) */
     unsigned tick_interval_ms;   /* leader housekeeping (session expiry) */
     unsigned fault_append_after; /* tests only: the Nth log append reports a
                                     disk error (0: never) */

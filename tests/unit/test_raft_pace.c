@@ -1,0 +1,67 @@
+/* Snapshot pacing (raft/fsmglue.c fsmAdapterThreshold): after a snapshot,
+ * the next falls due after about the snapshot's size of log, never fewer
+ * entries than --snapshot-threshold, and never more log bytes than
+ * --snapshot-log-max (at the bound and past it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "raft/internal.h"
+
+#define MIB ((uint64_t)1 << 20)
+
+/* No byte bound: the state's size, at the average entry size. */
+static void test_pace_by_state(void **state)
+{
+    (void)state;
+    /* 1 GiB of state, entries of 1 KiB on average: 1,048,576 entries. */
+    assert_int_equal(fsmAdapterThreshold(1024 * MIB, 1024 * 1000, 1000, 8192, 0), 1048576);
+    /* A small state: --snapshot-threshold is the floor. */
+    assert_int_equal(fsmAdapterThreshold(1 * MIB, 1024 * 1000, 1000, 8192, 0), 8192);
+    /* Nothing applied since the last one: 1 KiB is assumed. */
+    assert_int_equal(fsmAdapterThreshold(64 * MIB, 0, 0, 1, 0), 65536);
+    /* Capped at what libraft's unsigned threshold holds. */
+    assert_int_equal(fsmAdapterThreshold(UINT64_MAX, 1, 1, 1, 0), UINT32_MAX);
+}
+
+/* With a byte bound below the state's size, the bound decides. */
+static void test_pace_log_max(void **state)
+{
+    (void)state;
+    /* 512 MiB bound, 1 GiB state, 1 KiB entries: 524,288 entries. */
+    assert_int_equal(fsmAdapterThreshold(1024 * MIB, 1024 * 1000, 1000, 8192, 512 * MIB),
+                     524288);
+    /* A bound of exactly the state's size changes nothing ... */
+    assert_int_equal(fsmAdapterThreshold(1024 * MIB, 1024 * 1000, 1000, 8192, 1024 * MIB),
+                     1048576);
+    /* ... one byte under it takes one entry off. */
+    assert_int_equal(fsmAdapterThreshold(1024 * MIB, 1024 * 1000, 1000, 8192, 1024 * MIB - 1),
+                     1048575);
+    /* A bound above the state: pacing by the state, as without one. */
+    assert_int_equal(fsmAdapterThreshold(1024 * MIB, 1024 * 1000, 1000, 8192, 4096 * MIB),
+                     1048576);
+}
+
+/* The byte bound wins over --snapshot-threshold (large entries), and the
+ * threshold is never 0. */
+static void test_pace_log_max_below_floor(void **state)
+{
+    (void)state;
+    /* 256 KiB entries, 1 MiB bound: 4 entries, though the floor is 8192. */
+    assert_int_equal(fsmAdapterThreshold(64 * MIB, 256 * 1024 * 10, 10, 8192, 1 * MIB), 4);
+    /* Entries larger than the bound: one entry per snapshot. */
+    assert_int_equal(fsmAdapterThreshold(64 * MIB, 4 * MIB, 1, 8192, 1 * MIB), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pace_by_state),
+        cmocka_unit_test(test_pace_log_max),
+        cmocka_unit_test(test_pace_log_max_below_floor),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
