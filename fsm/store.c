@@ -1,22 +1,10 @@
 /* The store: the only file of qraft that calls mdb_*.
  *
  * One LMDB environment in the configured directory, opened with
- * MDB_NOSYNC (the raft log is the durable copy, DESIGN.md "Storage"),
+ * MDB_NOSYNC (the raft log is the durable copy, DESIGN.md "Storage") and
  * MDB_NOTLS (a snapshot's read transaction is created on the loop thread and
- * read from a thread-pool thread) and MDB_WRITEMAP. The files of a previous
- * run are removed at open: state is rebuilt from the raft log on every start.
- *
- * MDB_WRITEMAP: without it LMDB copies every page a write transaction
- * touches into a malloc'd page, and keeps those pages on a free list of the
- * environment until it is closed (mdb_dpage_free): the node then holds, for
- * ever, as much heap as its largest transaction touched, and restoring a
- * snapshot (one transaction over the whole state) or replaying a long log
- * touches the whole state: 200,000 x 1 KiB messages kept 250 MiB. With it,
- * writes go into the shared file mapping (page cache, never anonymous
- * memory). The data file is then as long as the map (sparse: the blocks
- * used are what the bench and `du` show), and a disk that fills up ends the
- * process with SIGBUS where a write() would have failed: either way the
- * node stops, and its state is rebuilt from the log at the next start.
+ * read from a thread-pool thread). The files of a previous run are removed
+ * at open: state is rebuilt from the raft log on every start.
  *
  * Writes go into one write transaction that stays open across applies,
  * opened lazily by the first access and committed by storeCommit(). Reads of
@@ -160,7 +148,7 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, char *errmsg)
         storeFail(errmsg, "set_mapsize", rv);
         goto err;
     }
-    rv = mdb_env_open(env, dir, MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP, 0644);
+    rv = mdb_env_open(env, dir, MDB_NOSYNC | MDB_NOTLS, 0644);
     if (rv != 0) {
         storeFail(errmsg, "env_open", rv);
         goto err;
