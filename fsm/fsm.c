@@ -388,6 +388,9 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
     /* The meta table gets digest and last_now once per commit (fsmFlush),
      * not once per command. */
     f->meta_dirty = true;
+    if (f->store.txn_bytes >= STORE_TXN_SPLIT_BYTES) {
+        rv = fsmFlush(f);
+    }
 
 out:
     return fsmFinish(f, rv, reply);

@@ -295,8 +295,9 @@ int fsmSnapshotStream(struct fsmSnapshot *s,
                       void *arg);
 void fsmSnapshotEnd(struct fsmSnapshot *s);
 
-/* Replace the whole state with a snapshot, in one write transaction: on any
- * error (FSM_ECORRUPT for bad bytes) the state is unchanged. */
+/* Replace the whole state with a snapshot. Bad bytes (FSM_ECORRUPT) are
+ * found before anything changes; a store failure while replacing leaves the
+ * fsm failed (every later call returns FSM_ESTORE). */
 int fsmRestore(struct fsm *f, const void *buf, size_t len);
 
 #endif /* QRAFT_FSM_H */

@@ -74,7 +74,17 @@ struct store
     unsigned dbi[STORE_NTABLES];  /* MDB_dbi of each table */
     size_t max_key;               /* longest key LMDB accepts */
     char *errmsg;                 /* where failures are described */
+    size_t txn_bytes;             /* key and value bytes written by the
+                                     pending write transaction */
 };
+
+/* A write transaction is committed once it has written this much, at the
+ * next point where no cursor is open (the end of a command, between the
+ * entries of a restore): LMDB keeps every page a transaction dirtied on a
+ * free list of the environment until it closes (mdb_page_free), so one
+ * transaction over a whole restore or a long replay would hold that much
+ * heap for the life of the process. */
+#define STORE_TXN_SPLIT_BYTES ((size_t)8 << 20)
 
 /* A pinned read-only transaction (MDB_NOTLS: usable from another thread). */
 struct storeView;

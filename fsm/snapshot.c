@@ -28,9 +28,12 @@
  *
  * fsmRestore() validates the whole buffer first (checksum, magic, version,
  * table names and order, every length in bounds, keys strictly increasing,
- * key and value shapes of each table), then in one write transaction
- * empties every table and inserts every entry, then reloads digest and
- * last_now. Any failure aborts that transaction: the state is unchanged. */
+ * key and value shapes of each table), so that bad bytes change nothing
+ * (FSM_ECORRUPT); then empties every table and inserts every entry,
+ * committing every STORE_TXN_SPLIT_BYTES (one transaction over the whole
+ * state would hold as much heap for ever, see internal.h), then reloads
+ * digest and last_now. A store failure on the way leaves a partial state:
+ * the fsm is then failed (fail-stop; the node rebuilds from its log). */
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,6 +503,9 @@ static int snapshotParse(struct fsm *f,
             }
             if (f != NULL) {
                 rv = storeAppend(&f->store, t, e.key, e.klen, e.val, e.vlen);
+                if (rv == 0 && f->store.txn_bytes >= STORE_TXN_SPLIT_BYTES) {
+                    rv = storeCommit(&f->store); /* see STORE_TXN_SPLIT_BYTES */
+                }
                 if (rv != 0) {
                     return rv;
                 }
@@ -534,7 +540,7 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
         snapshotParse(NULL, buf, body, f->store.max_key) != 0) {
         goto corrupt;
     }
-    /* Keep what was applied so far, then replace it in one transaction. */
+    /* Keep what was applied so far, then replace it. */
     rv = fsmFlush(f);
     if (rv != 0) {
         return rv;
@@ -555,7 +561,11 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
         }
     }
     if (rv != 0) {
+        /* The bytes were valid, so the store failed; and parts of the new
+         * state may be committed already (STORE_TXN_SPLIT_BYTES): the
+         * state matches nothing any more. */
         storeAbort(&f->store);
+        f->failed = true;
         return rv;
     }
     memcpy(f->digest, digest, sizeof digest);

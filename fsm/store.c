@@ -218,6 +218,7 @@ int storeCommit(struct store *s)
         return 0;
     }
     s->txn = NULL;
+    s->txn_bytes = 0;
     rv = mdb_txn_commit(txn); /* frees txn even on failure */
     if (rv != 0) {
         return storeFail(s->errmsg, "txn_commit", rv);
@@ -230,6 +231,7 @@ void storeAbort(struct store *s)
     if (s->txn != NULL) {
         mdb_txn_abort(s->txn);
         s->txn = NULL;
+        s->txn_bytes = 0;
     }
 }
 
@@ -283,6 +285,7 @@ static int storePutFlags(struct store *s,
     if (rv != 0) {
         return storeFail(s->errmsg, "put", rv);
     }
+    s->txn_bytes += klen + vlen;
     return 0;
 }
 
@@ -319,6 +322,7 @@ int storeDel(struct store *s, unsigned t, const void *key, size_t klen)
     if (rv != 0 && rv != MDB_NOTFOUND) {
         return storeFail(s->errmsg, "del", rv);
     }
+    s->txn_bytes += klen;
     return 0;
 }
 
