@@ -164,6 +164,7 @@ int nodeRun(const struct nodeConfig *c)
     rc.heartbeat_timeout_ms = c->heartbeat_timeout_ms;
     rc.snapshot_threshold = c->snapshot_threshold;
     rc.snapshot_trailing = c->snapshot_trailing;
+    rc.snapshot_log_max = c->snapshot_log_max;
     rc.tick_interval_ms = c->tick_interval_ms;
     rc.fault_append_after = c->fault_append_after;
     rc.fsm = s->fsm;

@@ -24,6 +24,13 @@
  * the threshold never exceeds the number of entries that add up to that
  * many bytes (even below --snapshot-threshold), and a state larger than
  * the cap is then snapshotted state/cap times per cap of log appended.
+ * When the state shrinks below half of the last snapshot (a drained
+ * backlog), fsmAdapterRepace (called about once a second) paces by the
+ * state as it is now; glueApply calls it at once when the log passes
+ * --snapshot-log-max, before the first snapshot too. Entries are batches of commands (batch.c), whose size
+ * varies with the load, so the entries kept behind a snapshot are bounded
+ * in bytes as well (GLUE_TRAILING_BYTES, never more than
+ * --snapshot-trailing entries).
  *
  * Memory. libraft 0.15 keeps every entry since the last snapshot (and
  * snapshot_trailing more) in memory, one allocation each, and drops them
@@ -182,6 +189,12 @@ static int glueApply(struct raft_fsm *fsm,
 
     a->applied_bytes += buf->len;
     a->applied_entries++;
+    if (a->log_max != 0 && a->applied_bytes >= a->log_max && !a->log_max_paced) {
+        /* The log passed --snapshot-log-max since the last snapshot: make
+         * sure the threshold says so now, not at the next repace. */
+        a->log_max_paced = true;
+        fsmAdapterRepace(a);
+    }
     if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
         rv = glueApplyBatch(a, &r);
         if (rv != 0) {
@@ -345,6 +358,11 @@ static uint64_t glueReturnMemory(void)
     return replicaMonotonicMs() - start;
 }
 
+/* Entries kept behind a snapshot add up to about this many bytes, but
+ * never fewer than GLUE_TRAILING_MIN entries. */
+#define GLUE_TRAILING_BYTES ((uint64_t)64 << 20)
+#define GLUE_TRAILING_MIN 64u
+
 unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
                              uint64_t applied_bytes,
                              uint64_t applied_entries,
@@ -367,6 +385,23 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
     return threshold > UINT32_MAX ? UINT32_MAX : (unsigned)threshold;
 }
 
+unsigned fsmAdapterTrailing(uint64_t applied_bytes,
+                            uint64_t applied_entries,
+                            unsigned base_trailing)
+{
+    uint64_t avg = applied_entries > 0 ? applied_bytes / applied_entries : 1024;
+    uint64_t trailing;
+
+    if (avg == 0) {
+        avg = 1;
+    }
+    trailing = GLUE_TRAILING_BYTES / avg;
+    if (trailing < GLUE_TRAILING_MIN) {
+        trailing = GLUE_TRAILING_MIN;
+    }
+    return trailing < base_trailing ? (unsigned)trailing : base_trailing;
+}
+
 /* See "Pacing" above. */
 static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64_t trim_ms)
 {
@@ -378,13 +413,41 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64
     threshold = fsmAdapterThreshold(a->snapshot_raw_bytes, a->applied_bytes, a->applied_entries,
                                     a->base_threshold, a->log_max);
     raft_set_snapshot_threshold(a->raft, threshold);
+    raft_set_snapshot_trailing(a->raft, fsmAdapterTrailing(a->applied_bytes, a->applied_entries,
+                                                           a->base_trailing));
     a->applied_bytes = 0;
     a->applied_entries = 0;
+    a->log_max_paced = false;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
                "bytes=%zu ms=%llu next_after_entries=%llu trim_ms=%llu compressed=%zu",
                (size_t)a->snapshot_raw_bytes,
                (unsigned long long)(replicaMonotonicMs() - a->snapshot_started_ms),
                (unsigned long long)threshold, (unsigned long long)trim_ms, snapshot_bytes);
+}
+
+void fsmAdapterRepace(struct fsmAdapter *a)
+{
+    uint64_t used;
+    uint64_t capacity;
+    uint64_t basis = a->snapshot_raw_bytes;
+
+    if (a->raft == NULL || a->snapshot != NULL || (basis == 0 && !a->log_max_paced) ||
+        fsmStoreUsage(a->fsm, &used, &capacity) != 0) {
+        return;
+    }
+    /* Once the state shrank to less than half of the last snapshot (a
+     * backlog drained): pace by the state as it is now, so that a smaller
+     * snapshot comes soon rather than after a log as long as the old state
+     * (a node that restarts would restore the old large one and replay all
+     * of that log). Before the first snapshot, only when the log passed
+     * --snapshot-log-max (glueApply): --snapshot-threshold rules until
+     * then. */
+    if (basis == 0 || used < basis / 2) {
+        basis = used;
+    }
+    raft_set_snapshot_threshold(a->raft, fsmAdapterThreshold(basis, a->applied_bytes,
+                                                             a->applied_entries,
+                                                             a->base_threshold, a->log_max));
 }
 
 /* libraft 0.15 calls this after it has dropped the log entries the snapshot

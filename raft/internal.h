@@ -77,7 +77,9 @@ struct fsmAdapter
      * more than the number whose bytes add up to @log_max, when set. */
     struct raft *raft;
     unsigned base_threshold;
+    unsigned base_trailing; /* --snapshot-trailing: entries, at most */
     uint64_t log_max;
+    bool log_max_paced; /* repaced since the log passed @log_max */
     uint64_t applied_bytes;   /* entry bytes applied since the last snapshot */
     uint64_t applied_entries; /* ... and their number */
     uint64_t snapshot_started_ms; /* monotonic, when `snapshot` began */
@@ -151,6 +153,17 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
                              unsigned base_threshold,
                              uint64_t log_max);
 
+/* Entries to keep behind a snapshot: those that add up to about 64 MiB at
+ * their average size, at least 64, at most @base_trailing. */
+unsigned fsmAdapterTrailing(uint64_t applied_bytes,
+                            uint64_t applied_entries,
+                            unsigned base_trailing);
+
+/* Pace by the state as it is now when it shrank below half of the last
+ * snapshot, or when the log passed --snapshot-log-max (see fsmglue.c
+ * "Pacing"). Call about once a second. */
+void fsmAdapterRepace(struct fsmAdapter *a);
+
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
 
@@ -216,6 +229,8 @@ struct replica
      * flushed by the check and prepare handles), and who waits for each. */
     struct batchWriter batch;
     struct proposalBatch *batch_waiters;
+
+    uint64_t repaced_ms; /* monotonic ms of the last fsmAdapterRepace */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */

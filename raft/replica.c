@@ -233,12 +233,18 @@ static void checkCb(uv_check_t *handle)
 static void prepareCb(uv_prepare_t *handle)
 {
     struct replica *r = handle->data;
+    uint64_t now;
     int rv;
 
     if (r->fatal) {
         return;
     }
     replicaFlushProposals(r);
+    now = replicaMonotonicMs();
+    if (now - r->repaced_ms >= 1000) {
+        r->repaced_ms = now;
+        fsmAdapterRepace(&r->adapter);
+    }
     rv = fsmFlush(r->config.fsm);
     if (rv != 0) {
         replicaLog(r, REPLICA_LOG_ERROR, "state machine flush failed", "error=\"%s\"",
@@ -350,6 +356,7 @@ int replicaInit(uv_loop_t *loop,
     r->adapter.base_threshold = c->snapshot_threshold;
     r->adapter.log_max = c->snapshot_log_max;
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
+    r->adapter.base_trailing = c->snapshot_trailing;
     raft_set_pre_vote(&r->raft, true);
 
     if (c->n_peers > 0) {

@@ -28,7 +28,7 @@ static int stopActiveCluster(void **state)
 {
     (void)state;
     if (activeCluster != NULL) {
-        testClusterStop(activeCluster, true);
+        testClusterStop(activeCluster, getenv("QRAFT_TEST_KEEP") == NULL);
         activeCluster = NULL;
     }
     return 0;
@@ -335,6 +335,60 @@ static void test_snapshot_install(void **state)
     activeCluster = NULL;
 }
 
+/* --snapshot-log-max bounds the log between snapshots in bytes, and wins
+ * over --snapshot-threshold: with a threshold no load here reaches and a
+ * 1 MiB bound, 3 MiB of sends make the leader snapshot, each time with an
+ * interval of at most 1 MiB of entries. */
+static void test_snapshot_log_max(void **state)
+{
+    static struct testCluster cluster;
+    static char body[60 * 1024];
+    qraft_client *client;
+    char path[300];
+    char line[1024];
+    unsigned long long next;
+    unsigned snapshots = 0;
+    const char *at;
+    unsigned i;
+    int leader;
+    FILE *f;
+    (void)state;
+
+    assert_int_equal(testClusterStart(&cluster, 3, 17700,
+                                      FLAGS " --snapshot-threshold 100000 --snapshot-log-max 1",
+                                      30000),
+                     0);
+    activeCluster = &cluster;
+    leader = testClusterLeader(&cluster, 10000);
+    assert_true(leader >= 0);
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_create_queue(client, "bounded", NULL, 0, NULL, 0), QRAFT_OK);
+    memset(body, 'b', sizeof body);
+    for (i = 0; i < 50; i++) {
+        assert_int_equal(qraft_send(client, "bounded", body, sizeof body, NULL, NULL), QRAFT_OK);
+    }
+    snprintf(path, sizeof path, "%s/log", cluster.nodes[leader].dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, "snapshot taken") != NULL &&
+            (at = strstr(line, "next_after_entries=")) != NULL &&
+            sscanf(at, "next_after_entries=%llu", &next) == 1) {
+            snapshots++;
+            /* Entries of about 60 KiB: at most 1 MiB of them. */
+            assert_true(next <= 1048576 / (50 * 1024));
+        }
+    }
+    fclose(f);
+    printf("# leader took %u snapshots with a 1 MiB log bound\n", snapshots);
+    assert_true(snapshots >= 1);
+    qraft_close(client);
+    testClusterStop(&cluster, true);
+    activeCluster = NULL;
+}
+
 /* A follower that lost its data (wiped) installs the leader's snapshot and
  * then gets the entries after it at once: libraft 0.15 alone kept it in
  * snapshot state until its 30 s install timeout (raft/appendguard.c). */
@@ -394,6 +448,7 @@ int main(void)
         cmocka_unit_test_teardown(test_failover_and_restart, stopActiveCluster),
         cmocka_unit_test_teardown(test_snapshot_install, stopActiveCluster),
         cmocka_unit_test_teardown(test_wiped_follower, stopActiveCluster),
+        cmocka_unit_test_teardown(test_snapshot_log_max, stopActiveCluster),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
     return cmocka_run_group_tests_name("integration/cluster", tests, NULL, NULL);

@@ -1,7 +1,9 @@
 /* Snapshot pacing (raft/fsmglue.c fsmAdapterThreshold): after a snapshot,
  * the next falls due after about the snapshot's size of log, never fewer
  * entries than --snapshot-threshold, and never more log bytes than
- * --snapshot-log-max (at the bound and past it). */
+ * --snapshot-log-max (at the bound and past it); entries kept behind a
+ * snapshot bounded in bytes (fsmAdapterTrailing), since an entry is a batch
+ * of commands whose size varies with the load. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,12 +58,32 @@ static void test_pace_log_max_below_floor(void **state)
     assert_int_equal(fsmAdapterThreshold(64 * MIB, 4 * MIB, 1, 8192, 1 * MIB), 1);
 }
 
+/* Trailing entries: about 64 MiB of them, at least 64, at most
+ * --snapshot-trailing. */
+static void test_trailing_bytes(void **state)
+{
+    (void)state;
+    /* Entries of 1 KiB: 65,536 would fit, --snapshot-trailing 8192 wins. */
+    assert_int_equal(fsmAdapterTrailing(1024 * 1000, 1000, 8192), 8192);
+    /* Batches of 64 KiB: 1,024 entries, 64 MiB. */
+    assert_int_equal(fsmAdapterTrailing(64 * 1024 * 1000, 1000, 8192), 1024);
+    /* One byte more per entry: one entry fewer. */
+    assert_int_equal(fsmAdapterTrailing((64 * 1024 + 1) * 1000, 1000, 8192), 1023);
+    /* Batches of 4 MiB: 16 would fit, 64 kept at least. */
+    assert_int_equal(fsmAdapterTrailing(4 * MIB * 10, 10, 8192), 64);
+    /* ... unless --snapshot-trailing asks for fewer (0: none). */
+    assert_int_equal(fsmAdapterTrailing(4 * MIB * 10, 10, 0), 0);
+    /* Nothing applied since the last snapshot: 1 KiB assumed. */
+    assert_int_equal(fsmAdapterTrailing(0, 0, 100000), 65536);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pace_by_state),
         cmocka_unit_test(test_pace_log_max),
         cmocka_unit_test(test_pace_log_max_below_floor),
+        cmocka_unit_test(test_trailing_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
