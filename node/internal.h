@@ -69,17 +69,17 @@ struct conn
     struct conn *prev, *next;
     /* Output (conn.c): frames not yet handed to libuv, in reply order, and
      * the frames of the one write in flight. Each frame is malloc'd. */
-    uv_buf_t *out;
-    size_t n_out, cap_out;
-    uv_buf_t *sent;
-    size_t n_sent, cap_sent;
+    uv_buf_t *out;        /* replies not yet handed to libuv */
+    size_t n_out, cap_out; /* frames in out[], and its size */
+    uv_buf_t *sent;       /* replies of the write in flight */
+    size_t n_sent, cap_sent; /* frames in sent[], and its size */
     size_t sent_bytes;    /* bytes of sent[] */
     uv_write_t write_req; /* the write in flight, when writing */
     bool writing;
     bool shutdown_wanted; /* closing after writes: shut down once the
                              write in flight is done */
     bool flush_listed;    /* on server.flush */
-    struct conn *flush_prev, *flush_next;
+    struct conn *flush_prev, *flush_next; /* neighbours on server.flush */
     /* A virtual connection (connVirtual: node/http's requests served on
      * this node) has no socket and is in no list: its reply frames go to
      * sink, which owns them. */
