@@ -34,6 +34,12 @@ struct server
     uv_signal_t sigterm;
     uv_signal_t sigint;
     struct conn *conns; /* open connections, a doubly linked list */
+    /* Reply batching (conn.c): connections with output to write, and the
+     * handles that write it once per loop iteration. */
+    struct conn *flush;     /* the flush list, doubly linked */
+    uv_check_t flush_check; /* after the poll: connFlushAll */
+    uv_idle_t flush_idle;   /* active while the list may be non-empty: the
+                               poll does not block */
     struct longpoll longpoll;
     /* Store capacity (dispatch.c storeHasRoom): live bytes and map size as
      * last measured, when, and the bytes of growing requests in flight. */
@@ -57,10 +63,23 @@ struct conn
     struct qraft_wire_reader reader;
     unsigned refs;       /* 1 for the open handle, 1 per request in flight */
     unsigned in_flight;  /* requests waiting for a reply */
-    size_t write_queued; /* reply bytes handed to uv_write, not yet written */
+    size_t write_queued; /* reply bytes in out[] or handed to uv_write */
     bool reading;
     bool closing;
     struct conn *prev, *next;
+    /* Output (conn.c): frames not yet handed to libuv, in reply order, and
+     * the frames of the one write in flight. Each frame is malloc'd. */
+    uv_buf_t *out;        /* replies not yet handed to libuv */
+    size_t n_out, cap_out; /* frames in out[], and its size */
+    uv_buf_t *sent;       /* replies of the write in flight */
+    size_t n_sent, cap_sent; /* frames in sent[], and its size */
+    size_t sent_bytes;    /* bytes of sent[] */
+    uv_write_t write_req; /* the write in flight, when writing */
+    bool writing;
+    bool shutdown_wanted; /* closing after writes: shut down once the
+                             write in flight is done */
+    bool flush_listed;    /* on server.flush */
+    struct conn *flush_prev, *flush_next; /* neighbours on server.flush */
     /* A virtual connection (connVirtual: node/http's requests served on
      * this node) has no socket and is in no list: its reply frames go to
      * sink, which owns them. */
@@ -129,8 +148,19 @@ void attemptsClose(struct server *s);
 /* Accept a connection on the listener. */
 void connAccept(struct server *s);
 
-/* Queue a reply frame (malloc'd; ownership passes to the connection). */
+/* Queue a reply frame (malloc'd; ownership passes to the connection). It
+ * goes out with the connection's other replies at the end of this loop
+ * iteration (connFlushAll). */
 void connWrite(struct conn *c, void *frame, size_t len);
+
+/* Hand the output of every connection on the flush list to one uv_write
+ * each, and empty the list (server.c's check handle, once per loop
+ * iteration). */
+void connFlushAll(struct server *s);
+
+/* A connection joined the flush list: the loop's next poll must not block,
+ * so that the flush runs without waiting for I/O (server.c). */
+void serverFlushSoon(struct server *s);
 
 /* Queue an error reply. */
 void connWriteError(struct conn *c, uint64_t id, int code, const char *message,

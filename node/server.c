@@ -6,6 +6,13 @@
  * close raft (replicaClose), then close every connection and the store. A
  * fatal disk or store error exits at once with status 3: the raft log holds
  * everything that was acknowledged, so a restart recovers.
+ *
+ * Replies are batched per loop iteration: a check handle (after the poll
+ * phase) writes every connection's replies of the iteration in one
+ * uv_write each (conn.c connFlushAll). Replies produced before the poll
+ * (timers, write callbacks) start an idle handle, which makes that poll
+ * return at once, so they never wait for the next I/O event; the check
+ * stops it again.
  */
 #include "node/internal.h"
 
@@ -36,6 +43,28 @@ static void fatalCb(void *arg, const char *what)
 static void leadershipLostCb(void *arg)
 {
     longpollLeadershipLost(arg);
+}
+
+/* After the poll phase of each loop iteration: write the replies. */
+static void flushCheckCb(uv_check_t *handle)
+{
+    struct server *s = handle->data;
+
+    connFlushAll(s);
+    uv_idle_stop(&s->flush_idle);
+}
+
+/* Nothing to do: an active idle handle only keeps the poll from blocking. */
+static void flushIdleCb(uv_idle_t *handle)
+{
+    (void)handle;
+}
+
+void serverFlushSoon(struct server *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->flush_idle)) {
+        uv_idle_start(&s->flush_idle, flushIdleCb);
+    }
 }
 
 static void connectionCb(uv_stream_t *listener, int status)
@@ -91,6 +120,9 @@ static void replicaClosedCb(void *arg)
     }
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
+    /* Every connection is closed (off the flush list): nothing to write. */
+    uv_close((uv_handle_t *)&s->flush_check, NULL);
+    uv_close((uv_handle_t *)&s->flush_idle, NULL);
     if (s->http != NULL) {
         /* h2o keeps handles of its own (idle connections, a queue):
          * stop the loop instead of waiting for them. */
@@ -199,6 +231,14 @@ int nodeRun(const struct nodeConfig *c)
     uv_signal_init(&s->loop, &s->sigint);
     s->sigint.data = s;
     uv_signal_start(&s->sigint, signalCb, SIGINT);
+    /* Neither keeps the loop alive: connections do. */
+    uv_check_init(&s->loop, &s->flush_check);
+    s->flush_check.data = s;
+    uv_check_start(&s->flush_check, flushCheckCb);
+    uv_unref((uv_handle_t *)&s->flush_check);
+    uv_idle_init(&s->loop, &s->flush_idle);
+    s->flush_idle.data = s;
+    uv_unref((uv_handle_t *)&s->flush_idle);
     signal(SIGPIPE, SIG_IGN);
 
     nodeLog(NODE_LOG_INFO, "serving", "zone=%s raft=%s client=%s data=%s", c->zone,
