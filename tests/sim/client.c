@@ -11,8 +11,9 @@
  *     once, with the same seq;
  *   - OutOfOrder: every pending request from the first unanswered, in order.
  *
- * Each attempt is its own raft_apply request; a final reply to any attempt
- * completes the request, retryable outcomes count only for the latest.
+ * Each attempt is one command of its server's batch entry (propose.c), with
+ * its own callback; a final reply to any attempt completes the request,
+ * retryable outcomes count only for the latest.
  * The acknowledged mark is the lowest seq without a final reply.
  */
 #include "tests/sim/sim.h"
@@ -137,7 +138,10 @@ static void attemptCb(struct raft_apply *req, int status, void *result)
         goto out;
     }
     if (status != 0) {
-        /* UnknownOutcome: again at once, same seq. */
+        /* UnknownOutcome (leadership lost in flight), or nothing proposed
+         * (raft_apply refused the batch at the flush: NotLeader): again at
+         * once, same seq; a server that is no longer the leader refuses it
+         * then and names the leader. */
         if (latest) {
             r->in_flight = false;
         }

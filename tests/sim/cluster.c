@@ -9,8 +9,9 @@
  *     snapshot_async), pre-vote on;
  *   - a new leader proposes a barrier and acknowledges nothing before it is
  *     applied (raft/replica.c watchLeadership);
- *   - now_ms = max(clock, last stamp, last applied stamp); entries padded to
- *     8 bytes and allocated with raft_malloc (fsmCommandEncode);
+ *   - proposals: now_ms = max(clock, last stamp, last applied stamp); the
+ *     commands of a step on a server go to raft as one batch entry
+ *     (raft/batch.c; propose.c);
  *   - the fsm write batch is committed after some loop iterations;
  *   - a failed append, truncate, term or vote write, or a store error in
  *     apply, stops the node for good (fail-stop, DESIGN.md).
@@ -310,55 +311,8 @@ static int ioSend(struct raft_io *io,
     return 0;
 }
 
-/* The self-check's broken state machine: some DeleteMessage entries reach
- * the fsm as ChangeMessageVisibility to 0 with the same receipt and session,
- * so the client is told "deleted" while the message stays. Every server
- * makes the same choice, so the servers agree; only the model can see it. */
-static void *brokenDelete(struct sim *sim, const struct raft_buffer *buf, size_t *len)
-{
-    struct fsmCommand cmd;
-    msgpack_unpacked u;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    const msgpack_object *q, *h;
-    void *out = NULL;
-    size_t off = 0;
-
-    if (!sim->p.broken_delete || fsmCommandDecode(buf->base, buf->len, &cmd) != 0 ||
-        cmd.op != FSM_OP_DELETE_MESSAGE || (cmd.client_id + cmd.seq) % 3 != 0) {
-        return NULL;
-    }
-    msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, cmd.args, cmd.args_len, &off) != MSGPACK_UNPACK_SUCCESS) {
-        msgpack_unpacked_destroy(&u);
-        return NULL;
-    }
-    q = mpGet(&u.data, "QueueName");
-    h = mpGet(&u.data, "ReceiptHandle");
-    if (q != NULL && h != NULL) {
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 3);
-        mpPackStr(&pk, "QueueName");
-        msgpack_pack_object(&pk, *q);
-        mpPackStr(&pk, "ReceiptHandle");
-        msgpack_pack_object(&pk, *h);
-        mpPackStr(&pk, "VisibilityTimeout");
-        msgpack_pack_uint64(&pk, 0);
-        cmd.op = FSM_OP_CHANGE_VISIBILITY;
-        cmd.args = sb.data;
-        cmd.args_len = sb.size;
-        if (fsmCommandEncode(&cmd, malloc, &out, len) != 0) {
-            out = NULL;
-        }
-        msgpack_sbuffer_destroy(&sb);
-    }
-    msgpack_unpacked_destroy(&u);
-    return out;
-}
-
 /* raft_fsm.apply of every server: the production glue, plus a record of
- * what was applied at which index. */
+ * what was applied at which index, with every reply of the entry. */
 static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
 {
     struct simServer *s =
@@ -366,20 +320,22 @@ static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void *
     struct sim *sim = s->sim;
     struct raft_buffer alt;
     const struct glueResult *res;
-    const struct fsmReply *reply;
     raft_index index;
+    unsigned n_cmds;
     void *broken;
+    void *replies;
+    size_t replies_len;
     int rv;
 
     if (s->stopped) {
         return RAFT_IOERR; /* the process is gone */
     }
     index = raft_last_applied(&sim->f.servers[s->index].raft) + 1;
-    broken = brokenDelete(sim, buf, &alt.len);
+    broken = simBrokenDelete(sim, buf, &alt.len);
     if (broken != NULL) {
         alt.base = broken;
         rv = s->glue_apply(rfsm, &alt, result);
-        free(broken);
+        raft_free(broken);
     } else {
         rv = s->glue_apply(rfsm, buf, result);
     }
@@ -387,8 +343,16 @@ static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void *
         return rv; /* the glue called adapterFatal */
     }
     res = *result;
-    reply = &res->replies[0]; /* the sim proposes single-command entries */
-    simLogRecord(sim, s->index, index, buf->base, buf->len, reply->data, reply->len);
+    /* With no raft handed to the glue, every server keeps every reply. */
+    n_cmds = simCommandCount(buf->base, buf->len);
+    if (res->n != n_cmds) {
+        simFail(sim, SIM_INV_IDENTICAL, index,
+                "server %u: the glue gave %u replies to entry %llu of %u commands", s->index,
+                res->n, (unsigned long long)index, n_cmds);
+    }
+    replies = simRepliesPack(res, &replies_len);
+    simLogRecord(sim, s->index, index, buf->base, buf->len, replies, replies_len);
+    free(replies);
     return 0;
 }
 
@@ -497,6 +461,7 @@ void simClusterClose(struct sim *sim)
     unsigned i;
 
     sim->closing = true;
+    simProposalsDrop(sim, RAFT_SHUTDOWN);
     if (sim->n > 0) {
         raft_fixture_close(&sim->f);
     }
@@ -553,8 +518,19 @@ static void watchLeadership(struct sim *sim, struct simServer *s)
 void simClusterStep(struct sim *sim)
 {
     unsigned i;
+    bool late = sim->p.late_pct > 0 && simChance(&sim->batch_rng, sim->p.late_pct);
 
+    /* What the step's clients and ticks proposed, before time moves on:
+     * qraftd flushes its batch at the end of the loop iteration. Now and
+     * then raft's own I/O of the same iteration comes first (a message
+     * that deposes the leader, say). */
+    if (!late) {
+        simClusterFlush(sim);
+    }
     raft_fixture_step(&sim->f);
+    if (late) {
+        simClusterFlush(sim);
+    }
     sim->steps++;
     for (i = 0; i < sim->n; i++) {
         struct simServer *s = &sim->servers[i];
@@ -599,48 +575,6 @@ unsigned simReadyLeader(struct sim *sim)
         }
     }
     return best;
-}
-
-int simPropose(struct sim *sim,
-               unsigned i,
-               struct fsmCommand *cmd,
-               struct raft_apply *req,
-               raft_apply_cb cb)
-{
-    struct simServer *s = &sim->servers[i];
-    struct raft *raft = &sim->f.servers[i].raft;
-    struct raft_buffer buf;
-    uint64_t now, applied;
-    int rv;
-
-    if (!simServerUp(sim, i)) {
-        return SIM_EDOWN;
-    }
-    if (raft_state(raft) != RAFT_LEADER || raft->transfer != NULL) {
-        return SIM_ENOTLEADER;
-    }
-    if (s->ready_term != raft->current_term) {
-        return SIM_ENOTREADY;
-    }
-    now = simNowMs(sim);
-    applied = fsmLastNow(s->fsm);
-    if (now < s->last_stamp) {
-        now = s->last_stamp;
-    }
-    if (now < applied) {
-        now = applied;
-    }
-    s->last_stamp = now;
-    cmd->now_ms = now;
-    if (fsmCommandEncode(cmd, raft_malloc, &buf.base, &buf.len) != 0) {
-        return SIM_ENOMEM;
-    }
-    rv = raft_apply(raft, req, &buf, 1, cb);
-    if (rv != 0) {
-        raft_free(buf.base);
-        return rv == RAFT_NOTLEADER ? SIM_ENOTLEADER : SIM_ENOMEM;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

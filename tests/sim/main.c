@@ -9,6 +9,8 @@
  *                                    is caught; prints cmocka-style counts
  *   --broken-delete                  run with the wrapper that makes some
  *                                    deletes do nothing (the self-check)
+ *   --batch-max N                    at most N commands in one raft entry
+ *                                    (default: drawn from the seed)
  *
  * Each seed runs in a child process (its own temporary directory, a wall
  * clock limit), J at a time. Every run ends with "N seeds passed, M failed".
@@ -24,6 +26,7 @@
 #include "tests/sim/sim.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +114,10 @@ static bool runFor(struct sim *sim, unsigned ms, const struct duties *d,
         if (stop != NULL && stop(sim)) {
             return true;
         }
+        /* One loop iteration of every node: the proposals of the previous
+         * one go to raft, time moves on; then clients and ticks propose
+         * (flushed when the next step begins, even on a server a fault
+         * paused meanwhile: its loop iteration had ended). */
         simClusterStep(sim);
         if (sim->f.time >= sim->next_client) {
             sim->next_client = sim->f.time + 10;
@@ -223,6 +230,7 @@ static bool converged(struct sim *sim)
 static void drawParams(struct sim *sim, const struct simParams *force)
 {
     struct simParams *p = &sim->p;
+    unsigned roll;
 
     p->n_servers = 3 + simRandN(&sim->rng, 3);
     p->n_clients = 2 + simRandN(&sim->rng, 3);
@@ -233,11 +241,40 @@ static void drawParams(struct sim *sim, const struct simParams *force)
     p->nemesis_rate = simChance(&sim->rng, 10) ? 0 : 5 + simRandN(&sim->rng, 30);
     p->issue_rate = 2 + simRandN(&sim->rng, 10);
     p->grow = p->n_servers < 5 && simChance(&sim->rng, 25);
+    /* Batching from its own stream: with one command per entry, a seed
+     * runs much as it did before batches. */
+    roll = simRandN(&sim->batch_rng, 100);
+    p->batch_max = roll < 30 ? 1 : roll < 45 ? 2 : roll < 60 ? 4 : roll < 75 ? 8 : UINT_MAX;
+    p->legacy_pct = simChance(&sim->batch_rng, 20) ? 30 : 0;
+    p->late_pct = simChance(&sim->batch_rng, 30) ? 20 : 0;
+    if (force->batch_max != 0) {
+        /* Forced: plain batches only (with 1, the runs of before batches). */
+        p->batch_max = force->batch_max;
+        p->legacy_pct = 0;
+        p->late_pct = 0;
+    }
     p->broken_delete = force->broken_delete;
     p->verbose = force->verbose;
     if (force->n_servers != 0) {
         p->n_servers = force->n_servers;
     }
+}
+
+/* What `make sim SEED=S` needs beside the seed to replay a run forced by
+ * @force: "" or " SIM_FLAGS='...'", in @buf. */
+static const char *replayFlags(const struct simParams *force, char *buf, size_t size)
+{
+    char batch[32] = "";
+
+    if (force->batch_max != 0) {
+        snprintf(batch, sizeof batch, "--batch-max %u", force->batch_max);
+    }
+    if (!force->broken_delete && batch[0] == '\0') {
+        return "";
+    }
+    snprintf(buf, size, " SIM_FLAGS='%s%s%s'", force->broken_delete ? "--broken-delete" : "",
+             force->broken_delete && batch[0] != '\0' ? " " : "", batch);
+    return buf;
 }
 
 /* Run seed @seed; write the report to @out. Returns 0 if it passed. */
@@ -248,11 +285,14 @@ static int runSeed(uint64_t seed, const struct simParams *force, FILE *out)
     struct duties work = {true, true, true};
     struct duties calm = {false, false, true};
     struct raft_barrier barrier;
-    unsigned i, q, installs = 0, empty;
+    unsigned i, q, installs = 0, empty, largest = 0;
+    unsigned long commands = 0;
+    raft_index at;
     int result = -1;
 
     sim->seed = seed;
     sim->rng.s = seed;
+    sim->batch_rng.s = seed ^ 0x62617463685f726eull;
     drawParams(sim, force);
     sim->tmp = tmpdirMake();
     if (sim->tmp == NULL || simClusterStart(sim) != 0) {
@@ -350,27 +390,37 @@ check:
     for (i = 0; i < sim->n; i++) {
         installs += raft_fixture_n_recv(&sim->f, i, RAFT_IO_INSTALL_SNAPSHOT);
     }
-    fprintf(out, "stats seed=%llu servers=%u clients=%u entries=%llu steps=%lu time=%llu "
-            "installs=%u failstops=%u grown=%d acks=%zu\n",
+    for (at = 1; at <= sim->log_max; at++) {
+        if (sim->log[at].set) {
+            unsigned n = simCommandCount(sim->log[at].buf, sim->log[at].len);
+            commands += n;
+            largest = n > largest ? n : largest;
+        }
+    }
+    fprintf(out, "stats seed=%llu servers=%u clients=%u entries=%llu commands=%lu largest=%u "
+            "flushfail=%u steps=%lu time=%llu installs=%u failstops=%u grown=%d acks=%zu\n",
             (unsigned long long)seed, sim->p.n_servers, sim->p.n_clients,
-            (unsigned long long)sim->log_max, sim->steps, (unsigned long long)sim->f.time,
-            installs, sim->fail_stops, sim->grow_done, sim->n_acks);
+            (unsigned long long)sim->log_max, commands, largest, sim->flush_failures,
+            sim->steps, (unsigned long long)sim->f.time, installs, sim->fail_stops,
+            sim->grow_done, sim->n_acks);
     if (sim->p.verbose) {
         simPrintHistory(sim, stderr, 1, sim->log_max);
     }
     if (sim->failure.inv == SIM_INV_NONE) {
         result = 0;
     } else {
-        raft_index at = sim->failure.index;
+        char flags[64];
+        at = sim->failure.index;
         fprintf(out, "seed %llu FAILED: invariant %s\n  %s\n", (unsigned long long)seed,
                 simInvariantName(sim->failure.inv), sim->failure.text);
         fprintf(out, "  replay: make sim SEED=%llu%s\n", (unsigned long long)seed,
-                sim->p.broken_delete ? " SIM_FLAGS=--broken-delete" : "");
+                replayFlags(force, flags, sizeof flags));
         fprintf(out, "  run: %u servers, %u clients, window %u, %u ops, snapshot threshold "
-                "%u trailing %u, nemesis %u%%, grow %d\n",
+                "%u trailing %u, nemesis %u%%, grow %d, batch max %u, legacy %u%%, late "
+                "flush %u%%\n",
                 sim->p.n_servers, sim->p.n_clients, sim->p.window, sim->p.ops,
                 sim->p.snapshot_threshold, sim->p.snapshot_trailing, sim->p.nemesis_rate,
-                sim->p.grow);
+                sim->p.grow, sim->p.batch_max, sim->p.legacy_pct, sim->p.late_pct);
         simPrintServers(sim, out);
         if (at == 0) {
             at = sim->log_max;
@@ -388,7 +438,8 @@ check:
 struct batch
 {
     unsigned passed, failed;
-    unsigned long entries, installs, failstops, grown;
+    unsigned long entries, commands, flushfail, installs, failstops, grown;
+    unsigned largest; /* commands in the largest entry */
     uint64_t first_failed;
 };
 
@@ -411,12 +462,16 @@ struct batch
  *        committed an entry a majority lacked; the server that applied it
  *        later met the conflict and turned unavailable. raft/appendguard.c
  *        clamps such answers to what is known to match.
- * Seeds 1..8000 all pass. */
+ * Seeds 1..8000 all passed before batches. Batching is drawn from its own
+ * stream (drawParams), and --batch-max 1 replays a seed exactly as it ran
+ * before batches: the regression seeds below run that way, those inside
+ * the batch too (the batch runs them with their drawn batching). */
 static const uint64_t simKnownFailures[] = {0};
 
-/* Seeds past the fixed batch that once failed, run by `make test` as
- * regression cases (see above), 0-terminated. */
-static const uint64_t simRegressionSeeds[] = {1643, 4213, 4286, 5145, 5401, 5416, 0};
+/* Seeds that once failed, run by `make test` as regression cases (see
+ * above) with one command per entry, as when they failed, 0-terminated. */
+static const uint64_t simRegressionSeeds[] = {20,   243,  421,  1643, 2614, 2984, 3867,
+                                              4213, 4286, 5145, 5401, 5416, 0};
 
 /* Seeds runBatch leaves out (counted neither way), or NULL. */
 static const uint64_t *batchSkip;
@@ -440,11 +495,14 @@ struct child
 };
 
 /* Collect one finished child: count it, print its report if it failed. */
-static void reap(struct child *c, int status, struct batch *b, bool quiet_failures)
+static void reap(struct child *c, int status, struct batch *b, const struct simParams *force,
+                 bool quiet_failures)
 {
+    char flags[64];
     char line[2048];
     bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    unsigned long entries = 0, installs = 0, failstops = 0;
+    unsigned long entries = 0, commands = 0, flushfail = 0, installs = 0, failstops = 0;
+    unsigned largest = 0;
     int grown = 0;
 
     rewind(c->out);
@@ -452,6 +510,9 @@ static void reap(struct child *c, int status, struct batch *b, bool quiet_failur
         if (strncmp(line, "stats ", 6) == 0) {
             char *p;
             if ((p = strstr(line, "entries=")) != NULL) entries = strtoul(p + 8, NULL, 10);
+            if ((p = strstr(line, "commands=")) != NULL) commands = strtoul(p + 9, NULL, 10);
+            if ((p = strstr(line, "largest=")) != NULL) largest = (unsigned)atoi(p + 8);
+            if ((p = strstr(line, "flushfail=")) != NULL) flushfail = strtoul(p + 10, NULL, 10);
             if ((p = strstr(line, "installs=")) != NULL) installs = strtoul(p + 9, NULL, 10);
             if ((p = strstr(line, "failstops=")) != NULL) failstops = strtoul(p + 10, NULL, 10);
             if ((p = strstr(line, "grown=")) != NULL) grown = atoi(p + 6);
@@ -463,14 +524,17 @@ static void reap(struct child *c, int status, struct batch *b, bool quiet_failur
     }
     if (failed && !quiet_failures) {
         if (WIFSIGNALED(status)) {
-            printf("seed %llu FAILED: killed by signal %d (%s)\n  replay: make sim SEED=%llu\n",
+            printf("seed %llu FAILED: killed by signal %d (%s)\n  replay: make sim SEED=%llu%s\n",
                    (unsigned long long)c->seed, WTERMSIG(status),
                    WTERMSIG(status) == SIGALRM ? "wall clock limit" : strsignal(WTERMSIG(status)),
-                   (unsigned long long)c->seed);
+                   (unsigned long long)c->seed, replayFlags(force, flags, sizeof flags));
         }
     }
     fclose(c->out);
     b->entries += entries;
+    b->commands += commands;
+    b->flushfail += flushfail;
+    b->largest = largest > b->largest ? largest : b->largest;
     b->installs += installs;
     b->failstops += failstops;
     b->grown += (unsigned long)grown;
@@ -523,7 +587,7 @@ static void runBatch(uint64_t first, unsigned n, unsigned jobs, const struct sim
         }
         for (k = 0; k < jobs; k++) {
             if (kids[k].pid == pid) {
-                reap(&kids[k], status, b, quiet_failures);
+                reap(&kids[k], status, b, force, quiet_failures);
                 kids[k].pid = 0;
                 running--;
             }
@@ -536,7 +600,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sim --seed S [-v] | --seeds N [--first S] [-j J] | --test [-j J]\n"
-            "           [--broken-delete] [--servers N]\n");
+            "           [--broken-delete] [--servers N] [--batch-max N]\n");
     exit(2);
 }
 
@@ -556,16 +620,18 @@ static double secondsSince(const struct timespec *t0)
 
 static void printBatch(const char *what, const struct batch *b, unsigned n, double secs)
 {
-    printf("sim: %s: %u seeds in %.1f s (%.1f seeds/s); %lu entries applied, %lu snapshot "
-           "installs, %lu fail-stops, %lu grown\n",
-           what, n, secs, secs > 0 ? n / secs : 0.0, b->entries, b->installs, b->failstops,
-           b->grown);
+    printf("sim: %s: %u seeds in %.1f s (%.1f seeds/s); %lu entries applied (%lu commands, "
+           "up to %u in one; %lu batches refused at the flush), %lu snapshot installs, "
+           "%lu fail-stops, %lu grown\n",
+           what, n, secs, secs > 0 ? n / secs : 0.0, b->entries, b->commands, b->largest,
+           b->flushfail, b->installs, b->failstops, b->grown);
 }
 
 /* `make test`: the fixed batch, random seeds, the self-check. */
 static int runTest(unsigned jobs, const struct simParams *force)
 {
     struct simParams broken = *force;
+    struct simParams unbatched = *force;
     struct batch fixed, rnd, self;
     struct timespec t0;
     uint64_t first = randomSeed();
@@ -589,13 +655,14 @@ static int runTest(unsigned jobs, const struct simParams *force)
 
     {
         const uint64_t *k;
+        unbatched.batch_max = 1;
         for (k = simRegressionSeeds; *k != 0; k++) {
             struct batch one;
-            runBatch(*k, 1, 1, force, false, &one);
+            runBatch(*k, 1, 1, &unbatched, false, &one);
             fixed.passed += one.passed;
             fixed.failed += one.failed;
         }
-        printf("sim: regression seeds past the batch: %zu run\n",
+        printf("sim: regression seeds, one command per entry as when they failed: %zu run\n",
                sizeof simRegressionSeeds / sizeof simRegressionSeeds[0] - 1);
     }
     tests_failed += fixed.failed > 0;
@@ -639,6 +706,8 @@ int main(int argc, char *argv[])
             if (force.n_servers < 3 || force.n_servers > 5) {
                 usage();
             }
+        } else if (strcmp(argv[i], "--batch-max") == 0 && i + 1 < argc) {
+            force.batch_max = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--broken-delete") == 0) {
             force.broken_delete = true;
         } else if (strcmp(argv[i], "--test") == 0) {
@@ -676,7 +745,7 @@ int main(int argc, char *argv[])
         struct child c = {getpid(), seed, out};
         int rv = runSeed(seed, &force, out);
         memset(&b, 0, sizeof b);
-        reap(&c, rv == 0 ? 0 : 256, &b, false);
+        reap(&c, rv == 0 ? 0 : 256, &b, &force, false);
     } else {
         runBatch(first, n, jobs, &force, false, &b);
     }

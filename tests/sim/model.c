@@ -222,12 +222,22 @@ struct mMsg
     bool in_reply;         /* scratch: delivered by the receive at hand */
 };
 
+/* Where a session's reply to a seq was stored: the command that first
+ * applied it, and its reply. */
+struct mStored
+{
+    raft_index index; /* 0: none */
+    unsigned k;       /* command of that entry, from 1 */
+    const void *reply;
+    size_t reply_len;
+};
+
 struct mSession
 {
     uint64_t cid;
     uint64_t last;
     uint64_t ack;
-    raft_index *stored; /* index of the entry whose reply is stored, by seq */
+    struct mStored *stored; /* by seq */
     size_t cap;
 };
 
@@ -245,6 +255,7 @@ struct model
     unsigned queue_vis[SIM_QUEUES]; /* default visibility, seconds */
     unsigned queue_sent[SIM_QUEUES];
     raft_index index; /* entry at hand */
+    unsigned k;       /* its command at hand, from 1 */
     uint64_t now;
 };
 
@@ -281,7 +292,7 @@ static struct mSession *session(struct model *m, uint64_t cid)
     return &m->sessions[m->n_sessions++];
 }
 
-static void storeReply(struct mSession *s, uint64_t seq, raft_index index)
+static void storeReply(struct mSession *s, uint64_t seq, const struct mStored *at)
 {
     if (seq >= s->cap) {
         size_t cap = s->cap ? s->cap : 64;
@@ -292,7 +303,7 @@ static void storeReply(struct mSession *s, uint64_t seq, raft_index index)
         memset(s->stored + s->cap, 0, (cap - s->cap) * sizeof *s->stored);
         s->cap = cap;
     }
-    s->stored[seq] = index;
+    s->stored[seq] = *at;
 }
 
 /* One message accepted by a send (or a batch entry) with @args. */
@@ -569,25 +580,31 @@ static void modelEffects(struct model *m, const struct fsmCommand *cmd,
     }
 }
 
-/* Replay one entry. */
-static void modelEntry(struct model *m, raft_index index)
+/* Replay command @m->k of entry @m->index, @buf, whose reply is @reply. */
+static void modelCommand(struct model *m, const void *buf, size_t len, const void *reply,
+                         size_t reply_len)
 {
     struct sim *sim = m->sim;
-    struct simEntry *e = &sim->log[index];
+    raft_index index = m->index;
     struct fsmCommand cmd;
     msgpack_unpacked ua, ur;
     const msgpack_object *ok;
     struct mSession *s;
+    struct mStored at;
     char code[64];
     size_t off = 0;
     bool is_ok;
 
-    if (fsmCommandDecode(e->buf, e->len, &cmd) != 0) {
-        simFail(sim, SIM_INV_SENT, index, "entry %llu does not decode",
+    if (fsmCommandDecode(buf, len, &cmd) != 0) {
+        simFail(sim, SIM_INV_SENT, index, "command %u of entry %llu does not decode", m->k,
                 (unsigned long long)index);
         return;
     }
-    m->index = index;
+    if (reply == NULL) {
+        simFail(sim, SIM_INV_IDENTICAL, index, "command %u of entry %llu has no reply", m->k,
+                (unsigned long long)index);
+        return;
+    }
     m->now = cmd.now_ms;
     msgpack_unpacked_init(&ua);
     msgpack_unpacked_init(&ur);
@@ -595,9 +612,9 @@ static void modelEntry(struct model *m, raft_index index)
         msgpack_unpack_next(&ua, cmd.args, cmd.args_len, &off);
     }
     off = 0;
-    if (msgpack_unpack_next(&ur, e->reply, e->reply_len, &off) != MSGPACK_UNPACK_SUCCESS) {
-        simFail(sim, SIM_INV_SENT, index, "the reply to entry %llu is not msgpack",
-                (unsigned long long)index);
+    if (msgpack_unpack_next(&ur, reply, reply_len, &off) != MSGPACK_UNPACK_SUCCESS) {
+        simFail(sim, SIM_INV_SENT, index, "the reply to command %u of entry %llu is not msgpack",
+                m->k, (unsigned long long)index);
         goto out;
     }
     ok = mpGet(&ur.data, "ok");
@@ -614,26 +631,27 @@ static void modelEntry(struct model *m, raft_index index)
         goto out;
     }
     if (cmd.seq <= s->last) {
-        raft_index first = cmd.seq < s->cap ? s->stored[cmd.seq] : 0;
-        struct simEntry *f = first != 0 ? &sim->log[first] : NULL;
+        const struct mStored *f = cmd.seq < s->cap && s->stored[cmd.seq].index != 0
+                                      ? &s->stored[cmd.seq]
+                                      : NULL;
         if (strcmp(code, "SessionExpired") == 0 && cmd.seq < s->ack) {
             goto out;
         }
-        if (f == NULL || f->reply_len != e->reply_len ||
-            memcmp(f->reply, e->reply, e->reply_len) != 0) {
+        if (f == NULL || f->reply_len != reply_len || memcmp(f->reply, reply, reply_len) != 0) {
             simFail(sim, SIM_INV_SENT, index,
-                    "retry of seq %llu (first applied at #%llu) got a different reply than "
-                    "the first: applied twice?",
-                    (unsigned long long)cmd.seq, (unsigned long long)first);
+                    "retry of seq %llu (command %u of entry %llu; first applied at #%llu "
+                    "command %u) got a different reply than the first: applied twice?",
+                    (unsigned long long)cmd.seq, m->k, (unsigned long long)index,
+                    (unsigned long long)(f != NULL ? f->index : 0), f != NULL ? f->k : 0);
         }
         goto out;
     }
     if (cmd.seq > s->last + 1) {
         if (strcmp(code, "OutOfOrder") != 0 && strcmp(code, "TooManyInFlight") != 0) {
             simFail(sim, SIM_INV_SENT, index,
-                    "seq %llu applied (reply %s) although the session's last applied seq "
-                    "is %llu: a gap",
-                    (unsigned long long)cmd.seq, is_ok ? "ok" : code,
+                    "seq %llu applied (reply %s, command %u of the entry) although the "
+                    "session's last applied seq is %llu: a gap",
+                    (unsigned long long)cmd.seq, is_ok ? "ok" : code, m->k,
                     (unsigned long long)s->last);
         }
         goto out;
@@ -643,21 +661,47 @@ static void modelEntry(struct model *m, raft_index index)
     }
     if (strcmp(code, "OutOfOrder") == 0 || strcmp(code, "SessionExpired") == 0) {
         simFail(sim, SIM_INV_SENT, index,
-                "seq %llu is the next of its session (last applied %llu) but got %s",
-                (unsigned long long)cmd.seq, (unsigned long long)s->last, code);
+                "seq %llu (command %u of the entry) is the next of its session (last applied "
+                "%llu) but got %s",
+                (unsigned long long)cmd.seq, m->k, (unsigned long long)s->last, code);
         goto out;
     }
     s->last = cmd.seq;
     if (cmd.ack > s->ack) {
         s->ack = cmd.ack;
     }
-    storeReply(s, cmd.seq, index);
+    at.index = index;
+    at.k = m->k;
+    at.reply = reply;
+    at.reply_len = reply_len;
+    storeReply(s, cmd.seq, &at);
     if (is_ok) {
         modelEffects(m, &cmd, &ua.data, &ur.data);
     }
 out:
     msgpack_unpacked_destroy(&ua);
     msgpack_unpacked_destroy(&ur);
+}
+
+/* Replay one entry: each of its commands, in order. */
+static void modelEntry(struct model *m, raft_index index)
+{
+    struct simEntry *e = &m->sim->log[index];
+    struct simCommands r;
+    const void *cmd, *reply;
+    size_t len, reply_len;
+
+    m->index = index;
+    simCommandsInit(&r, e->buf, e->len, e->reply, e->reply_len);
+    while (m->sim->failure.inv == SIM_INV_NONE &&
+           simCommandsNext(&r, &cmd, &len, &reply, &reply_len)) {
+        m->k = r.k;
+        modelCommand(m, cmd, len, reply, reply_len);
+    }
+    if (m->sim->failure.inv == SIM_INV_NONE && r.reply_off != e->reply_len) {
+        simFail(m->sim, SIM_INV_IDENTICAL, index,
+                "entry %llu has more replies than commands", (unsigned long long)index);
+    }
 }
 
 int simModelCheck(struct sim *sim)
@@ -675,6 +719,12 @@ int simModelCheck(struct sim *sim)
         if (sim->log[i].set) {
             modelEntry(m, i);
         }
+    }
+    if (sim->failure.inv != SIM_INV_NONE && m->index != 0) {
+        /* Which command of a batch entry the model was replaying. */
+        size_t used = strlen(sim->failure.text);
+        snprintf(sim->failure.text + used, sizeof sim->failure.text - used,
+                 " [replaying command %u of entry #%llu]", m->k, (unsigned long long)m->index);
     }
     /* Invariant 2: after the drain, nothing sent may remain. */
     for (k = 0; k < m->n_msgs && sim->failure.inv == SIM_INV_NONE; k++) {

@@ -131,20 +131,20 @@ static int clientOf(struct sim *sim, uint64_t cid)
     return -1;
 }
 
-/* Print one applied entry. */
-static void printEntry(struct sim *sim, FILE *out, raft_index index)
+/* Print one command of an applied entry: @pos is "#index" or
+ * "#index.k" for command k of a batch. */
+static void printCommand(struct sim *sim, FILE *out, const char *pos, unsigned server,
+                         const void *buf, size_t len, const void *reply, size_t reply_len)
 {
-    struct simEntry *e = &sim->log[index];
     struct fsmCommand cmd;
     msgpack_unpacked u;
     size_t off = 0;
 
-    if (fsmCommandDecode(e->buf, e->len, &cmd) != 0) {
-        fprintf(out, "  #%llu undecodable entry (%zu bytes)\n", (unsigned long long)index, e->len);
+    if (fsmCommandDecode(buf, len, &cmd) != 0) {
+        fprintf(out, "  %s undecodable command (%zu bytes)\n", pos, len);
         return;
     }
-    fprintf(out, "  #%llu t=%.3fs s%u", (unsigned long long)index,
-            (double)(cmd.now_ms - SIM_EPOCH_MS) / 1000.0, e->server);
+    fprintf(out, "  %s t=%.3fs s%u", pos, (double)(cmd.now_ms - SIM_EPOCH_MS) / 1000.0, server);
     if (cmd.client_id != 0) {
         fprintf(out, " c%d seq=%llu ack=%llu", clientOf(sim, cmd.client_id),
                 (unsigned long long)cmd.seq, (unsigned long long)cmd.ack);
@@ -157,11 +157,36 @@ static void printEntry(struct sim *sim, FILE *out, raft_index index)
     }
     off = 0;
     fprintf(out, "\n      -> ");
-    if (msgpack_unpack_next(&u, e->reply, e->reply_len, &off) == MSGPACK_UNPACK_SUCCESS) {
+    if (reply == NULL) {
+        fprintf(out, "(no reply)");
+    } else if (msgpack_unpack_next(&u, reply, reply_len, &off) == MSGPACK_UNPACK_SUCCESS) {
         printObject(out, &u.data, 2000);
     }
     fprintf(out, "\n");
     msgpack_unpacked_destroy(&u);
+}
+
+/* Print one applied entry, command by command. */
+static void printEntry(struct sim *sim, FILE *out, raft_index index)
+{
+    struct simEntry *e = &sim->log[index];
+    struct simCommands r;
+    const void *cmd, *reply;
+    size_t len, reply_len;
+    char pos[48];
+
+    simCommandsInit(&r, e->buf, e->len, e->reply, e->reply_len);
+    if (r.is_batch) {
+        fprintf(out, "  #%llu batch of %u commands\n", (unsigned long long)index, r.batch.left);
+    }
+    while (simCommandsNext(&r, &cmd, &len, &reply, &reply_len)) {
+        if (r.is_batch) {
+            snprintf(pos, sizeof pos, "#%llu.%u", (unsigned long long)index, r.k);
+        } else {
+            snprintf(pos, sizeof pos, "#%llu", (unsigned long long)index);
+        }
+        printCommand(sim, out, pos, e->server, cmd, len, reply, reply_len);
+    }
 }
 
 void simPrintHistory(struct sim *sim, FILE *out, raft_index from, raft_index to)

@@ -6,8 +6,12 @@
  *
  * Files:
  *   cluster.c   the fixture, one fsm per server, the node layer (readiness
- *               barrier, now_ms stamping, write batches), fail-stop disk
- *               errors, the network state, the applied log of every server;
+ *               barrier, write batches), fail-stop disk errors, the network
+ *               state, the applied log of every server;
+ *   propose.c   proposals as qraftd makes them: now_ms stamping, the
+ *               commands of a step batched into one raft entry per server;
+ *   entry.c     the commands and replies of an applied entry, and the
+ *               self-check's broken delete;
  *   client.c    client sessions: seq, ack mark, pipelining and retries;
  *   workload.c  the operations the clients issue, and what they learn from
  *               the replies (receipts, acknowledged sends);
@@ -76,9 +80,19 @@ struct simParams
     unsigned nemesis_rate;   /* percent chance of a fault per 100 ms */
     unsigned issue_rate;     /* percent chance a client issues per 10 ms */
     bool grow;               /* add a server during the run */
+    unsigned batch_max;      /* commands in one raft entry, at most */
+    unsigned legacy_pct;     /* percent of one-command batches proposed as
+                                an older single-command entry */
+    unsigned late_pct;       /* percent of steps whose proposals are flushed
+                                after the fixture step, not before: raft's
+                                own I/O came between them (leadership may
+                                have gone: nothing is proposed) */
     bool broken_delete;      /* the self-check: a wrapper forgets deletes */
     bool verbose;            /* trace every event to stderr */
 };
+
+/* A batch of proposals of one server (propose.c). */
+struct simBatch;
 
 /* One server: fixture index, its fsm and glue, and the node layer that
  * qraftd puts around them (raft/replica.c), rebuilt for the fixture. */
@@ -144,6 +158,10 @@ struct simServer
     raft_term barrier_term;
     raft_term ready_term;
     uint64_t last_stamp;
+    /* Proposals of this step not yet handed to raft (propose.c): batches
+     * in order, each one raft entry. */
+    struct simBatch *batches;
+    struct simBatch *batches_last;
     unsigned disk_latency;
     unsigned net_latency;
 };
@@ -153,9 +171,9 @@ struct simEntry
 {
     bool set;
     unsigned server;       /* first server that applied it */
-    void *buf;             /* the log entry */
+    void *buf;             /* the log entry: a batch, or one command */
     size_t len;
-    void *reply;           /* the fsm's reply bytes */
+    void *reply;           /* the replies to its commands (simRepliesPack) */
     size_t reply_len;
     raft_time time;        /* fixture time of the first apply */
 };
@@ -239,6 +257,8 @@ struct sim
     uint64_t seed;
     struct simParams p;
     struct simRng rng;      /* workload and nemesis draws */
+    struct simRng batch_rng; /* batching draws (apart, so that a seed's
+                                workload and faults do not depend on them) */
     char *tmp;              /* temporary directory of this seed */
     struct raft_fixture f;
     struct simServer servers[SIM_SERVERS_MAX];
@@ -278,6 +298,7 @@ struct sim
     /* Statistics. */
     unsigned long steps;
     unsigned snapshots_installed;
+    unsigned flush_failures;     /* batches raft_apply refused at the flush */
     unsigned fail_stops;
     bool closing;
     /* The first violation. */
@@ -293,19 +314,73 @@ int simClusterStart(struct sim *sim);
 /* Close raft and every fsm. */
 void simClusterClose(struct sim *sim);
 
-/* One fixture step, then what a node does after a loop iteration: commit
- * the fsm write batch (sometimes: batches vary), watch leadership. */
+/* Hand the proposals of the step to raft (simClusterFlush), one fixture
+ * step, then what a node does after a loop iteration: commit the fsm write
+ * batch (sometimes: batches vary), watch leadership. */
 void simClusterStep(struct sim *sim);
 
-/* Propose @cmd on server @i as qraftd would (stamps now_ms, pads, raft_apply
- * with raft_malloc'd memory). Returns 0 (then @cb is called once, with the
- * raft status and the fsm reply), or one of: */
+/* propose.c ------------------------------------------------------------ */
+
+/* Propose @cmd on server @i as qraftd would: refuse at once, or stamp
+ * now_ms and add the command to the server's batch of this step. Returns 0
+ * (then @cb is called once: with 0 and a struct glueResult holding the one
+ * reply to @cmd, or with a raft status and NULL when the outcome is not
+ * known or nothing was proposed), or one of: */
 enum { SIM_ENOTLEADER = 1, SIM_ENOTREADY, SIM_EDOWN, SIM_ENOMEM };
 int simPropose(struct sim *sim,
                unsigned i,
                struct fsmCommand *cmd,
                struct raft_apply *req,
                raft_apply_cb cb);
+
+/* The end of a step's loop iteration: every server's pending batches go
+ * to raft, one raft_apply each. */
+void simClusterFlush(struct sim *sim);
+
+/* Give every proposal not yet handed to raft @status (closing). */
+void simProposalsDrop(struct sim *sim, int status);
+
+/* entry.c -------------------------------------------------------------- */
+
+/* The commands of an entry, with their replies (packed by simRepliesPack;
+ * NULL for none), in order. */
+struct simCommands
+{
+    const void *buf;
+    size_t len;
+    const void *replies;
+    size_t replies_len;
+    size_t reply_off;
+    struct batchReader batch;
+    bool is_batch; /* a sound batch; else one command, as the glue does */
+    bool done;     /* the one command was given */
+    unsigned k;    /* commands given so far */
+};
+void simCommandsInit(struct simCommands *r,
+                     const void *buf,
+                     size_t len,
+                     const void *replies,
+                     size_t replies_len);
+
+/* The next command and its reply (NULL, 0 past the last reply); false
+ * after the last command. */
+bool simCommandsNext(struct simCommands *r,
+                     const void **cmd,
+                     size_t *len,
+                     const void **reply,
+                     size_t *reply_len);
+
+/* Number of commands the glue applies for entry @buf. */
+unsigned simCommandCount(const void *buf, size_t len);
+
+/* Every reply of @res, each as a 4-byte length (host order) and its bytes,
+ * in memory from malloc. */
+void *simRepliesPack(const struct glueResult *res, size_t *len);
+
+/* The self-check: @buf with its qualifying DeleteMessage commands turned
+ * into ChangeMessageVisibility 0 (in memory from raft_malloc), or NULL when
+ * it has none or broken_delete is off. */
+void *simBrokenDelete(struct sim *sim, const struct raft_buffer *buf, size_t *len);
 
 /* Index of the leader whose barrier is applied, or sim->n if none. */
 unsigned simReadyLeader(struct sim *sim);
@@ -388,9 +463,9 @@ void simNemesisHeal(struct sim *sim);
 
 /* model.c -------------------------------------------------------------- */
 
-/* Record that server @s applied @buf at @index with @reply: the first
- * server to apply an index defines it; others must match it byte for byte.
- */
+/* Record that server @s applied @buf at @index with @reply (every reply of
+ * the entry, simRepliesPack): the first server to apply an index defines
+ * it; others must match it byte for byte. */
 void simLogRecord(struct sim *sim,
                   unsigned s,
                   raft_index index,
