@@ -254,6 +254,11 @@ void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, 
 void replicaFatal(struct replica *r, const char *what, int rv);
 
 
+/* Read every LZ4-framed snapshot file in raft directory @dir through a
+ * decoder: libraft 0.15 spins for ever on a frame cut short (snapcheck.c).
+ * 0, or -1 with the file and the damage in @errmsg (256 bytes). */
+int replicaCheckSnapshots(const char *dir, char *errmsg);
+
 /* Put wrappers around libraft's disk methods (fail-stop on errors). */
 void replicaWrapIo(struct replica *r);
 

@@ -404,6 +404,10 @@ int replicaStart(struct replica *r, char *errmsg)
 {
     int rv;
 
+    rv = replicaCheckSnapshots(r->dir, errmsg);
+    if (rv != 0) {
+        return RAFT_CORRUPT;
+    }
     rv = raft_start(&r->raft);
     if (rv != 0) {
         snprintf(errmsg, 256, "raft start: %s (%s)", raft_errmsg(&r->raft), raft_strerror(rv));

@@ -244,6 +244,81 @@ static void test_corrupt_segment_refused(void **state)
     stopCluster(NULL);
 }
 
+/* Cut the newest snapshot file of node @i to half its length (its LZ4
+ * frame magic stays): libraft 0.15 alone spins for ever decompressing it. */
+static void truncateSnapshot(unsigned i)
+{
+    char dir[300];
+    char best[600] = "";
+    char newest[300] = "";
+    off_t size = 0;
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+
+    snprintf(dir, sizeof dir, "%s/raft", cluster.nodes[i].dir);
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "snapshot-", 9) != 0 ||
+            (len > 5 && strcmp(e->d_name + len - 5, ".meta") == 0)) {
+            continue;
+        }
+        /* snapshot-TERM-INDEX-TIMESTAMP: the one with the largest index. */
+        if (newest[0] == '\0' || strverscmp(e->d_name, newest) > 0) {
+            snprintf(newest, sizeof newest, "%s", e->d_name);
+        }
+    }
+    closedir(d);
+    assert_true(newest[0] != '\0');
+    snprintf(best, sizeof best, "%s/%s", dir, newest);
+    assert_int_equal(stat(best, &st), 0);
+    size = st.st_size;
+    assert_true(size > 64);
+    printf("# cutting %s from %lld to %lld bytes\n", best, (long long)size,
+           (long long)(size / 2));
+    assert_int_equal(truncate(best, size / 2), 0);
+}
+
+static void test_truncated_snapshot_refused(void **state)
+{
+    qraft_client *client;
+    int status;
+    (void)state;
+
+    memset(&cluster, 0, sizeof cluster);
+    assert_int_equal(testClusterStart(&cluster, 3, 17900, FLAGS " --snapshot-threshold 64",
+                                      30000),
+                     0);
+    clusterUp = true;
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_create_queue(client, "snap", NULL, 0, NULL, 0), QRAFT_OK);
+    sendMany(client, "snap", 300, 0);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assert_int_not_equal(testNodeStop(&cluster, 2, SIGTERM, 15000), -1);
+
+    truncateSnapshot(2);
+    assert_int_equal(testNodeStart(&cluster, 2), 0);
+    status = waitExit(2, 10000);
+    assert_true(status != -1); /* it did not hang */
+    assert_true(WIFEXITED(status));
+    printf("# node 3 refused to start on a truncated snapshot: exit status %d\n",
+           WEXITSTATUS(status));
+    if (WEXITSTATUS(status) != 2) {
+        dumpLog(2);
+    }
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_true(logHas(2, "cut short"));
+
+    sendMany(client, "snap", 10, 300);
+    assert_int_equal(drainCount(client, "snap"), 310);
+    qraft_close(client);
+    stopCluster(NULL);
+}
+
 /* A small map: sends are refused with OverLimit before the store is full
  * (never a map-full at apply, which would stop every node), and accepted
  * again once messages are gone. */
@@ -307,6 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_disk_error_stops_node, stopCluster),
         cmocka_unit_test_teardown(test_corrupt_segment_refused, stopCluster),
+        cmocka_unit_test_teardown(test_truncated_snapshot_refused, stopCluster),
         cmocka_unit_test_teardown(test_store_high_water, stopCluster),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
