@@ -24,10 +24,16 @@
  * the threshold never exceeds the number of entries that add up to that
  * many bytes (even below --snapshot-threshold), and a state larger than
  * the cap is then snapshotted state/cap times per cap of log appended.
- * When the state shrinks below half of the last snapshot (a drained
- * backlog), fsmAdapterRepace (called about once a second) paces by the
- * state as it is now; glueApply calls it at once when the log passes
- * --snapshot-log-max, before the first snapshot too. Entries are batches of commands (batch.c), whose size
+ * libraft counts entries, and an entry is a batch of commands whose size
+ * follows the load (one command when idle, hundreds under pipelined load),
+ * so a count computed from one period's average size can let the next
+ * period's log grow far past the state's size. glueApply therefore also
+ * counts the log's bytes since the last snapshot and asks for a snapshot
+ * at once (threshold 1) when they reach the budget: the last snapshot's
+ * size (at least 8 MiB), or --snapshot-log-max if smaller (which holds
+ * before the first snapshot too). When the state shrinks below half of
+ * the last snapshot (a drained backlog), fsmAdapterRepace (called about
+ * once a second) paces by the state as it is now. Entries are batches of commands (batch.c), whose size
  * varies with the load, so the entries kept behind a snapshot are bounded
  * in bytes as well (GLUE_TRAILING_BYTES, never more than
  * --snapshot-trailing entries).
@@ -189,11 +195,13 @@ static int glueApply(struct raft_fsm *fsm,
 
     a->applied_bytes += buf->len;
     a->applied_entries++;
-    if (a->log_max != 0 && a->applied_bytes >= a->log_max && !a->log_max_paced) {
-        /* The log passed --snapshot-log-max since the last snapshot: make
-         * sure the threshold says so now, not at the next repace. */
-        a->log_max_paced = true;
-        fsmAdapterRepace(a);
+    if (a->raft != NULL && !a->log_budget_hit &&
+        a->applied_bytes >= fsmAdapterLogBudget(a->snapshot_raw_bytes, a->log_max)) {
+        /* The log since the last snapshot reached its budget in bytes:
+         * snapshot after this entry, whatever the entry count says (see
+         * "Pacing": entries are batches whose size follows the load). */
+        a->log_budget_hit = true;
+        raft_set_snapshot_threshold(a->raft, 1);
     }
     if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
         rv = glueApplyBatch(a, &r);
@@ -358,6 +366,10 @@ static uint64_t glueReturnMemory(void)
     return replicaMonotonicMs() - start;
 }
 
+/* The log between two snapshots may reach the last snapshot's size (the
+ * state), but is never cut below this. */
+#define GLUE_LOG_MIN_BYTES ((uint64_t)8 << 20)
+
 /* Entries kept behind a snapshot add up to about this many bytes, but
  * never fewer than GLUE_TRAILING_MIN entries. */
 #define GLUE_TRAILING_BYTES ((uint64_t)64 << 20)
@@ -383,6 +395,19 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
         threshold = log_max / avg > 0 ? log_max / avg : 1;
     }
     return threshold > UINT32_MAX ? UINT32_MAX : (unsigned)threshold;
+}
+
+uint64_t fsmAdapterLogBudget(uint64_t snapshot_bytes, uint64_t log_max)
+{
+    uint64_t budget = UINT64_MAX;
+
+    if (snapshot_bytes != 0) {
+        budget = snapshot_bytes > GLUE_LOG_MIN_BYTES ? snapshot_bytes : GLUE_LOG_MIN_BYTES;
+    }
+    if (log_max != 0 && log_max < budget) {
+        budget = log_max;
+    }
+    return budget;
 }
 
 unsigned fsmAdapterTrailing(uint64_t applied_bytes,
@@ -417,7 +442,7 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64
                                                            a->base_trailing));
     a->applied_bytes = 0;
     a->applied_entries = 0;
-    a->log_max_paced = false;
+    a->log_budget_hit = false;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
                "bytes=%zu ms=%llu next_after_entries=%llu trim_ms=%llu compressed=%zu",
                (size_t)a->snapshot_raw_bytes,
@@ -431,7 +456,7 @@ void fsmAdapterRepace(struct fsmAdapter *a)
     uint64_t capacity;
     uint64_t basis = a->snapshot_raw_bytes;
 
-    if (a->raft == NULL || a->snapshot != NULL || (basis == 0 && !a->log_max_paced) ||
+    if (a->raft == NULL || a->snapshot != NULL || basis == 0 || a->log_budget_hit ||
         fsmStoreUsage(a->fsm, &used, &capacity) != 0) {
         return;
     }
@@ -439,10 +464,8 @@ void fsmAdapterRepace(struct fsmAdapter *a)
      * backlog drained): pace by the state as it is now, so that a smaller
      * snapshot comes soon rather than after a log as long as the old state
      * (a node that restarts would restore the old large one and replay all
-     * of that log). Before the first snapshot, only when the log passed
-     * --snapshot-log-max (glueApply): --snapshot-threshold rules until
-     * then. */
-    if (basis == 0 || used < basis / 2) {
+     * of that log). */
+    if (used < basis / 2) {
         basis = used;
     }
     raft_set_snapshot_threshold(a->raft, fsmAdapterThreshold(basis, a->applied_bytes,

@@ -79,7 +79,8 @@ struct fsmAdapter
     unsigned base_threshold;
     unsigned base_trailing; /* --snapshot-trailing: entries, at most */
     uint64_t log_max;
-    bool log_max_paced; /* repaced since the log passed @log_max */
+    bool log_budget_hit; /* the log passed fsmAdapterLogBudget: a snapshot
+                            was asked for */
     uint64_t applied_bytes;   /* entry bytes applied since the last snapshot */
     uint64_t applied_entries; /* ... and their number */
     uint64_t snapshot_started_ms; /* monotonic, when `snapshot` began */
@@ -153,6 +154,11 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
                              unsigned base_threshold,
                              uint64_t log_max);
 
+/* Bytes of log since the last snapshot at which the next is asked for at
+ * once: the last snapshot's size (at least 8 MiB; no bound before the
+ * first), or @log_max if set and smaller. */
+uint64_t fsmAdapterLogBudget(uint64_t snapshot_bytes, uint64_t log_max);
+
 /* Entries to keep behind a snapshot: those that add up to about 64 MiB at
  * their average size, at least 64, at most @base_trailing. */
 unsigned fsmAdapterTrailing(uint64_t applied_bytes,
@@ -160,8 +166,7 @@ unsigned fsmAdapterTrailing(uint64_t applied_bytes,
                             unsigned base_trailing);
 
 /* Pace by the state as it is now when it shrank below half of the last
- * snapshot, or when the log passed --snapshot-log-max (see fsmglue.c
- * "Pacing"). Call about once a second. */
+ * snapshot (see fsmglue.c "Pacing"). Call about once a second. */
 void fsmAdapterRepace(struct fsmAdapter *a);
 
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */

@@ -77,6 +77,20 @@ static void test_trailing_bytes(void **state)
     assert_int_equal(fsmAdapterTrailing(0, 0, 100000), 65536);
 }
 
+/* The log's byte budget: the last snapshot's size, at least 8 MiB, at
+ * most --snapshot-log-max; before any snapshot only the bound. */
+static void test_log_budget(void **state)
+{
+    (void)state;
+    assert_true(fsmAdapterLogBudget(1024 * MIB, 0) == 1024 * MIB);
+    assert_true(fsmAdapterLogBudget(1024 * MIB, 512 * MIB) == 512 * MIB);
+    assert_true(fsmAdapterLogBudget(1024 * MIB, 1024 * MIB + 1) == 1024 * MIB);
+    assert_true(fsmAdapterLogBudget(1 * MIB, 0) == 8 * MIB);
+    assert_true(fsmAdapterLogBudget(1 * MIB, 2 * MIB) == 2 * MIB);
+    assert_true(fsmAdapterLogBudget(0, 0) == UINT64_MAX);
+    assert_true(fsmAdapterLogBudget(0, 512 * MIB) == 512 * MIB);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -84,6 +98,7 @@ int main(void)
         cmocka_unit_test(test_pace_log_max),
         cmocka_unit_test(test_pace_log_max_below_floor),
         cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_log_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
