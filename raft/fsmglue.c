@@ -375,18 +375,23 @@ static uint64_t glueReturnMemory(void)
 #define GLUE_TRAILING_BYTES ((uint64_t)64 << 20)
 #define GLUE_TRAILING_MIN 64u
 
+/* Average bytes of the entries applied since the last snapshot (1 KiB
+ * when none), never 0. */
+static uint64_t glueAverageEntry(uint64_t applied_bytes, uint64_t applied_entries)
+{
+    uint64_t avg = applied_entries > 0 ? applied_bytes / applied_entries : 1024;
+    return avg > 0 ? avg : 1;
+}
+
 unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
                              uint64_t applied_bytes,
                              uint64_t applied_entries,
                              unsigned base_threshold,
                              uint64_t log_max)
 {
-    uint64_t avg = applied_entries > 0 ? applied_bytes / applied_entries : 1024;
+    uint64_t avg = glueAverageEntry(applied_bytes, applied_entries);
     uint64_t threshold;
 
-    if (avg == 0) {
-        avg = 1;
-    }
     threshold = snapshot_bytes / avg;
     if (threshold < base_threshold) {
         threshold = base_threshold;
@@ -414,13 +419,8 @@ unsigned fsmAdapterTrailing(uint64_t applied_bytes,
                             uint64_t applied_entries,
                             unsigned base_trailing)
 {
-    uint64_t avg = applied_entries > 0 ? applied_bytes / applied_entries : 1024;
-    uint64_t trailing;
+    uint64_t trailing = GLUE_TRAILING_BYTES / glueAverageEntry(applied_bytes, applied_entries);
 
-    if (avg == 0) {
-        avg = 1;
-    }
-    trailing = GLUE_TRAILING_BYTES / avg;
     if (trailing < GLUE_TRAILING_MIN) {
         trailing = GLUE_TRAILING_MIN;
     }
@@ -507,9 +507,7 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
  * "QRAFTSN1"). */
 static bool glueIsFrame(const struct raft_buffer *buf)
 {
-    const uint8_t *p = buf->base;
-
-    return buf->len >= 4 && p[0] == 0x04 && p[1] == 0x22 && p[2] == 0x4d && p[3] == 0x18;
+    return snapshotIsFrame(buf->base, buf->len);
 }
 
 /* Decompress the frame @buf into @out (raft_malloc'd). */

@@ -259,6 +259,9 @@ void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, 
 void replicaFatal(struct replica *r, const char *what, int rv);
 
 
+/* Whether snapshot bytes start with the LZ4 frame magic (snapcheck.c). */
+bool snapshotIsFrame(const void *buf, size_t len);
+
 /* Read every LZ4-framed snapshot file in raft directory @dir through a
  * decoder: libraft 0.15 spins for ever on a frame cut short (snapcheck.c).
  * 0, or -1 with the file and the damage in @errmsg (256 bytes). */

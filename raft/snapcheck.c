@@ -34,11 +34,16 @@ static bool snapcheckIsData(const char *name)
            !(len > 5 && strcmp(name + len - 5, ".meta") == 0);
 }
 
+bool snapshotIsFrame(const void *buf, size_t len)
+{
+    static const unsigned char magic[4] = {0x04, 0x22, 0x4d, 0x18};
+    return len >= sizeof magic && memcmp(buf, magic, sizeof magic) == 0;
+}
+
 /* Read @path through the LZ4 frame decoder. 0 if it is not a frame or a
  * whole, sound one; -1 with @errmsg otherwise. */
 static int snapcheckFile(const char *path, char *errmsg)
 {
-    static const unsigned char magic[4] = {0x04, 0x22, 0x4d, 0x18};
     LZ4F_dctx *ctx = NULL;
     unsigned char *in = NULL;
     unsigned char *out = NULL;
@@ -59,8 +64,8 @@ static int snapcheckFile(const char *path, char *errmsg)
         snprintf(errmsg, 256, "snapshot %s: out of memory", path);
         goto out;
     }
-    got = fread(in, 1, sizeof magic, f);
-    if (got < sizeof magic || memcmp(in, magic, sizeof magic) != 0) {
+    got = fread(in, 1, 4, f);
+    if (!snapshotIsFrame(in, got)) {
         rv = 0; /* not a frame: libraft hands it to restore, which checks it */
         goto out;
     }

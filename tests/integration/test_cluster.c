@@ -247,6 +247,33 @@ static void test_failover_and_restart(void **state)
     activeCluster = NULL;
 }
 
+/* The "snapshot taken" lines in node @i's log: how many, and the largest
+ * next_after_entries among them in *most. */
+static unsigned snapshotsTaken(struct testCluster *c, unsigned i, unsigned long long *most)
+{
+    char path[300];
+    char line[1024];
+    unsigned long long next;
+    unsigned n = 0;
+    const char *at;
+    FILE *f;
+
+    *most = 0;
+    snprintf(path, sizeof path, "%s/log", c->nodes[i].dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, "snapshot taken") != NULL &&
+            (at = strstr(line, "next_after_entries=")) != NULL &&
+            sscanf(at, "next_after_entries=%llu", &next) == 1) {
+            n++;
+            *most = next > *most ? next : *most;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
 /* A follower down while the leader compacts its log gets a snapshot. */
 static void test_snapshot_install(void **state)
 {
@@ -308,19 +335,8 @@ static void test_snapshot_install(void **state)
      * the next waits for about its size of log, more than the 64 entries
      * of --snapshot-threshold once the state holds hundreds of messages. */
     {
-        unsigned long long next = 0, most = 0;
-        const char *at;
-        snprintf(path, sizeof path, "%s/log", cluster.nodes[leader].dir);
-        f = fopen(path, "r");
-        assert_non_null(f);
-        while (fgets(line, sizeof line, f) != NULL) {
-            if (strstr(line, "snapshot taken") != NULL &&
-                (at = strstr(line, "next_after_entries=")) != NULL &&
-                sscanf(at, "next_after_entries=%llu", &next) == 1 && next > most) {
-                most = next;
-            }
-        }
-        fclose(f);
+        unsigned long long most = 0;
+        snapshotsTaken(&cluster, (unsigned)leader, &most);
         printf("# leader's largest snapshot interval: %llu entries\n", most);
         assert_true(most > 64);
     }
@@ -344,14 +360,10 @@ static void test_snapshot_log_max(void **state)
     static struct testCluster cluster;
     static char body[60 * 1024];
     qraft_client *client;
-    char path[300];
-    char line[1024];
-    unsigned long long next;
-    unsigned snapshots = 0;
-    const char *at;
+    unsigned long long most = 0;
+    unsigned snapshots;
     unsigned i;
     int leader;
-    FILE *f;
     (void)state;
 
     assert_int_equal(testClusterStart(&cluster, 3, 17700,
@@ -369,19 +381,9 @@ static void test_snapshot_log_max(void **state)
     for (i = 0; i < 50; i++) {
         assert_int_equal(qraft_send(client, "bounded", body, sizeof body, NULL, NULL), QRAFT_OK);
     }
-    snprintf(path, sizeof path, "%s/log", cluster.nodes[leader].dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strstr(line, "snapshot taken") != NULL &&
-            (at = strstr(line, "next_after_entries=")) != NULL &&
-            sscanf(at, "next_after_entries=%llu", &next) == 1) {
-            snapshots++;
-            /* Entries of about 60 KiB: at most 1 MiB of them. */
-            assert_true(next <= 1048576 / (50 * 1024));
-        }
-    }
-    fclose(f);
+    snapshots = snapshotsTaken(&cluster, (unsigned)leader, &most);
+    /* Entries of about 60 KiB: at most 1 MiB of them. */
+    assert_true(most <= 1048576 / (50 * 1024));
     printf("# leader took %u snapshots with a 1 MiB log bound\n", snapshots);
     assert_true(snapshots >= 1);
     qraft_close(client);
