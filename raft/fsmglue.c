@@ -30,10 +30,14 @@
  * period's log grow far past the state's size. glueApply therefore also
  * counts the log's bytes since the last snapshot and asks for a snapshot
  * at once (threshold 1) when they reach the budget: the last snapshot's
- * size (at least 8 MiB), or --snapshot-log-max if smaller (which holds
- * before the first snapshot too). When the state shrinks below half of
- * the last snapshot (a drained backlog), fsmAdapterRepace (called about
- * once a second) paces by the state as it is now. Entries are batches of commands (batch.c), whose size
+ * size (at least 8 MiB), or --snapshot-log-max if smaller. Before the
+ * first snapshot (a new node, or one that restarted: libraft does not
+ * say how large the restored snapshot was), and when the state shrinks
+ * below half of the last snapshot (a drained backlog), fsmAdapterRepace
+ * (called about once a second) paces by the state as it is now: without
+ * that, a node that never snapshotted kept every entry since it started
+ * in memory until the log reached --snapshot-log-max (hundreds of MiB
+ * of log for a few MiB of state). Entries are batches of commands (batch.c), whose size
  * varies with the load, so the entries kept behind a snapshot are bounded
  * in bytes as well (GLUE_TRAILING_BYTES, never more than
  * --snapshot-trailing entries).
@@ -196,7 +200,7 @@ static int glueApply(struct raft_fsm *fsm,
     a->applied_bytes += buf->len;
     a->applied_entries++;
     if (a->raft != NULL && !a->log_budget_hit &&
-        a->applied_bytes >= fsmAdapterLogBudget(a->snapshot_raw_bytes, a->log_max)) {
+        a->applied_bytes >= fsmAdapterLogBudget(a->log_basis, a->log_max)) {
         /* The log since the last snapshot reached its budget in bytes:
          * snapshot after this entry, whatever the entry count says (see
          * "Pacing": entries are batches whose size follows the load). */
@@ -402,13 +406,10 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
     return threshold > UINT32_MAX ? UINT32_MAX : (unsigned)threshold;
 }
 
-uint64_t fsmAdapterLogBudget(uint64_t snapshot_bytes, uint64_t log_max)
+uint64_t fsmAdapterLogBudget(uint64_t state_bytes, uint64_t log_max)
 {
-    uint64_t budget = UINT64_MAX;
+    uint64_t budget = state_bytes > GLUE_LOG_MIN_BYTES ? state_bytes : GLUE_LOG_MIN_BYTES;
 
-    if (snapshot_bytes != 0) {
-        budget = snapshot_bytes > GLUE_LOG_MIN_BYTES ? snapshot_bytes : GLUE_LOG_MIN_BYTES;
-    }
     if (log_max != 0 && log_max < budget) {
         budget = log_max;
     }
@@ -440,6 +441,7 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64
     raft_set_snapshot_threshold(a->raft, threshold);
     raft_set_snapshot_trailing(a->raft, fsmAdapterTrailing(a->applied_bytes, a->applied_entries,
                                                            a->base_trailing));
+    a->log_basis = a->snapshot_raw_bytes;
     a->applied_bytes = 0;
     a->applied_entries = 0;
     a->log_budget_hit = false;
@@ -456,18 +458,19 @@ void fsmAdapterRepace(struct fsmAdapter *a)
     uint64_t capacity;
     uint64_t basis = a->snapshot_raw_bytes;
 
-    if (a->raft == NULL || a->snapshot != NULL || basis == 0 || a->log_budget_hit ||
+    if (a->raft == NULL || a->snapshot != NULL || a->log_budget_hit ||
         fsmStoreUsage(a->fsm, &used, &capacity) != 0) {
         return;
     }
-    /* Once the state shrank to less than half of the last snapshot (a
-     * backlog drained): pace by the state as it is now, so that a smaller
-     * snapshot comes soon rather than after a log as long as the old state
-     * (a node that restarts would restore the old large one and replay all
-     * of that log). */
-    if (used < basis / 2) {
+    /* Before the first snapshot, pace by the state as it is now. Once the
+     * state shrank to less than half of the last snapshot (a backlog
+     * drained): likewise, so that a smaller snapshot comes soon rather than
+     * after a log as long as the old state (a node that restarts would
+     * restore the old large one and replay all of that log). */
+    if (basis == 0 || used < basis / 2) {
         basis = used;
     }
+    a->log_basis = basis;
     raft_set_snapshot_threshold(a->raft, fsmAdapterThreshold(basis, a->applied_bytes,
                                                              a->applied_entries,
                                                              a->base_threshold, a->log_max));

@@ -85,6 +85,8 @@ struct fsmAdapter
     uint64_t applied_entries; /* ... and their number */
     uint64_t snapshot_started_ms; /* monotonic, when `snapshot` began */
     uint64_t snapshot_raw_bytes;  /* the last snapshot before compression */
+    uint64_t log_basis; /* the state's size the log budget follows: the last
+                           snapshot, or the state as it is now (Repace) */
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */
@@ -155,9 +157,9 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
                              uint64_t log_max);
 
 /* Bytes of log since the last snapshot at which the next is asked for at
- * once: the last snapshot's size (at least 8 MiB; no bound before the
- * first), or @log_max if set and smaller. */
-uint64_t fsmAdapterLogBudget(uint64_t snapshot_bytes, uint64_t log_max);
+ * once: @state_bytes (the last snapshot's size, or the state's as it is
+ * now), at least 8 MiB, or @log_max if set and smaller. */
+uint64_t fsmAdapterLogBudget(uint64_t state_bytes, uint64_t log_max);
 
 /* Entries to keep behind a snapshot: those that add up to about 64 MiB at
  * their average size, at least 64, at most @base_trailing. */
@@ -165,8 +167,9 @@ unsigned fsmAdapterTrailing(uint64_t applied_bytes,
                             uint64_t applied_entries,
                             unsigned base_trailing);
 
-/* Pace by the state as it is now when it shrank below half of the last
- * snapshot (see fsmglue.c "Pacing"). Call about once a second. */
+/* Pace by the state as it is now before the first snapshot and when it
+ * shrank below half of the last snapshot (see fsmglue.c "Pacing"). Call
+ * about once a second. */
 void fsmAdapterRepace(struct fsmAdapter *a);
 
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */

@@ -391,6 +391,49 @@ static void test_snapshot_log_max(void **state)
     activeCluster = NULL;
 }
 
+/* A node whose state stays small snapshots once its log passes 8 MiB,
+ * also before its first snapshot: it used to wait for --snapshot-log-max
+ * (512 MiB by default), holding that whole log in memory. Three queues of
+ * 60 x 60 KiB, each deleted once full: about 10.5 MiB of log, under 4 MiB
+ * of state at any time, and an entry threshold no load here reaches. */
+static void test_snapshot_small_state(void **state)
+{
+    static struct testCluster cluster;
+    static char body[60 * 1024];
+    qraft_client *client;
+    unsigned long long most = 0;
+    char name[32];
+    unsigned q, i;
+    (void)state;
+
+    assert_int_equal(testClusterStart(&cluster, 3, 17700, FLAGS " --snapshot-threshold 100000",
+                                      30000),
+                     0);
+    activeCluster = &cluster;
+    assert_true(testClusterLeader(&cluster, 10000) >= 0);
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    memset(body, 's', sizeof body);
+    for (q = 0; q < 3; q++) {
+        snprintf(name, sizeof name, "small-%u", q);
+        assert_int_equal(qraft_create_queue(client, name, NULL, 0, NULL, 0), QRAFT_OK);
+        for (i = 0; i < 60; i++) {
+            assert_int_equal(qraft_send(client, name, body, sizeof body, NULL, NULL), QRAFT_OK);
+        }
+        assert_int_equal(qraft_delete_queue(client, name), QRAFT_OK);
+    }
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    for (i = 0; i < 3; i++) {
+        unsigned n = snapshotsTaken(&cluster, i, &most);
+        printf("# node %u took %u snapshots of a small state\n", i + 1, n);
+        assert_true(n >= 1);
+    }
+    qraft_close(client);
+    testClusterStop(&cluster, true);
+    activeCluster = NULL;
+}
+
 /* A follower that lost its data (wiped) installs the leader's snapshot and
  * then gets the entries after it at once: libraft 0.15 alone kept it in
  * snapshot state until its 30 s install timeout (raft/appendguard.c). */
@@ -451,6 +494,7 @@ int main(void)
         cmocka_unit_test_teardown(test_snapshot_install, stopActiveCluster),
         cmocka_unit_test_teardown(test_wiped_follower, stopActiveCluster),
         cmocka_unit_test_teardown(test_snapshot_log_max, stopActiveCluster),
+        cmocka_unit_test_teardown(test_snapshot_small_state, stopActiveCluster),
     };
     setvbuf(stdout, NULL, _IOLBF, 0);
     return cmocka_run_group_tests_name("integration/cluster", tests, NULL, NULL);

@@ -77,8 +77,8 @@ static void test_trailing_bytes(void **state)
     assert_int_equal(fsmAdapterTrailing(0, 0, 100000), 65536);
 }
 
-/* The log's byte budget: the last snapshot's size, at least 8 MiB, at
- * most --snapshot-log-max; before any snapshot only the bound. */
+/* The log's byte budget: the state's size (the last snapshot's, or the
+ * state's now), at least 8 MiB, at most --snapshot-log-max. */
 static void test_log_budget(void **state)
 {
     (void)state;
@@ -87,8 +87,13 @@ static void test_log_budget(void **state)
     assert_true(fsmAdapterLogBudget(1024 * MIB, 1024 * MIB + 1) == 1024 * MIB);
     assert_true(fsmAdapterLogBudget(1 * MIB, 0) == 8 * MIB);
     assert_true(fsmAdapterLogBudget(1 * MIB, 2 * MIB) == 2 * MIB);
-    assert_true(fsmAdapterLogBudget(0, 0) == UINT64_MAX);
-    assert_true(fsmAdapterLogBudget(0, 512 * MIB) == 512 * MIB);
+    /* An empty state (a new node before its first snapshot): the floor. */
+    assert_true(fsmAdapterLogBudget(0, 0) == 8 * MIB);
+    assert_true(fsmAdapterLogBudget(0, 512 * MIB) == 8 * MIB);
+    assert_true(fsmAdapterLogBudget(0, 4 * MIB) == 4 * MIB);
+    /* At the floor and one byte past it. */
+    assert_true(fsmAdapterLogBudget(8 * MIB, 0) == 8 * MIB);
+    assert_true(fsmAdapterLogBudget(8 * MIB + 1, 0) == 8 * MIB + 1);
 }
 
 int main(void)
