@@ -50,6 +50,15 @@
  * the peak size of its log forever. After each snapshot and each restore,
  * malloc_trim(0) gives the free pages back (trim_ms in the log line: a few
  * ms at most, on the loop thread, once per snapshot).
+ * The compressed snapshot (about the state's size: message bodies rarely
+ * compress) is not held on the heap while libraft writes it: under
+ * libraft's uv backend it is written chunk by chunk to an unnamed scratch
+ * file in the raft directory (O_TMPFILE: nothing is left behind by a
+ * crash), and libraft gets a read-only mapping of that file, whose pages
+ * are page cache the kernel can drop, not anonymous memory. It costs one
+ * more write of the snapshot, mostly into the page cache (the file is gone
+ * before writeback reaches it, as a rule). Under raft_fixture (no
+ * directory) the frame stays in memory.
  *
  * Apply: fsmApply returns non-zero only when the store failed. Every node
  * would fail at the same entry, and a non-zero return would make libraft
@@ -60,11 +69,17 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lz4frame.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Bytes of the snapshot fsmSnapshotStream hands over at once. */
 #define GLUE_SNAPSHOT_CHUNK ((size_t)1 << 20)
@@ -249,7 +264,9 @@ static int glueSnapshot(struct raft_fsm *fsm,
     return 0;
 }
 
-/* The snapshot being compressed: an LZ4 frame that grows chunk by chunk. */
+/* The snapshot being compressed: an LZ4 frame that grows chunk by chunk,
+ * in memory, or (@fd >= 0) written to an unnamed scratch file as it grows,
+ * @p then holding one compressed chunk at a time. */
 struct glueFrame
 {
     LZ4F_cctx *ctx;
@@ -258,6 +275,9 @@ struct glueFrame
     size_t cap;
     size_t len;
     size_t step;  /* growth, at least */
+    int fd;       /* the scratch file, or -1 */
+    size_t written; /* bytes of the frame written to @fd */
+    int disk_rv;  /* RAFT_NOSPACE or RAFT_IOERR once writing it failed */
 };
 
 /* Make room for @need more bytes. */
@@ -279,6 +299,29 @@ static int glueFrameReserve(struct glueFrame *z, size_t need)
     return 0;
 }
 
+/* With a scratch file: write out what @z holds. */
+static int glueFrameFlush(struct glueFrame *z)
+{
+    size_t at = 0;
+
+    while (z->fd >= 0 && at < z->len) {
+        ssize_t n = write(z->fd, z->p + at, z->len - at);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            z->disk_rv = n < 0 && errno == ENOSPC ? RAFT_NOSPACE : RAFT_IOERR;
+            return FSM_ESTORE;
+        }
+        at += (size_t)n;
+    }
+    if (z->fd >= 0) {
+        z->written += z->len;
+        z->len = 0;
+    }
+    return 0;
+}
+
 /* fsmSnapshotStream's sink: compress one chunk onto the frame. */
 static int glueFrameSink(void *arg, const void *p, size_t len)
 {
@@ -293,10 +336,32 @@ static int glueFrameSink(void *arg, const void *p, size_t len)
         return FSM_ENOMEM;
     }
     z->len += n;
-    return 0;
+    return glueFrameFlush(z);
 }
 
-/* Runs in the thread pool: touches only the pinned snapshot. */
+/* An unnamed file in @dir (gone with its last descriptor or mapping, a
+ * crash included), or -1. */
+static int glueScratchOpen(const char *dir)
+{
+    char path[PATH_MAX];
+    int fd = -1;
+
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+    if (fd < 0 && (size_t)snprintf(path, sizeof path, "%s/qraft-scratch-XXXXXX", dir) <
+                      sizeof path) {
+        /* No O_TMPFILE on this file system: a named file, unlinked at once. */
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0) {
+            unlink(path);
+        }
+    }
+    return fd;
+}
+
+/* Runs in the thread pool: touches only the pinned snapshot and the
+ * adapter's snapshot fields (see "Memory" above for the scratch file). */
 static int glueSnapshotAsync(struct raft_fsm *fsm,
                              struct raft_buffer *bufs[],
                              unsigned *n_bufs)
@@ -304,11 +369,13 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
     struct fsmAdapter *a = adapterOf(fsm);
     struct raft_buffer *array = NULL;
     struct glueFrame z;
+    void *map;
     size_t total;
     size_t n;
     int rv;
 
     memset(&z, 0, sizeof z);
+    z.fd = -1;
     rv = fsmSnapshotSize(a->snapshot, &total);
     if (rv != 0) {
         goto err;
@@ -318,6 +385,14 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
     z.prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
     z.prefs.frameInfo.contentSize = total;
     z.step = total / 8 > GLUE_SNAPSHOT_CHUNK ? total / 8 : GLUE_SNAPSHOT_CHUNK;
+    if (a->scratch_dir != NULL) {
+        z.fd = glueScratchOpen(a->scratch_dir);
+        if (z.fd < 0) {
+            z.disk_rv = errno == ENOSPC ? RAFT_NOSPACE : RAFT_IOERR;
+            goto err;
+        }
+        z.step = LZ4F_compressBound(GLUE_SNAPSHOT_CHUNK, &z.prefs);
+    }
     array = raft_malloc(sizeof *array);
     if (array == NULL || LZ4F_isError(LZ4F_createCompressionContext(&z.ctx, LZ4F_VERSION)) ||
         glueFrameReserve(&z, LZ4F_HEADER_SIZE_MAX) != 0) {
@@ -344,18 +419,46 @@ static int glueSnapshotAsync(struct raft_fsm *fsm,
         goto err;
     }
     z.len += n;
+    rv = glueFrameFlush(&z);
+    if (rv != 0) {
+        goto err;
+    }
     LZ4F_freeCompressionContext(z.ctx);
+    z.ctx = NULL;
     a->snapshot_raw_bytes = total;
-    array[0].base = z.p;
-    array[0].len = z.len;
+    if (z.fd >= 0) {
+        /* libraft writes the snapshot from these pages: page cache, read
+         * back from the scratch file, not a copy on the heap. */
+        map = mmap(NULL, z.written, PROT_READ, MAP_SHARED, z.fd, 0);
+        if (map == MAP_FAILED) {
+            rv = FSM_ENOMEM;
+            goto err;
+        }
+        close(z.fd);
+        raft_free(z.p);
+        a->snapshot_map = map;
+        a->snapshot_map_len = z.written;
+        array[0].base = map;
+        array[0].len = z.written;
+    } else {
+        array[0].base = z.p;
+        array[0].len = z.len;
+    }
     *bufs = array;
     *n_bufs = 1;
     return 0;
 
 err:
     LZ4F_freeCompressionContext(z.ctx);
+    if (z.fd >= 0) {
+        close(z.fd);
+    }
     raft_free(z.p);
     raft_free(array);
+    if (z.disk_rv != 0) {
+        a->scratch_rv = z.disk_rv; /* logged by finalize, on the loop */
+        return z.disk_rv;
+    }
     return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
 }
 
@@ -490,7 +593,12 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
     if (taken) {
         for (i = 0; i < *n_bufs; i++) {
             bytes += (*bufs)[i].len;
-            raft_free((*bufs)[i].base);
+            if ((*bufs)[i].base == a->snapshot_map) {
+                munmap(a->snapshot_map, a->snapshot_map_len);
+                a->snapshot_map = NULL;
+            } else {
+                raft_free((*bufs)[i].base);
+            }
         }
         raft_free(*bufs);
     }
@@ -499,6 +607,12 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
     if (a->snapshot != NULL) {
         fsmSnapshotEnd(a->snapshot);
         a->snapshot = NULL;
+    }
+    if (a->scratch_rv != 0) {
+        /* Not fatal: libraft tries again at its next threshold. */
+        adapterLog(a, REPLICA_LOG_WARN, "snapshot scratch file failed", "rv=%d dir=\"%s\"",
+                   a->scratch_rv, a->scratch_dir);
+        a->scratch_rv = 0;
     }
     if (taken) {
         glueSnapshotPace(a, bytes, glueReturnMemory());

@@ -71,6 +71,13 @@ struct fsmAdapter
     size_t reply_bytes_cap;
     struct glueResult result;
     struct fsmSnapshot *snapshot;  /* between `snapshot` and finalize */
+    /* With @scratch_dir (libraft's uv directory; NULL under raft_fixture),
+     * the compressed snapshot goes to an unnamed file there as it is made,
+     * and libraft gets it as a read-only mapping of that file. */
+    const char *scratch_dir;
+    void *snapshot_map; /* that mapping, until finalize */
+    size_t snapshot_map_len;
+    int scratch_rv; /* writing the scratch file failed (RAFT_NOSPACE...) */
     /* Snapshot pacing (glueSnapshotFinalize): when @raft is set, after each
      * snapshot its threshold becomes the number of entries whose bytes add
      * up to the snapshot's size, and never less than @base_threshold; nor

@@ -355,6 +355,7 @@ int replicaInit(uv_loop_t *loop,
     r->adapter.raft = &r->raft;
     r->adapter.base_threshold = c->snapshot_threshold;
     r->adapter.log_max = c->snapshot_log_max;
+    r->adapter.scratch_dir = r->dir;
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     r->adapter.base_trailing = c->snapshot_trailing;
     raft_set_pre_vote(&r->raft, true);

@@ -1,0 +1,233 @@
+/* Snapshots through the production glue (raft/fsmglue.c): under libraft's
+ * uv backend the compressed snapshot is written to an unnamed scratch file
+ * and handed to libraft as a mapping of it. The bytes must be exactly those
+ * of the in-memory frame (raft_fixture's path), restore to the same state,
+ * leave no file behind, and a scratch file that cannot be made or written
+ * must fail the snapshot cleanly (libraft tries again later), not the node. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "raft/internal.h"
+#include "tests/lib/fsmtest.h"
+
+/* Messages in the state: 1 KiB of letters each, a few MiB in all, so that
+ * the frame is written in several chunks. */
+#define N_MESSAGES 3000
+#define BODY_LEN 1024
+
+/* A filled fsm, an adapter over it, and a scratch directory. */
+struct fixture
+{
+    struct ft *t;
+    struct fsmAdapter adapter;
+    char dir[64];
+    char last_log[128]; /* the adapter's last log message */
+};
+
+static void captureLog(void *arg, int level, const char *msg, const char *kv)
+{
+    struct fixture *x = arg;
+    (void)level;
+    (void)kv;
+    snprintf(x->last_log, sizeof x->last_log, "%s", msg);
+}
+
+static int fixtureSetUp(void **state)
+{
+    struct fixture *x = calloc(1, sizeof *x);
+    char body[BODY_LEN + 1];
+    unsigned seed = 7;
+
+    assert_non_null(x);
+    x->t = ftOpen(1024, 3600000, 0);
+    ftDo(x->t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
+    for (unsigned i = 0; i < N_MESSAGES; i++) {
+        for (unsigned k = 0; k < BODY_LEN; k++) {
+            seed = seed * 1103515245u + 12345u;
+            body[k] = (char)('a' + (seed >> 16) % 26);
+        }
+        body[BODY_LEN] = '\0';
+        ftSend(x->t, "q", body);
+    }
+    fsmAdapterInit(&x->adapter, x->t->f);
+    x->adapter.log = captureLog;
+    x->adapter.arg = x;
+    snprintf(x->dir, sizeof x->dir, "/tmp/qraft-test-scratch.XXXXXX");
+    assert_non_null(mkdtemp(x->dir));
+    *state = x;
+    return 0;
+}
+
+static int fixtureTearDown(void **state)
+{
+    struct fixture *x = *state;
+
+    fsmAdapterClose(&x->adapter);
+    ftClose(x->t);
+    rmdir(x->dir);
+    free(x);
+    return 0;
+}
+
+/* Files in @dir, "." and ".." aside. */
+static unsigned filesIn(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    unsigned n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Take a snapshot as libraft 0.15 does (snapshot, then snapshot_async in
+ * its thread pool); returns snapshot_async's code, the buffers in @bufs. */
+static int takeSnapshot(struct fsmAdapter *a, struct raft_buffer **bufs, unsigned *n)
+{
+    *bufs = NULL;
+    *n = 0;
+    assert_int_equal(a->raft_fsm.snapshot(&a->raft_fsm, bufs, n), 0);
+    return a->raft_fsm.snapshot_async(&a->raft_fsm, bufs, n);
+}
+
+static void finalizeSnapshot(struct fsmAdapter *a, struct raft_buffer **bufs, unsigned *n)
+{
+    assert_int_equal(a->raft_fsm.snapshot_finalize(&a->raft_fsm, bufs, n), 0);
+    assert_null(*bufs);
+    assert_null(a->snapshot);
+}
+
+/* The mapped scratch file holds the in-memory frame's bytes exactly; the
+ * file is gone from the directory while mapped and after; the bytes
+ * restore to the same state. */
+static void scratchFileEqualsMemoryFrame(void **state)
+{
+    struct fixture *x = *state;
+    struct raft_buffer *bufs;
+    struct raft_buffer copy;
+    unsigned n;
+    uint8_t *want;
+    uint8_t *got;
+    size_t want_len;
+    size_t got_len;
+    struct ft *other;
+    struct fsmAdapter restorer;
+
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_null(x->adapter.snapshot_map);
+    copy.len = bufs[0].len;
+    copy.base = raft_malloc(copy.len);
+    assert_non_null(copy.base);
+    memcpy(copy.base, bufs[0].base, copy.len);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+    assert_true(copy.len > 2 * ((size_t)1 << 20)); /* several chunks */
+
+    x->adapter.scratch_dir = x->dir;
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(bufs[0].base, x->adapter.snapshot_map);
+    assert_int_equal(bufs[0].len, copy.len);
+    assert_memory_equal(bufs[0].base, copy.base, copy.len);
+    assert_int_equal(filesIn(x->dir), 0);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+    assert_null(x->adapter.snapshot_map);
+    assert_int_equal(filesIn(x->dir), 0);
+
+    /* The frame restores (raft_fixture's path: the glue decompresses). */
+    other = ftOpen(1024, 3600000, 0);
+    fsmAdapterInit(&restorer, other->f);
+    assert_int_equal(restorer.raft_fsm.restore(&restorer.raft_fsm, &copy), 0);
+    want = ftState(x->t, &want_len);
+    got = ftState(other, &got_len);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, want_len);
+    free(want);
+    free(got);
+    fsmAdapterClose(&restorer);
+    ftClose(other);
+}
+
+/* No directory for the scratch file: the snapshot fails with RAFT_IOERR,
+ * finalize logs it, and the next one (directory back) succeeds. */
+static void scratchDirMissingFailsSnapshot(void **state)
+{
+    struct fixture *x = *state;
+    struct raft_buffer *bufs;
+    unsigned n;
+    char missing[96];
+
+    snprintf(missing, sizeof missing, "%s/gone", x->dir);
+    x->adapter.scratch_dir = missing;
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), RAFT_IOERR);
+    assert_null(bufs);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+    assert_string_equal(x->last_log, "snapshot scratch file failed");
+    assert_int_equal(x->adapter.scratch_rv, 0);
+
+    x->adapter.scratch_dir = x->dir;
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), 0);
+    assert_non_null(bufs);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+}
+
+/* Writing the scratch file fails midway (a file size limit of 256 KiB:
+ * write() fails with EFBIG): the snapshot fails with RAFT_IOERR, nothing is
+ * leaked or left mapped, and the next one succeeds. */
+static void scratchWriteFailsSnapshot(void **state)
+{
+    struct fixture *x = *state;
+    struct raft_buffer *bufs;
+    struct rlimit old;
+    struct rlimit small;
+    unsigned n;
+
+    x->adapter.scratch_dir = x->dir;
+    /* One first, so that LMDB has nothing left to write under the limit. */
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), 0);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 256 * 1024;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), RAFT_IOERR);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_null(bufs);
+    assert_null(x->adapter.snapshot_map);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+    assert_string_equal(x->last_log, "snapshot scratch file failed");
+
+    assert_int_equal(takeSnapshot(&x->adapter, &bufs, &n), 0);
+    assert_ptr_equal(bufs[0].base, x->adapter.snapshot_map);
+    finalizeSnapshot(&x->adapter, &bufs, &n);
+    assert_int_equal(filesIn(x->dir), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(scratchFileEqualsMemoryFrame, fixtureSetUp,
+                                        fixtureTearDown),
+        cmocka_unit_test_setup_teardown(scratchDirMissingFailsSnapshot, fixtureSetUp,
+                                        fixtureTearDown),
+        cmocka_unit_test_setup_teardown(scratchWriteFailsSnapshot, fixtureSetUp,
+                                        fixtureTearDown),
+    };
+    return cmocka_run_group_tests_name("unit/raft_snapshot", tests, NULL, NULL);
+}
