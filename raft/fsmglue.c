@@ -124,10 +124,6 @@ static int glueApplyFailed(struct fsmAdapter *a, int rv)
     return RAFT_IOERR;
 }
 
-/* The reply copies of a batch are kept in a buffer reused from one batch to
- * the next, unless it grew beyond this. */
-#define GLUE_REPLY_BYTES_KEEP ((size_t)4 << 20)
-
 /* Keep a copy of the reply of command @i of a batch. */
 static int glueKeepReply(struct fsmAdapter *a, uint32_t i, const struct fsmReply *reply)
 {

@@ -151,6 +151,10 @@ void replicaTransportClose(struct replicaTransport *w);
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for durations and pacing. */
 uint64_t replicaMonotonicMs(void);
 
+/* The reply copies of a batch (fsmglue.c) are kept in a buffer reused from
+ * one batch to the next, unless it grew beyond this. */
+#define GLUE_REPLY_BYTES_KEEP ((size_t)4 << 20)
+
 /* Pacing (fsmglue.c): the snapshot threshold, in entries, after a snapshot
  * of @snapshot_bytes, when @applied_entries of @applied_bytes were applied
  * since the one before: the entries that add up to the snapshot's size at

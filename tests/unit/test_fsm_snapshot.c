@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
+#include "fsm/internal.h"
 #include "tests/lib/fsmtest.h"
+#include "tests/lib/tmpdir.h"
 
 /* Seeded generator. */
 static uint64_t rng;
@@ -206,11 +208,96 @@ static void test_restoreAndCorrupt(void **state)
     ftClose(b);
 }
 
+/* A body of @len letters (static; NUL-terminated). */
+static const char *bigBody(size_t len)
+{
+    static char body[FSM_BODY_MAX + 1];
+
+    assert_true(len <= FSM_BODY_MAX);
+    memset(body, 'k', len);
+    body[len] = '\0';
+    return body;
+}
+
+/* Applies commit their write transaction once it holds
+ * STORE_TXN_SPLIT_BYTES (8 MiB) of keys and values, at a command boundary:
+ * never below the bound, always past it (LMDB keeps a transaction's dirty
+ * pages on the heap until the environment closes). */
+static void test_txnSplitAtBound(void **state)
+{
+    struct ft *t = ftOpen(1024, 3600000, 0);
+    const size_t body = 200 * 1024;
+    size_t before;
+    unsigned commits = 0;
+    unsigned i;
+
+    (void)state;
+    ftDo(t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"big\"}");
+    assert_int_equal(fsmFlush(t->f), 0);
+    for (i = 0; i < 200; i++) { /* about 40 MiB */
+        before = t->f->store.txn_bytes;
+        ftSend(t, "big", bigBody(body));
+        if (t->f->store.txn_bytes < before) {
+            /* Committed: only once this command took it past the bound. */
+            assert_true(before + body >= STORE_TXN_SPLIT_BYTES);
+            assert_int_equal(t->f->store.txn_bytes, 0);
+            commits++;
+        } else {
+            /* Not committed: it is still below the bound. */
+            assert_true(t->f->store.txn_bytes < STORE_TXN_SPLIT_BYTES);
+        }
+    }
+    assert_true(commits >= 4);
+    ftClose(t);
+}
+
+/* A store failure midway through a restore, after some of it was
+ * committed (STORE_TXN_SPLIT_BYTES): a 16 MiB map cannot hold a 30 MiB
+ * state. The fsm is failed from then on (fail-stop: the node stops),
+ * never half-restored and running. */
+static void test_restoreStoreFailsMidway(void **state)
+{
+    struct ft *a = ftOpen(1024, 3600000, 0);
+    struct fsmConfig conf;
+    struct fsm *f;
+    struct fsmReply reply;
+    char errmsg[256];
+    char *dir;
+    uint8_t *s;
+    size_t len;
+    unsigned i;
+
+    (void)state;
+    ftDo(a, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"big\"}");
+    for (i = 0; i < 150; i++) {
+        ftSend(a, "big", bigBody(200 * 1024));
+    }
+    s = ftSnapshot(a, &len);
+    assert_true(len > 3 * STORE_TXN_SPLIT_BYTES);
+
+    dir = tmpdirMake();
+    assert_non_null(dir);
+    fsmConfigDefaults(&conf);
+    conf.dir = dir;
+    conf.map_size = (size_t)16 << 20;
+    assert_int_equal(fsmOpen(&conf, &f, errmsg), 0);
+    assert_int_equal(fsmRestore(f, s, len), FSM_ESTORE);
+    /* Failed for good: nothing applies, nothing restores. */
+    assert_int_equal(fsmApply(f, "x", 1, &reply), FSM_ESTORE);
+    assert_int_equal(fsmRestore(f, s, len), FSM_ESTORE);
+    fsmClose(f);
+    tmpdirRemove(dir);
+    free(s);
+    ftClose(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_restoreAndCorrupt),
+        cmocka_unit_test(test_txnSplitAtBound),
+        cmocka_unit_test(test_restoreStoreFailsMidway),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,82 @@ static void writerRefusesBadCommandWhole(void **state)
     assert_null(w.base);
 }
 
+/* One command of client 42 at sequence @seq, its args built from @json. */
+static void commandOf(struct ft *t, unsigned op, uint64_t seq, const char *json,
+                      struct fsmCommand *c)
+{
+    ftArgs(t, "%s", json);
+    memset(c, 0, sizeof *c);
+    c->op = op;
+    c->now_ms = t->now + seq;
+    c->client_id = 42;
+    c->seq = seq;
+    c->ack = seq;
+    c->args = t->args.data;
+    c->args_len = t->args.size;
+}
+
+/* Apply @n_receives ReceiveMessage of 10 as one batch, from sequence
+ * *@seq on; returns the bytes of their replies. */
+static size_t applyReceiveBatch(struct pair *p, unsigned n_receives, uint64_t *seq)
+{
+    struct batchWriter w = {0};
+    struct raft_buffer entry;
+    const struct glueResult *res;
+    struct fsmCommand c;
+    size_t bytes = 0;
+    unsigned i;
+
+    for (i = 0; i < n_receives; i++) {
+        commandOf(p->batched, FSM_OP_RECEIVE_MESSAGE, (*seq)++,
+                  "{\"QueueName\":\"q\",\"MaxNumberOfMessages\":10,\"VisibilityTimeout\":600}",
+                  &c);
+        assert_int_equal(batchWriterAdd(&w, &c), 0);
+    }
+    batchWriterTake(&w, &entry);
+    res = glueApplyEntry(p, entry.base, entry.len);
+    assert_int_equal(res->n, n_receives);
+    for (i = 0; i < res->n; i++) {
+        bytes += res->replies[i].len;
+    }
+    raft_free(entry.base);
+    return bytes;
+}
+
+/* The glue's reply buffer (GLUE_REPLY_BYTES_KEEP, 4 MiB): grown to exactly
+ * the bound by a batch of large receives, it is kept for the next batch
+ * (a freed one would regrow to 2 MiB only); grown past it, it is freed
+ * before the next. */
+static void replyBufferKeptAtBoundFreedPast(void **state)
+{
+    struct pair *p = *state;
+    static char body[200 * 1024 + 1];
+    uint64_t seq = 1;
+    size_t bytes;
+    unsigned i;
+
+    memset(body, 'r', sizeof body - 1);
+    for (i = 0; i < 60; i++) {
+        ftSend(p->batched, "q", body);
+    }
+    /* Two receives of 10 x 200 KiB: between 2 and 4 MiB of replies. */
+    bytes = applyReceiveBatch(p, 2, &seq);
+    assert_true(bytes > GLUE_REPLY_BYTES_KEEP / 2 && bytes <= GLUE_REPLY_BYTES_KEEP);
+    assert_int_equal(p->adapter.reply_bytes_cap, GLUE_REPLY_BYTES_KEEP);
+    bytes = applyReceiveBatch(p, 1, &seq);
+    assert_true(bytes > GLUE_REPLY_BYTES_KEEP / 4);
+    assert_int_equal(p->adapter.reply_bytes_cap, GLUE_REPLY_BYTES_KEEP);
+
+    /* Three receives of 10: past the bound. */
+    bytes = applyReceiveBatch(p, 3, &seq);
+    assert_true(bytes > GLUE_REPLY_BYTES_KEEP);
+    assert_int_equal(p->adapter.reply_bytes_cap, 2 * GLUE_REPLY_BYTES_KEEP);
+    /* The next (an empty receive): freed, then grown to its first step. */
+    bytes = applyReceiveBatch(p, 1, &seq);
+    assert_true(bytes < 65536);
+    assert_int_equal(p->adapter.reply_bytes_cap, 65536);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +370,8 @@ int main(void)
                                         pairTearDown),
         cmocka_unit_test_setup_teardown(singleEntryStillApplies, pairSetUp, pairTearDown),
         cmocka_unit_test_setup_teardown(brokenFramingAppliesAsOneBadCommand, pairSetUp,
+                                        pairTearDown),
+        cmocka_unit_test_setup_teardown(replyBufferKeptAtBoundFreedPast, pairSetUp,
                                         pairTearDown),
         cmocka_unit_test_setup_teardown(writerRefusesBadCommandWhole, pairSetUp,
                                         pairTearDown),
