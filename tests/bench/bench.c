@@ -182,6 +182,9 @@ int main(int argc, char **argv)
     stateIdleSample();
     printf("load average at the start: %.2f %.2f %.2f (%ld cores)\n", load_start[0],
            load_start[1], load_start[2], sysconf(_SC_NPROCESSORS_ONLN));
+    if (getenv("BENCH_QRAFTD_FLAGS") != NULL && getenv("BENCH_QRAFTD_FLAGS")[0] != '\0') {
+        printf("qraftd flags: %s (not the defaults)\n", getenv("BENCH_QRAFTD_FLAGS"));
+    }
     printf("machine ceilings ...\n");
     fflush(stdout);
     ceilFsync();

@@ -142,11 +142,14 @@ void writeJson(void)
     jsonStr(f, kernel);
     fprintf(f, "},\n  \"commit\": ");
     jsonStr(f, opt.commit);
+    const char *flags = getenv("BENCH_QRAFTD_FLAGS"); /* tests/bench/run */
     fprintf(f,
             ",\n  \"config\": {\"quick\": %s, \"nodes\": 3, \"zones\": 3, \"host\": "
-            "\"127.0.0.1\", \"qraftd_flags\": \"defaults\", \"seconds_per_timed_row\": %.1f, "
-            "\"run_seconds\": %.1f},\n",
-            opt.quick ? "true" : "false", opt.seconds, run_seconds);
+            "\"127.0.0.1\", \"qraftd_flags\": ",
+            opt.quick ? "true" : "false");
+    jsonStr(f, flags != NULL && flags[0] != '\0' ? flags : "defaults");
+    fprintf(f, ", \"seconds_per_timed_row\": %.1f, \"run_seconds\": %.1f},\n", opt.seconds,
+            run_seconds);
     fprintf(f,
             "  \"load_average\": {\"start\": [%.2f, %.2f, %.2f], \"end\": [%.2f, %.2f, "
             "%.2f]},\n",
