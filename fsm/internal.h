@@ -302,6 +302,9 @@ bool utilUnhex(const char *in, size_t n, uint8_t *out);
 /* MD5 of @len bytes as 32 hex chars + NUL. */
 int utilMd5Hex(const void *p, size_t len, char out[33]);
 
+/* MD5 of @len bytes, raw. */
+int utilMd5(const void *p, size_t len, uint8_t out[16]);
+
 /* SHA-256 for EVP_DigestInit_ex/EVP_Digest, fetched once per process. */
 const struct evp_md_st *utilMdSha256(void);
 
@@ -709,6 +712,7 @@ struct msgRecord
     uint32_t recv_count;    /* msgstate */
     uint8_t state;          /* MSG_*: which index holds it */
     char msgid[FSM_MESSAGE_ID_LEN];
+    uint8_t md5body[16];    /* MD5 of the body, computed once at send */
     struct fsmStr src;      /* source queue of a dead-lettered message */
     struct fsmStr group;
     struct fsmStr dedup;

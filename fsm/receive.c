@@ -137,9 +137,7 @@ static int msgPackMessage(struct fsm *f, const struct queueRecord *q,
     int rv;
 
     rv = utilReceiptMake(q->id, seq, m->recv_count, receipt);
-    if (rv == 0) {
-        rv = utilMd5Hex(m->body.p, m->body.len, md5);
-    }
+    utilHex(m->md5body, sizeof m->md5body, md5); /* stored at send */
     if (rv == 0) {
         rv = msgAttrsSelect(f, &m->attrs, &sel, &sel_len, &nsel);
     }

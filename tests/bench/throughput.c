@@ -50,6 +50,8 @@ void scenarioDrain(void)
     uint64_t target = fill.ok + l.conns;
 
     struct drainResult d;
+    printf("  3    filled %llu, draining ...\n", (unsigned long long)target);
+    fflush(stdout);
     double cpu0 = nodesCpuSeconds();
     drainQueue(queue, 16, target, opt.quick ? 30 : 120, &d);
     double cpu1 = nodesCpuSeconds();
