@@ -424,6 +424,11 @@ int fsmFlush(struct fsm *f)
     return rv;
 }
 
+uint64_t fsmPendingBytes(const struct fsm *f)
+{
+    return f->store.txn_bytes;
+}
+
 int fsmStoreUsage(struct fsm *f, uint64_t *used, uint64_t *capacity)
 {
     int rv;
