@@ -87,6 +87,7 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
     msgpack_packer_init(&f->pk, f, fsmReplyWrite);
     msgpack_sbuffer_init(&f->aux);
     msgpack_packer_init(&f->apk, f, fsmAuxWrite);
+    msgpack_sbuffer_init(&f->stored.buf);
     rv = storeOpen(&f->store, c->dir, c->map_size, f->errmsg);
     if (rv != 0) {
         snprintf(errmsg, FSM_ERRMSG_LEN, "%s", f->errmsg);
@@ -98,6 +99,7 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
 err:
     msgpack_sbuffer_destroy(&f->reply);
     msgpack_sbuffer_destroy(&f->aux);
+    msgpack_sbuffer_destroy(&f->stored.buf);
     EVP_MD_CTX_free(f->md);
     free(f);
     return rv;
@@ -115,6 +117,7 @@ void fsmClose(struct fsm *f)
     storeClose(&f->store);
     msgpack_sbuffer_destroy(&f->reply);
     msgpack_sbuffer_destroy(&f->aux);
+    msgpack_sbuffer_destroy(&f->stored.buf);
     EVP_MD_CTX_free(f->md);
     free(f);
 }
@@ -361,6 +364,8 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
     }
     msgpack_sbuffer_clear(&f->reply);
     memset(&f->hint, 0, sizeof f->hint);
+    f->stored.active = false;
+    f->stored.ready = false;
     rv = storeBegin(&f->store);
     if (rv != 0) {
         goto out;
@@ -417,6 +422,11 @@ int fsmFlush(struct fsm *f)
         f->failed = true;
     }
     return rv;
+}
+
+uint64_t fsmPendingBytes(const struct fsm *f)
+{
+    return f->store.txn_bytes;
 }
 
 int fsmStoreUsage(struct fsm *f, uint64_t *used, uint64_t *capacity)

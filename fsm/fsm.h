@@ -255,6 +255,10 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
 /* Commit the pending write transaction, if any. */
 int fsmFlush(struct fsm *f);
 
+/* Key and value bytes the pending write transaction has written (a
+ * deletion counts its key): what the caller's commit policy weighs. */
+uint64_t fsmPendingBytes(const struct fsm *f);
+
 /* Answer a read-only command (fsmOpReads) from the current state, including
  * writes not yet flushed. Time-driven rules use cmd->now_ms. */
 int fsmQuery(struct fsm *f, const struct fsmCommand *cmd, struct fsmReply *reply);

@@ -302,6 +302,9 @@ bool utilUnhex(const char *in, size_t n, uint8_t *out);
 /* MD5 of @len bytes as 32 hex chars + NUL. */
 int utilMd5Hex(const void *p, size_t len, char out[33]);
 
+/* MD5 of @len bytes, raw. */
+int utilMd5(const void *p, size_t len, uint8_t out[16]);
+
 /* SHA-256 for EVP_DigestInit_ex/EVP_Digest, fetched once per process. */
 const struct evp_md_st *utilMdSha256(void);
 
@@ -556,6 +559,29 @@ struct fsmHint
     uint64_t next_visible_ms;
 };
 
+/* Where one delivered message of the current ReceiveMessage lies in
+ * f->aux: its map from @start to @end, the body's value from @body to
+ * @tail (recvreply.c). */
+struct recvSlot
+{
+    uint64_t seq;   /* the message's sequence in its queue */
+    size_t start;   /* its map */
+    size_t body;    /* the body's value, after the key "Body" */
+    size_t tail;    /* what follows the body's value */
+    size_t end;     /* the end of its map */
+};
+
+/* The compact stored form of the current ReceiveMessage's reply. */
+struct recvStored
+{
+    bool active;       /* a receive is noting its messages */
+    bool ready;        /* @buf holds the form to store instead of the reply */
+    uint64_t qid;      /* the queue received from */
+    uint32_t n;        /* messages noted */
+    struct recvSlot slot[FSM_BATCH_MAX];
+    msgpack_sbuffer buf; /* the form, reused */
+};
+
 /* The state machine. */
 struct fsm
 {
@@ -573,6 +599,7 @@ struct fsm
     msgpack_sbuffer aux;          /* side buffer (received messages) */
     msgpack_packer apk;           /* packs into aux */
     struct fsmHint hint;          /* of the current command */
+    struct recvStored stored;     /* of the current command, if a receive */
     struct args args;             /* of the current command (large) */
     void *md;                     /* EVP_MD_CTX for the running digest */
     char errmsg[FSM_ERRMSG_LEN];  /* detail of the last failure */
@@ -612,6 +639,27 @@ int sessionApply(struct fsm *f, const struct fsmCommand *cmd);
 
 /* Expire sessions idle for longer than the configured time at @now_ms. */
 int sessionExpire(struct fsm *f, uint64_t now_ms);
+
+/* Compact stored form of a ReceiveMessage reply (recvreply.c). */
+
+/* Start noting the messages a receive from queue @qid delivers. */
+void recvStoredBegin(struct fsm *f, uint64_t qid);
+
+/* Note message @seq, packed in f->aux at [@start, @end) with its body's
+ * value at [@body, @tail). */
+void recvStoredAdd(struct fsm *f, uint64_t seq, size_t start, size_t body,
+                   size_t tail, size_t end);
+
+/* Once the reply is built: write the form into f->stored.buf and set
+ * f->stored.ready, if the receive delivered messages. */
+void recvStoredBuild(struct fsm *f);
+
+/* True if stored reply bytes are a compact form. */
+bool recvStoredIs(const void *data, size_t len);
+
+/* Write the reply that compact form @data stands for: the original, less
+ * the messages that no longer exist. */
+int recvStoredRebuild(struct fsm *f, const void *data, size_t len);
 
 /* Load digest and last_now from the meta table of the write transaction
  * into @digest and @last_now (zeros if absent). FSM_ECORRUPT on bad
@@ -709,6 +757,7 @@ struct msgRecord
     uint32_t recv_count;    /* msgstate */
     uint8_t state;          /* MSG_*: which index holds it */
     char msgid[FSM_MESSAGE_ID_LEN];
+    uint8_t md5body[16];    /* MD5 of the body, computed once at send */
     struct fsmStr src;      /* source queue of a dead-lettered message */
     struct fsmStr group;
     struct fsmStr dedup;

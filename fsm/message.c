@@ -5,7 +5,8 @@
  * sequence in its queue, from the queue's next_seq):
  * - messages:  qid seq -> the immutable part of a message:
  *              sent_ms(8) seqnum(8) msgid(36) src_len(1) group_len(1)
- *              dedup_len(1) attrs_len(4) body_len(4), then the source
+ *              dedup_len(1) attrs_len(4) body_len(4) md5_body(16), then
+ *              the source
  *              queue's name (dead-lettered messages), MessageGroupId,
  *              MessageDeduplicationId, message attributes (in the MD5
  *              input encoding of SQS, sorted by name), body, and the
@@ -37,7 +38,7 @@
 #include "internal.h"
 
 /* Length of the fixed part of a message record, and of a msgstate. */
-#define MSG_FIXED_LEN 63
+#define MSG_FIXED_LEN 79
 #define MSG_STATE_LEN 28
 
 void msgKey(uint64_t qid, uint64_t seq, uint8_t out[16])
@@ -70,6 +71,7 @@ static bool msgDecode(const struct storeVal *v, struct msgRecord *m)
     ded = p[54];
     att = beGet32(p + 55);
     body = beGet32(p + 59);
+    memcpy(m->md5body, p + 63, sizeof m->md5body);
     if (v->len < MSG_FIXED_LEN + src + grp + ded + att + body ||
         v->len - (MSG_FIXED_LEN + src + grp + ded + att + body) > FSM_TRACE_MAX) {
         return false;
@@ -161,6 +163,7 @@ int msgEncode(struct fsm *f, const struct msgRecord *m, uint8_t **out,
     p[54] = (uint8_t)m->dedup.len;
     bePut32(p + 55, (uint32_t)m->attrs.len);
     bePut32(p + 59, (uint32_t)m->body.len);
+    memcpy(p + 63, m->md5body, sizeof m->md5body);
     w = p + MSG_FIXED_LEN;
     w = msgCopy(w, &m->src);
     w = msgCopy(w, &m->group);

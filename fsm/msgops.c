@@ -115,10 +115,12 @@ static int msgSendOne(struct fsm *f, struct queueRecord *q,
         dedup.p = cbd;
         dedup.len = 64;
     }
-    rv = utilMd5Hex(e->body.p, e->body.len, res->md5body);
+    memset(&m, 0, sizeof m);
+    rv = utilMd5(e->body.p, e->body.len, m.md5body);
     if (rv != 0) {
         return rv;
     }
+    utilHex(m.md5body, sizeof m.md5body, res->md5body);
     rv = msgAttrsEncode(f, e, &attrs, &alen);
     if (rv != 0) {
         return rv;
@@ -140,7 +142,6 @@ static int msgSendOne(struct fsm *f, struct queueRecord *q,
     }
     seq = q->next_seq++;
     delay = e->has_delay ? e->delay : q->delay;
-    memset(&m, 0, sizeof m);
     m.sent_ms = now;
     m.visible_at = now + (uint64_t)delay * 1000;
     m.seqnum = seq;

@@ -10,7 +10,8 @@
  * - otherwise delivered: receive count + 1, first receive time set once,
  *   latest receive time set, in flight until now + visibility timeout;
  *   packed into the side buffer with only the attributes the receive asks
- *   for (msgPackMessage: nothing of either kind without a list).
+ *   for (msgPackMessage: nothing of either kind without a list), and noted
+ *   for the reply's compact stored form (recvreply.c).
  * Removals and moves are bounded per receive (FSM_RECEIVE_BUDGET).
  *
  * At most fsmConfig.inflight_max messages of a queue are in flight: a
@@ -134,12 +135,13 @@ static int msgPackMessage(struct fsm *f, const struct queueRecord *q,
     uint8_t *sel;
     size_t sel_len;
     uint32_t nsel;
+    size_t start = f->aux.size;
+    size_t body;
+    size_t tail;
     int rv;
 
     rv = utilReceiptMake(q->id, seq, m->recv_count, receipt);
-    if (rv == 0) {
-        rv = utilMd5Hex(m->body.p, m->body.len, md5);
-    }
+    utilHex(m->md5body, sizeof m->md5body, md5); /* stored at send */
     if (rv == 0) {
         rv = msgAttrsSelect(f, &m->attrs, &sel, &sel_len, &nsel);
     }
@@ -153,7 +155,9 @@ static int msgPackMessage(struct fsm *f, const struct queueRecord *q,
     fsmPackKV(pk, "ReceiptHandle", receipt);
     fsmPackKV(pk, "MD5OfBody", md5);
     fsmPackStr(pk, "Body");
+    body = f->aux.size;
     fsmPackStrN(pk, m->body.p, m->body.len);
+    tail = f->aux.size;
     if (nsys > 0) {
         fsmPackStr(pk, "Attributes");
         msgpack_pack_map(pk, nsys);
@@ -205,6 +209,7 @@ static int msgPackMessage(struct fsm *f, const struct queueRecord *q,
     if (m->attrs.len > 0) {
         fsmPackKV(pk, "MD5OfMessageAttributes", md5);
     }
+    recvStoredAdd(f, seq, start, body, tail, f->aux.size);
     return 0;
 }
 
@@ -347,6 +352,7 @@ int msgReceive(struct fsm *f, const struct fsmCommand *cmd)
     }
     vis = a->has_vis ? a->vis : q.vis;
     msgpack_sbuffer_clear(&f->aux);
+    recvStoredBegin(f, q.id);
     if (q.flags & QUEUE_F_FIFO) {
         rv = fifoReceive(f, &q, cmd->now_ms, max, vis, &n);
     } else {
@@ -374,6 +380,7 @@ int msgReceive(struct fsm *f, const struct fsmCommand *cmd)
     fsmPackStr(&f->pk, "Messages");
     msgpack_pack_array(&f->pk, n);
     fsmReplyAppend(f, f->aux.data, f->aux.size);
+    recvStoredBuild(f); /* what session.c stores: no bodies */
     return 0;
 }
 

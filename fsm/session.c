@@ -3,7 +3,9 @@
  *
  * Tables (integers big-endian):
  * - sessions: client_id(8) -> last_seq(8) ack(8) last_used_ms(8)
- * - replies:  client_id(8) seq(8) -> reply bytes, for ack <= seq <= last_seq
+ * - replies:  client_id(8) seq(8) -> reply bytes, for ack <= seq <= last_seq;
+ *             for a ReceiveMessage that delivered messages, a compact form
+ *             without the bodies (recvreply.c)
  *
  * Rules for a mutating command (client id c, sequence s, ack a):
  * - no session for c: s must be 1, else SessionExpired ("unknown session").
@@ -14,7 +16,8 @@
  *   the op, store its reply (success or business error) at c|s, set last =
  *   s, ack = m, last_used = now, and free stored replies below m.
  * - s <= last: s < stored ack gives SessionExpired; otherwise the stored
- *   reply, byte for byte.
+ *   reply, byte for byte (a receive's is rebuilt from its compact form and
+ *   the messages table: the same bytes, less any message deleted since).
  * - s > last + 1: OutOfOrder.
  *
  * A ReceiveMessage answered WouldWait (fsmCommand.wait) is like a refusal:
@@ -93,6 +96,9 @@ static int sessionRetry(struct fsm *f,
                              "no stored reply for sequence %llu",
                              (unsigned long long)cmd->seq);
     }
+    if (recvStoredIs(v.data, v.len)) {
+        return recvStoredRebuild(f, v.data, v.len);
+    }
     fsmReplyRaw(f, v.data, v.len);
     return 0;
 }
@@ -158,8 +164,14 @@ int sessionApply(struct fsm *f, const struct fsmCommand *cmd)
         return FSM_ENOMEM; /* the reply is short: do not store it */
     }
     sessionReplyKey(cmd->client_id, cmd->seq, key);
-    rv = storePut(&f->store, STORE_REPLIES, key, sizeof key, f->reply.data,
-                  f->reply.size);
+    if (f->stored.ready) {
+        /* A receive's reply without its bodies (recvreply.c). */
+        rv = storePut(&f->store, STORE_REPLIES, key, sizeof key,
+                      f->stored.buf.data, f->stored.buf.size);
+    } else {
+        rv = storePut(&f->store, STORE_REPLIES, key, sizeof key,
+                      f->reply.data, f->reply.size);
+    }
     if (rv != 0) {
         return rv;
     }

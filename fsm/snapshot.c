@@ -4,8 +4,9 @@
  * (integers big-endian):
  *
  *   magic        8 bytes  "QRAFTSN1"
- *   version      u32      3 (3: msgstate values carry the latest receive
- *                         time, 28 bytes)
+ *   version      u32      4 (3: msgstate values carry the latest receive
+ *                         time, 28 bytes; 4: message records carry the
+ *                         body's MD5, a fixed part of 79 bytes)
  *   table count  u32      14
  *   per table, in enum storeTable order (internal.h STORE_TABLES):
  *     name length  u8, name bytes
@@ -43,7 +44,7 @@
 
 #define SNAP_MAGIC "QRAFTSN1"
 #define SNAP_MAGIC_LEN 8
-#define SNAP_VERSION 3
+#define SNAP_VERSION 4
 #define SNAP_SUM_LEN 32
 
 /* A snapshot in progress. */
@@ -415,7 +416,7 @@ static bool snapShapeValid(unsigned t, size_t klen, size_t vlen)
         case STORE_TAGS:
             return klen > 8;
         case STORE_MESSAGES:
-            return klen == 16 && vlen >= 63;
+            return klen == 16 && vlen >= 79;
         case STORE_MSGSTATE:
             return klen == 16 && vlen == 28;
         case STORE_READY:

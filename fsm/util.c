@@ -89,7 +89,7 @@ static const EVP_MD *utilMdMd5(void)
     return utilFetchedMd5 != NULL ? utilFetchedMd5 : EVP_md5();
 }
 
-int utilMd5Hex(const void *p, size_t len, char out[33])
+int utilMd5(const void *p, size_t len, uint8_t out[16])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned n = 0;
@@ -98,8 +98,20 @@ int utilMd5Hex(const void *p, size_t len, char out[33])
         n != 16) {
         return FSM_ENOMEM;
     }
-    utilHex(md, 16, out);
+    memcpy(out, md, 16);
     return 0;
+}
+
+int utilMd5Hex(const void *p, size_t len, char out[33])
+{
+    uint8_t md[16];
+    int rv;
+
+    rv = utilMd5(p, len, md);
+    if (rv == 0) {
+        utilHex(md, 16, out);
+    }
+    return rv;
 }
 
 int utilSha256(const void *a, size_t alen, const void *b, size_t blen,

@@ -250,6 +250,7 @@ struct replica
     struct proposalBatch *batch_waiters;
 
     uint64_t repaced_ms; /* monotonic ms of the last fsmAdapterRepace */
+    uint64_t committed_ms; /* monotonic ms of the last fsmFlush */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */

@@ -28,6 +28,20 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* The state machine's LMDB write transaction is committed at most every
+ * REPLICA_COMMIT_MS, or once it has written REPLICA_COMMIT_BYTES. A commit
+ * writes every page the transaction dirtied, and the next transaction
+ * copies each page again before it changes it: hot pages (index branches,
+ * the queue record, a leaf of messages being drained) were copied and
+ * written once per loop iteration, a tenth of the nodes' CPU under a
+ * drain. Reads of the loop thread go through the open transaction, and a
+ * snapshot commits first, so nothing waits on a commit; LMDB is not the
+ * durable copy (DESIGN.md "Storage"). The bytes bound keeps the pages one
+ * transaction dirties, which LMDB keeps for reuse for the life of the
+ * process, small. */
+#define REPLICA_COMMIT_MS 50
+#define REPLICA_COMMIT_BYTES ((uint64_t)1 << 20)
+
 static void replicaFlushProposals(struct replica *r);
 static void replicaDropProposals(struct replica *r, int status);
 
@@ -228,8 +242,9 @@ static void checkCb(uv_check_t *handle)
     watchLeadership(r);
 }
 
-/* Entries applied in one loop iteration share one LMDB write transaction;
- * commit it before the loop sleeps. */
+/* Before the loop sleeps: hand this iteration's proposals to raft, and
+ * commit the state machine's write transaction if it is due
+ * (REPLICA_COMMIT_MS, REPLICA_COMMIT_BYTES). */
 static void prepareCb(uv_prepare_t *handle)
 {
     struct replica *r = handle->data;
@@ -245,6 +260,11 @@ static void prepareCb(uv_prepare_t *handle)
         r->repaced_ms = now;
         fsmAdapterRepace(&r->adapter);
     }
+    if (now - r->committed_ms < REPLICA_COMMIT_MS &&
+        fsmPendingBytes(r->config.fsm) < REPLICA_COMMIT_BYTES) {
+        return;
+    }
+    r->committed_ms = now;
     rv = fsmFlush(r->config.fsm);
     if (rv != 0) {
         replicaLog(r, REPLICA_LOG_ERROR, "state machine flush failed", "error=\"%s\"",

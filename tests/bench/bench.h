@@ -177,6 +177,9 @@ bool nodeStop(int id, int timeout_s);
 bool nodeStart(int id);
 /* CPU seconds (user + system) the process has used, or -1. */
 double procCpuSeconds(int pid);
+/* utime + stime of every node (their PID files), in seconds; -1 if one
+ * is unknown. */
+double nodesCpuSeconds(void);
 
 /* Memory and files of every node at one point (row 7). */
 struct nodeMem

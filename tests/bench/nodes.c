@@ -139,6 +139,20 @@ double procCpuSeconds(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+double nodesCpuSeconds(void)
+{
+    double sum = 0;
+    for (int i = 1; i <= NODES; i++) {
+        int pid = nodePid(i);
+        double s = pid > 0 ? procCpuSeconds(pid) : -1;
+        if (s < 0) {
+            return -1;
+        }
+        sum += s;
+    }
+    return sum;
+}
+
 /* VmRSS, VmHWM, RssAnon and RssFile of @pid in kB (-1: unknown). */
 static void procMem(int pid, struct nodeMem *m)
 {
