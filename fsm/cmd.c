@@ -14,6 +14,9 @@
  *                                                         only when true
  *   "rf"    uint  a refusal the node decided (fsmError)   mutating ops,
  *                                                         only when set
+ *   "bd"    bin   fsmCommand.bodies: the proposer's MD5   SendMessage(Batch),
+ *                 of message bodies, 24 bytes per body,   only when set
+ *                 at most 10
  *   "args"  map   the op's arguments, raw                 when not empty
  *
  * The decoder is strict on the envelope: exactly one map, each key at most
@@ -40,6 +43,7 @@
     X(CMD_K_ACK, "ack")                                                      \
     X(CMD_K_W, "w")                                                          \
     X(CMD_K_RF, "rf")                                                        \
+    X(CMD_K_BD, "bd")                                                        \
     X(CMD_K_ARGS, "args")
 
 enum {
@@ -127,6 +131,14 @@ static bool cmdArgsValid(const void *args, size_t len)
     return mpNext(&r, &v) && v.type == MP_MAP && r.left == 0;
 }
 
+/* True if @op may carry body digests ("bd"), and @len is a whole number
+ * of them, at most FSM_BODY_DIGESTS_MAX bytes. */
+static bool cmdBodiesValid(unsigned op, size_t len)
+{
+    return (op == FSM_OP_SEND_MESSAGE || op == FSM_OP_SEND_MESSAGE_BATCH) && len > 0 &&
+           len % FSM_BODY_DIGEST_LEN == 0 && len <= FSM_BODY_DIGESTS_MAX;
+}
+
 /* Output of the encoder: the caller's write callback, latched on its first
  * failure so that no later write can produce a short map. */
 struct cmdOut
@@ -168,17 +180,20 @@ int fsmCommandPack(const struct fsmCommand *cmd,
     bool wait = cmd->wait && cmd->op == FSM_OP_RECEIVE_MESSAGE;
     bool args = cmd->args != NULL && cmd->args_len > 0;
     bool refuse = cmd->refuse != FSM_ERR_NONE;
+    bool bodies = cmd->bodies != NULL && cmd->bodies_len > 0;
 
     *len = 0;
     if (fsmOpName(cmd->op) == NULL ||
         (mutates && (cmd->client_id == 0 || cmd->seq == 0)) ||
         (cmd->wait && !wait) || !cmdArgsValid(cmd->args, cmd->args_len) ||
-        (refuse && (!mutates || fsmErrorName(cmd->refuse) == NULL))) {
+        (refuse && (!mutates || fsmErrorName(cmd->refuse) == NULL)) ||
+        (bodies && !cmdBodiesValid(cmd->op, cmd->bodies_len))) {
         return FSM_ECORRUPT;
     }
     msgpack_packer_init(&pk, &o, cmdWrite);
     msgpack_pack_map(&pk, 3 + (mutates ? 3u : 0u) + (wait ? 1u : 0u) +
-                              (refuse ? 1u : 0u) + (args ? 1u : 0u));
+                              (refuse ? 1u : 0u) + (bodies ? 1u : 0u) +
+                              (args ? 1u : 0u));
     cmdPackKey(&pk, CMD_K_V);
     msgpack_pack_uint64(&pk, CMD_VERSION);
     cmdPackKey(&pk, CMD_K_OP);
@@ -200,6 +215,10 @@ int fsmCommandPack(const struct fsmCommand *cmd,
     if (refuse) {
         cmdPackKey(&pk, CMD_K_RF);
         msgpack_pack_uint64(&pk, cmd->refuse);
+    }
+    if (bodies) {
+        cmdPackKey(&pk, CMD_K_BD);
+        msgpack_pack_bin_with_body(&pk, cmd->bodies, cmd->bodies_len);
     }
     if (args) {
         cmdPackKey(&pk, CMD_K_ARGS);
@@ -277,6 +296,12 @@ static bool cmdSetField(struct fsmCommand *cmd, int k, const struct mpVal *v)
     if (k == CMD_K_W) {
         cmd->wait = true;
         return v->type == MP_BOOL && v->b;
+    }
+    if (k == CMD_K_BD) {
+        /* Its length is checked against the op once the op is known. */
+        cmd->bodies = v->ptr;
+        cmd->bodies_len = v->len;
+        return v->type == MP_BIN;
     }
     if (v->type != MP_UINT) {
         return false;
@@ -365,7 +390,11 @@ int fsmCommandDecode(const void *buf, size_t len, struct fsmCommand *cmd)
     if (cmd->op == FSM_OP_RECEIVE_MESSAGE) {
         allowed |= CMD_BIT(CMD_K_W);
     }
-    if ((present & required) != required || (present & ~allowed) != 0) {
+    if (cmd->op == FSM_OP_SEND_MESSAGE || cmd->op == FSM_OP_SEND_MESSAGE_BATCH) {
+        allowed |= CMD_BIT(CMD_K_BD);
+    }
+    if ((present & required) != required || (present & ~allowed) != 0 ||
+        ((present & CMD_BIT(CMD_K_BD)) && !cmdBodiesValid(cmd->op, cmd->bodies_len))) {
         goto err;
     }
     return 0;

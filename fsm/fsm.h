@@ -150,7 +150,25 @@ struct fsmCommand
                            SQS parameter names (README "Protocol"); NULL or
                            empty means an empty map */
     size_t args_len;
+    const void *bodies; /* SendMessage(Batch): the MD5 of message bodies,
+                           computed once by the proposer so that replicas
+                           do not hash them again (fsmCommandHashBodies):
+                           per body FSM_BODY_DIGEST_LEN bytes, BE32 offset
+                           of the body's bytes in args, BE32 their length,
+                           their MD5. NULL: replicas hash the bodies. */
+    size_t bodies_len;
 };
+
+/* One entry of fsmCommand.bodies, and at most as many as a batch has. */
+#define FSM_BODY_DIGEST_LEN 24
+#define FSM_BODY_DIGESTS_MAX (10 * FSM_BODY_DIGEST_LEN)
+
+/* The proposer's share of a SendMessage(Batch): hash each message body of
+ * @cmd's args into @out and point cmd->bodies at it. A replica uses an
+ * entry only for the body at exactly that offset and length in args, so a
+ * body this finds differently from the op's parser is hashed as before.
+ * Other ops, and args this cannot read, get no bodies. */
+void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX]);
 
 /* Encode @cmd as a log entry into memory from @alloc (raft_malloc for raft,
  * malloc elsewhere). The length is padded with zero bytes to a multiple of 8

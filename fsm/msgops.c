@@ -77,11 +77,81 @@ static int msgAttrsEncode(struct fsm *f, const struct sendEntry *e,
     return 0;
 }
 
-/* Send entry @e to @q at @now into @res. */
+/* Hash the MessageBody of @map (a message's args in @cmd) into one
+ * fsmCommand.bodies entry at @out; false if it has none to hash. */
+static bool msgHashBody(const struct fsmCommand *cmd, const struct mpVal *map, uint8_t *out)
+{
+    struct mpVal v;
+
+    if (!argsFind(map, "MessageBody", &v) || (v.type != MP_STR && v.type != MP_BIN) ||
+        v.len == 0 || v.len > UINT32_MAX) {
+        return false;
+    }
+    bePut32(out, (uint32_t)(v.ptr - (const uint8_t *)cmd->args));
+    bePut32(out + 4, (uint32_t)v.len);
+    return utilMd5(v.ptr, v.len, out + 8) == 0;
+}
+
+void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX])
+{
+    struct mpReader r = {cmd->args, cmd->args_len};
+    struct mpVal map;
+    struct mpVal list;
+    size_t n = 0;
+
+    cmd->bodies = NULL;
+    cmd->bodies_len = 0;
+    if (cmd->args == NULL || cmd->args_len > UINT32_MAX || !mpNext(&r, &map) ||
+        map.type != MP_MAP) {
+        return;
+    }
+    if (cmd->op == FSM_OP_SEND_MESSAGE) {
+        n = msgHashBody(cmd, &map, out) ? 1 : 0;
+    } else if (cmd->op == FSM_OP_SEND_MESSAGE_BATCH && argsFind(&map, "Entries", &list) &&
+               list.type == MP_ARRAY && list.n <= FSM_BATCH_MAX) {
+        struct mpReader e;
+        struct mpVal entry;
+        mpEnter(&list, &e);
+        for (uint32_t i = 0; i < list.n && mpNext(&e, &entry); i++) {
+            if (entry.type == MP_MAP &&
+                msgHashBody(cmd, &entry, out + n * FSM_BODY_DIGEST_LEN)) {
+                n++;
+            }
+        }
+    }
+    if (n > 0) {
+        cmd->bodies = out;
+        cmd->bodies_len = n * FSM_BODY_DIGEST_LEN;
+    }
+}
+
+/* The MD5 of @body that the proposer carried in @cmd, if it carried one for
+ * exactly these bytes of args (fsmCommandHashBodies); else NULL. */
+static const uint8_t *msgCarriedMd5(const struct fsmCommand *cmd, const struct fsmStr *body)
+{
+    const uint8_t *d = cmd->bodies;
+    uintptr_t args = (uintptr_t)cmd->args;
+    uintptr_t at = (uintptr_t)body->p;
+    size_t i;
+
+    if (d == NULL || at < args || at - args > cmd->args_len) {
+        return NULL;
+    }
+    for (i = 0; i + FSM_BODY_DIGEST_LEN <= cmd->bodies_len; i += FSM_BODY_DIGEST_LEN) {
+        if (beGet32(d + i) == at - args && beGet32(d + i + 4) == body->len) {
+            return d + i + 8;
+        }
+    }
+    return NULL;
+}
+
+/* Send entry @e of @cmd to @q into @res. */
 static int msgSendOne(struct fsm *f, struct queueRecord *q,
-                      const struct sendEntry *e, uint64_t now,
+                      const struct sendEntry *e, const struct fsmCommand *cmd,
                       struct sendResult *res)
 {
+    const uint8_t *carried = msgCarriedMd5(cmd, &e->body);
+    uint64_t now = cmd->now_ms;
     struct msgRecord m;
     struct fsmStr dedup = e->dedup;
     char cbd[65];
@@ -116,9 +186,13 @@ static int msgSendOne(struct fsm *f, struct queueRecord *q,
         dedup.len = 64;
     }
     memset(&m, 0, sizeof m);
-    rv = utilMd5(e->body.p, e->body.len, m.md5body);
-    if (rv != 0) {
-        return rv;
+    if (carried != NULL) {
+        memcpy(m.md5body, carried, sizeof m.md5body);
+    } else {
+        rv = utilMd5(e->body.p, e->body.len, m.md5body);
+        if (rv != 0) {
+            return rv;
+        }
     }
     utilHex(m.md5body, sizeof m.md5body, res->md5body);
     rv = msgAttrsEncode(f, e, &attrs, &alen);
@@ -228,7 +302,7 @@ int msgSend(struct fsm *f, const struct fsmCommand *cmd)
     if (rv != 0 || !found) {
         return rv;
     }
-    rv = msgSendOne(f, &q, &f->args.send[0], cmd->now_ms, &res);
+    rv = msgSendOne(f, &q, &f->args.send[0], cmd, &res);
     if (rv == 0) {
         rv = msgClose(f, cmd, &q);
     }
@@ -303,7 +377,7 @@ int msgSendBatch(struct fsm *f, const struct fsmCommand *cmd)
             res[i].err = a->send[i].err;
             continue;
         }
-        rv = msgSendOne(f, &q, &a->send[i], cmd->now_ms, &res[i]);
+        rv = msgSendOne(f, &q, &a->send[i], cmd, &res[i]);
         if (rv != 0) {
             return rv;
         }

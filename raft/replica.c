@@ -599,6 +599,7 @@ int replicaPropose(struct replica *r,
                    replicaProposeCb cb,
                    void *arg)
 {
+    uint8_t bodies[FSM_BODY_DIGESTS_MAX];
     struct proposalBatch *p;
     int rv;
 
@@ -626,7 +627,11 @@ int replicaPropose(struct replica *r,
     cmd->now_ms = replicaNow(r);
     r->last_stamp = cmd->now_ms;
     r->last_stamp_mono = replicaMonotonicMs();
+    /* Message bodies are hashed here once, not by every replica. */
+    fsmCommandHashBodies(cmd, bodies);
     rv = batchWriterAdd(&r->batch, cmd);
+    cmd->bodies = NULL; /* @bodies is ours */
+    cmd->bodies_len = 0;
     if (rv != 0) {
         return REPLICA_ENOMEM;
     }

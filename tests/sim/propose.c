@@ -121,8 +121,10 @@ int simPropose(struct sim *sim,
 {
     struct simServer *s = &sim->servers[i];
     struct raft *raft = &sim->f.servers[i].raft;
+    uint8_t bodies[FSM_BODY_DIGESTS_MAX];
     struct simBatch *b;
     uint64_t now, applied;
+    int rv;
 
     if (!simServerUp(sim, i)) {
         return SIM_EDOWN;
@@ -156,7 +158,12 @@ int simPropose(struct sim *sim,
     }
     s->last_stamp = now;
     cmd->now_ms = now;
-    if (batchWriterAdd(&b->w, cmd) != 0) {
+    /* As replicaPropose: bodies hashed once, by the proposer. */
+    fsmCommandHashBodies(cmd, bodies);
+    rv = batchWriterAdd(&b->w, cmd);
+    cmd->bodies = NULL;
+    cmd->bodies_len = 0;
+    if (rv != 0) {
         return SIM_ENOMEM;
     }
     b->waiters[b->n].req = req;
