@@ -32,6 +32,9 @@
 #define BATCH_HEADER 8u
 #define BATCH_ITEM_HEADER 8u
 
+/* Unused bytes a finished entry may keep (batchWriterTake). */
+#define BATCH_SLACK_MAX 4096u
+
 static const unsigned char batchMagic[4] = {'q', 'r', 'b', 1};
 
 static void putU32(unsigned char *p, uint32_t v)
@@ -115,7 +118,18 @@ int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd)
 
 void batchWriterTake(struct batchWriter *w, struct raft_buffer *buf)
 {
-    buf->base = w->base;
+    void *base = w->base;
+
+    /* libraft keeps the entry in memory until a snapshot covers it: give
+     * back the slack of the doubling (up to half the buffer). Shrinking
+     * in place; if it fails, the larger buffer will do. */
+    if (w->cap - w->len > w->cap / 8 && w->cap - w->len > BATCH_SLACK_MAX) {
+        base = raft_realloc(w->base, w->len);
+        if (base == NULL) {
+            base = w->base;
+        }
+    }
+    buf->base = base;
     buf->len = w->len;
     memset(w, 0, sizeof *w);
 }

@@ -3,6 +3,7 @@
  * replies exactly as its commands applied as separate entries would; an
  * entry whose framing is wrong must apply as one undecodable command on
  * every node, never half of it. */
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -363,6 +364,29 @@ static void replyBufferKeptAtBoundFreedPast(void **state)
     assert_int_equal(p->adapter.reply_bytes_cap, 65536);
 }
 
+/* A finished entry keeps little of the writer's doubling slack: libraft
+ * holds it in memory until a snapshot covers it. */
+static void takenEntryHasNoSlack(void **state)
+{
+    struct pair *p = *state;
+    struct batchWriter w = {0};
+    struct raft_buffer entry;
+    struct fsmCommand c;
+    unsigned i;
+
+    /* Grow past 64 KiB, to just after a doubling: most of the new half is
+     * unused. */
+    for (i = 0; i < 10000 && (w.cap < 65536 || w.cap - w.len < w.cap / 4); i++) {
+        sendCommand(p->batched, i, &c);
+        assert_int_equal(batchWriterAdd(&w, &c), 0);
+    }
+    assert_true(w.cap >= 65536 && w.cap - w.len >= w.cap / 4);
+    batchWriterTake(&w, &entry);
+    assert_true(malloc_usable_size(entry.base) < entry.len + 4096 + 64);
+    assert_true(batchIs(entry.base, entry.len));
+    raft_free(entry.base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(singleEntryStillApplies, pairSetUp, pairTearDown),
         cmocka_unit_test_setup_teardown(brokenFramingAppliesAsOneBadCommand, pairSetUp,
                                         pairTearDown),
+        cmocka_unit_test_setup_teardown(takenEntryHasNoSlack, pairSetUp, pairTearDown),
         cmocka_unit_test_setup_teardown(replyBufferKeptAtBoundFreedPast, pairSetUp,
                                         pairTearDown),
         cmocka_unit_test_setup_teardown(writerRefusesBadCommandWhole, pairSetUp,
