@@ -37,6 +37,8 @@ static qraft_client *client;
  * 100 apart) and start it; ready once a write is acknowledged. */
 static int clusterStart(void)
 {
+    char servers[sizeof cluster.servers];
+    size_t off = 0;
     uint64_t deadline;
     unsigned i;
     int rv;
@@ -57,11 +59,10 @@ static int clusterStart(void)
         snprintf(node->raft_addr, sizeof node->raft_addr, "127.0.0.1:%d", RAFT_PORT + (int)i);
         snprintf(node->client_addr, sizeof node->client_addr, "127.0.0.1:%d",
                  CLIENT_PORT + (int)i);
-        strncat(cluster.servers, i == 0 ? "" : ",",
-                sizeof cluster.servers - strlen(cluster.servers) - 1);
-        strncat(cluster.servers, node->client_addr,
-                sizeof cluster.servers - strlen(cluster.servers) - 1);
+        off += (size_t)snprintf(servers + off, sizeof servers - off, "%s%s", i == 0 ? "" : ",",
+                                node->client_addr);
     }
+    memcpy(cluster.servers, servers, sizeof servers);
     for (i = 0; i < cluster.n; i++) {
         if (testNodeStart(&cluster, i) != 0) {
             testClusterStop(&cluster, true);
