@@ -453,6 +453,7 @@ int argsParse(const struct fsmCommand *cmd, struct args *a, struct argErr *e)
             return 0;
         }
         case FSM_OP_TICK:
+        case FSM_OP_SWEEP:
             return 0;
         default:
             return argFail(e, FSM_ERR_INVALID_COMMAND, "unknown op %u", op);

@@ -157,7 +157,7 @@ int dlqStartMoveTask(struct fsm *f, const struct fsmCommand *cmd)
         struct storeVal k;
         struct storeVal v;
         struct fsmStr target;
-        msgKey(src.id, seq, lo);
+        msgKey(src.mid, seq, lo);
         rv = storeCursorOpen(&f->store, NULL, STORE_MESSAGES, &c);
         if (rv != 0) {
             return rv;
@@ -174,7 +174,7 @@ int dlqStartMoveTask(struct fsm *f, const struct fsmCommand *cmd)
         if (rv != 0 || !found) {
             break;
         }
-        rv = msgGet(f, src.id, seq, &m, &found);
+        rv = msgGet(f, src.mid, seq, &m, &found);
         if (rv != 0) {
             return rv;
         }

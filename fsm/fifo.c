@@ -1,10 +1,10 @@
 /* FIFO queues: message groups, deduplication, and the FIFO receive.
  *
  * Tables (integers big-endian):
- * - groups:     qid(8) glen(1) group seq(8) -> empty: the messages of each
+ * - groups:     mid(8) glen(1) group seq(8) -> empty: the messages of each
  *               group of a FIFO queue in send order. A group's head is its
  *               first entry; groups are ordered by (length, name).
- * - dedupe:     qid(8) scope(1) [glen(1) group] dedup_id ->
+ * - dedupe:     id(8) scope(1) [glen(1) group] dedup_id ->
  *               expires_ms(8) seqnum(8) msgid(36). scope 0: per queue;
  *               scope 1 (DeduplicationScope=messageGroup): per group.
  * - dedupe_exp: expires_ms(8) then the dedupe key -> empty, so that tick
@@ -195,18 +195,18 @@ int fifoGroupHeadVisible(struct fsm *f, const struct queueRecord *q,
     uint8_t from[9 + FSM_GROUP_MAX];
     uint8_t prefix[9 + FSM_GROUP_MAX];
     struct msgRecord m;
-    size_t flen = fifoGroupPrefix(q->id, group, from);
+    size_t flen = fifoGroupPrefix(q->mid, group, from);
     size_t plen;
     uint64_t seq;
     bool found;
     int rv;
 
     *visible = false;
-    rv = fifoSeek(f, q->id, from, flen, prefix, &plen, &seq, &found);
+    rv = fifoSeek(f, q->mid, from, flen, prefix, &plen, &seq, &found);
     if (rv != 0 || !found || plen != flen || memcmp(prefix, from, flen) != 0) {
         return rv;
     }
-    rv = msgGet(f, q->id, seq, &m, &found);
+    rv = msgGet(f, q->mid, seq, &m, &found);
     if (rv == 0 && found) {
         *visible = m.visible_at <= now;
     }
@@ -237,11 +237,11 @@ static int fifoGroupLocked(struct fsm *f, const struct queueRecord *q,
     for (walked = 0; walked < FSM_RECEIVE_BUDGET; walked++) {
         memcpy(from, prefix, plen);
         bePut64(from + plen, after);
-        rv = fifoSeek(f, q->id, from, plen + 8, got, &glen, &seq, &found);
+        rv = fifoSeek(f, q->mid, from, plen + 8, got, &glen, &seq, &found);
         if (rv != 0 || !found || glen != plen || memcmp(got, prefix, plen) != 0) {
             return rv;
         }
-        rv = msgGet(f, q->id, seq, &m, &found);
+        rv = msgGet(f, q->mid, seq, &m, &found);
         if (rv != 0 || !found || m.recv_count == 0) {
             return rv;
         }
@@ -280,14 +280,14 @@ static int fifoServeGroup(struct fsm *f, struct queueRecord *q,
     while (*n < max && *skipped < FSM_RECEIVE_BUDGET) {
         memcpy(from, prefix, plen);
         bePut64(from + plen, after);
-        rv = fifoSeek(f, q->id, from, plen + 8, got, &glen, &seq, &found);
+        rv = fifoSeek(f, q->mid, from, plen + 8, got, &glen, &seq, &found);
         if (rv != 0) {
             return rv;
         }
         if (!found || glen != plen || memcmp(got, prefix, plen) != 0) {
             return 0; /* the group has nothing more */
         }
-        rv = msgGet(f, q->id, seq, &m, &found);
+        rv = msgGet(f, q->mid, seq, &m, &found);
         if (rv == 0 && !found) {
             snprintf(f->errmsg, FSM_ERRMSG_LEN, "group entry without message");
             rv = FSM_ECORRUPT;
@@ -339,7 +339,7 @@ int fifoReceive(struct fsm *f, struct queueRecord *q, uint64_t now,
     /* The cursor as a group prefix (empty: start from the first group). */
     if (q->cursor_len > 0) {
         struct fsmStr g = {(const char *)q->cursor + 1, q->cursor[0]};
-        clen = fifoGroupPrefix(q->id, &g, cursor);
+        clen = fifoGroupPrefix(q->mid, &g, cursor);
     }
     for (pass = 0; pass < 2 && *n < max; pass++) {
         size_t flen;
@@ -349,14 +349,14 @@ int fifoReceive(struct fsm *f, struct queueRecord *q, uint64_t now,
             flen = clen + 8;
         } else if (pass == 0) {
             pass = 1; /* no cursor: one pass over every group */
-            bePut64(from, q->id);
+            bePut64(from, q->mid);
             flen = 8;
         } else {
-            bePut64(from, q->id);
+            bePut64(from, q->mid);
             flen = 8;
         }
         while (*n < max && skipped < FSM_RECEIVE_BUDGET) {
-            rv = fifoSeek(f, q->id, from, flen, prefix, &plen, &seq, &found);
+            rv = fifoSeek(f, q->mid, from, flen, prefix, &plen, &seq, &found);
             if (rv != 0) {
                 return rv;
             }

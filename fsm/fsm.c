@@ -32,6 +32,7 @@ void fsmConfigDefaults(struct fsmConfig *c)
     c->session_window = 1024;
     c->session_idle_ms = 3600 * 1000;
     c->inflight_max = 120000;
+    c->sweep_keys = FSM_SWEEP_KEYS;
 }
 
 /* msgpack write callback into the fsm's reply buffer; latches OOM. */
@@ -77,6 +78,7 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
     f->session_window = c->session_window;
     f->session_idle_ms = c->session_idle_ms;
     f->inflight_max = c->inflight_max > 0 ? c->inflight_max : 120000;
+    f->sweep_keys = c->sweep_keys > 0 ? c->sweep_keys : FSM_SWEEP_KEYS;
     f->md = EVP_MD_CTX_new();
     if (f->md == NULL) {
         snprintf(errmsg, FSM_ERRMSG_LEN, "out of memory");
@@ -248,9 +250,12 @@ static int fsmSaveMeta(struct fsm *f)
 }
 
 /* The housekeeping op: expire sessions, deduplication entries,
- * tombstones and retention-expired messages (bounded work). */
+ * tombstones and retention-expired messages, and one sweep slice (bounded
+ * work). */
 static int fsmTick(struct fsm *f, const struct fsmCommand *cmd)
 {
+    uint64_t removed;
+    bool more;
     int rv;
 
     rv = sessionExpire(f, cmd->now_ms);
@@ -262,6 +267,9 @@ static int fsmTick(struct fsm *f, const struct fsmCommand *cmd)
     }
     if (rv == 0) {
         rv = msgTickRetention(f, cmd->now_ms);
+    }
+    if (rv == 0) {
+        rv = sweepSlice(f, &removed, &more);
     }
     if (rv == 0) {
         fsmReplyOk(f, 0);
@@ -324,6 +332,8 @@ int fsmExecute(struct fsm *f, const struct fsmCommand *cmd)
             return dlqStartMoveTask(f, cmd);
         case FSM_OP_TICK:
             return fsmTick(f, cmd);
+        case FSM_OP_SWEEP:
+            return sweepRun(f, cmd);
         default:
             return fsmReplyError(f, FSM_ERR_INVALID_COMMAND, "unknown op %u",
                                  cmd->op);

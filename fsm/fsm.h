@@ -104,7 +104,8 @@ const char *fsmErrorName(enum fsmError e);
     X(FSM_OP_CHANGE_VISIBILITY, 16, "ChangeMessageVisibility", true)            \
     X(FSM_OP_CHANGE_VISIBILITY_BATCH, 17, "ChangeMessageVisibilityBatch", true) \
     X(FSM_OP_START_MESSAGE_MOVE_TASK, 18, "StartMessageMoveTask", true)         \
-    X(FSM_OP_TICK, 19, "tick", false)
+    X(FSM_OP_TICK, 19, "tick", false)                                           \
+    X(FSM_OP_SWEEP, 20, "sweep", false)
 
 enum fsmOp {
 #define FSM__OP_ENUM(CODE, VALUE, NAME, MUTATES) CODE = VALUE,
@@ -221,6 +222,9 @@ struct fsmConfig
     uint32_t session_window;   /* max replies kept per client (1024) */
     uint64_t session_idle_ms;  /* idle time after which a session expires */
     uint32_t inflight_max;     /* in-flight messages per queue (120,000) */
+    uint32_t sweep_keys;       /* keys one sweep slice removes at most
+                                  (4,096); equal on every node, like the
+                                  session window */
 };
 
 /* Defaults for fsmConfig (dir must still be set). */
@@ -290,6 +294,13 @@ int fsmStoreUsage(struct fsm *f, uint64_t *used, uint64_t *capacity);
 /* Running digest of every applied command, hex, NUL-terminated (33 chars
  * with the NUL). Part of the state, so snapshots carry it. */
 void fsmDigest(struct fsm *f, char out[33]);
+
+/* True while a deleted queue's or a purged keyspace's keys are still in
+ * the store: the leader then proposes FSM_OP_SWEEP (no session, empty
+ * args), one at a time, each of which removes a bounded slice of them
+ * and replies {"ok": true, "Removed": n, "More": bool}. Cheap (no store
+ * access). Clients may not send FSM_OP_SWEEP, nor FSM_OP_TICK. */
+bool fsmSweepPending(struct fsm *f);
 
 /* Largest now_ms applied so far (the leader stamps max(clock, this)). */
 uint64_t fsmLastNow(struct fsm *f);

@@ -8,6 +8,8 @@
  *   the store and write their reply through the fsmReply* helpers;
  *   attrs.c parses queue attributes, queueattrs.c applies them to a queue
  *   record and reports them.
+ * - sweep.c removes what DeleteQueue and PurgeQueue left unreachable, in
+ *   bounded slices.
  * - snapshot.c serialises and restores every table.
  * - fsm.c glues them: open/close, apply, query, digest.
  *
@@ -44,7 +46,8 @@
     X(STORE_DEDUPE, "dedupe")                                                \
     X(STORE_DEDUPE_EXP, "dedupe_exp")                                        \
     X(STORE_SESSIONS, "sessions")                                            \
-    X(STORE_REPLIES, "replies")
+    X(STORE_REPLIES, "replies")                                              \
+    X(STORE_SWEEP, "sweep")
 
 enum storeTable {
 #define STORE__TABLE_ENUM(CODE, NAME) CODE,
@@ -155,6 +158,21 @@ int storeDelRange(struct store *s,
                   const void *hi,
                   size_t hilen);
 
+/* Delete keys of table @t that start with @prefix, in key order, while
+ * *keys < @max_keys and *bytes < @max_bytes; each key deleted adds 1 to
+ * *keys and its key and value lengths to *bytes (both counters are the
+ * caller's, so that one budget spans several calls). *more tells whether a
+ * key with @prefix is left. */
+int storeDelPrefix(struct store *s,
+                   unsigned t,
+                   const void *prefix,
+                   size_t plen,
+                   uint64_t max_keys,
+                   uint64_t max_bytes,
+                   uint64_t *keys,
+                   uint64_t *bytes,
+                   bool *more);
+
 /* Number of entries of table @t in the write transaction. */
 int storeCount(struct store *s, unsigned t, uint64_t *n);
 
@@ -234,6 +252,8 @@ uint64_t beGet64(const uint8_t *p);
 #define FSM_TICK_BUDGET 10000    /* deletions per tick */
 #define FSM_CMD_BUDGET 10000     /* retention deletions per command */
 #define FSM_RECEIVE_BUDGET 1000  /* moves/deletions skipped per receive */
+#define FSM_SWEEP_KEYS 4096      /* keys a sweep slice removes, default */
+#define FSM_SWEEP_BYTES ((uint64_t)64 << 20) /* and key+value bytes */
 
 /* ---- msgpack reader (mp.c) ---- */
 
@@ -400,6 +420,7 @@ enum sysAttrId {
 #define QUEUE_F_SCOPE_GROUP 0x04 /* DeduplicationScope=messageGroup */
 #define QUEUE_F_TP_GROUP 0x08    /* FifoThroughputLimit=perMessageGroupId */
 #define QUEUE_F_PURGED 0x10      /* purge_ms is set */
+#define QUEUE_F_KEYSPACE 0x20    /* record only: mid follows the fixed part */
 
 /* Writable attributes as given in a request (bits of @given). */
 struct attrSet
@@ -589,6 +610,10 @@ struct fsm
     uint32_t session_window;      /* max replies kept per client */
     uint64_t session_idle_ms;     /* idle time before a session expires */
     uint32_t inflight_max;        /* in-flight messages per queue */
+    uint32_t sweep_keys;          /* keys a sweep slice removes at most */
+    bool sweep_pending;           /* the sweep table is not empty (mirrors
+                                     it: set by sweepAdd, sweepSlice and
+                                     restore) */
     uint8_t digest[32];           /* running digest (mirrors meta) */
     bool meta_dirty;              /* digest/last_now not yet in meta */
     uint64_t last_now;            /* largest now_ms (mirrors meta) */
@@ -672,6 +697,9 @@ int fsmLoadMeta(struct fsm *f, uint8_t digest[32], uint64_t *last_now);
 struct queueRecord
 {
     uint64_t id;           /* never reused */
+    uint64_t mid;          /* message keyspace: prefix of its messages'
+                              keys (= id until the first purge; from the
+                              same counter, never reused) */
     uint64_t created_ms;
     uint64_t modified_ms;
     uint64_t next_seq;     /* sequence of its next message, from 1 */
@@ -717,6 +745,32 @@ int queueListDlqSources(struct fsm *f, const struct fsmCommand *cmd);
 
 /* Remove expired tombstones (tick). */
 int queueTickTombstones(struct fsm *f, uint64_t now_ms);
+
+/* ---- the sweeper (sweep.c) ---- */
+
+/* What a sweep entry removes (bits of its mask). */
+#define SWEEP_MESSAGES 0x01 /* a message keyspace: messages, msgstate,
+                               ready, inflight, retention, groups */
+#define SWEEP_QUEUE 0x02    /* a deleted queue's identity: tags, dedupe */
+
+/* Record that every key with prefix @id(8) in the tables of @mask is dead
+ * (merged with an entry already there). */
+int sweepAdd(struct fsm *f, uint64_t id, uint8_t mask);
+
+/* *@dead: keys with prefix @id in the tables of @mask are waiting to be
+ * swept (unreachable; perhaps half removed: never read them). */
+int sweepIsDead(struct fsm *f, uint64_t id, uint8_t mask, bool *dead);
+
+/* Remove dead keys, from the sweep table's first entry on, at most
+ * f->sweep_keys keys and FSM_SWEEP_BYTES bytes; entries left empty go.
+ * *removed gets the keys removed, *more whether entries are left. */
+int sweepSlice(struct fsm *f, uint64_t *removed, bool *more);
+
+/* The op FSM_OP_SWEEP: one slice; replies {"Removed": n, "More": bool}. */
+int sweepRun(struct fsm *f, const struct fsmCommand *cmd);
+
+/* Set f->sweep_pending from the table (after a restore). */
+int sweepLoad(struct fsm *f);
 
 /* ---- attributes of a queue record (queueattrs.c) ---- */
 
@@ -809,9 +863,6 @@ int msgNormalize(struct fsm *f, struct queueRecord *q, uint64_t now,
 /* True if @m is past @q's retention at @now. */
 bool msgExpired(const struct queueRecord *q, const struct msgRecord *m,
                 uint64_t now);
-
-/* Remove every message of @q (purge, delete). */
-int msgRemoveAll(struct fsm *f, struct queueRecord *q);
 
 /* Earliest future visible_at of @q's messages (0: none). */
 int msgNextVisible(struct fsm *f, const struct queueRecord *q, uint64_t now,

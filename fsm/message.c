@@ -1,8 +1,10 @@
 /* Messages: records, indexes, and the ops that send, delete and change the
  * visibility of messages (single and batch).
  *
- * Tables (integers big-endian; qid = queue id, seq = the message's
- * sequence in its queue, from the queue's next_seq):
+ * Tables (integers big-endian; qid = the queue's message keyspace, the
+ * mid of its record (queue.c: its id until a purge gives it a new one);
+ * seq = the message's sequence in its queue, from the queue's next_seq,
+ * which a purge does not reset):
  * - messages:  qid seq -> the immutable part of a message:
  *              sent_ms(8) seqnum(8) msgid(36) src_len(1) group_len(1)
  *              dedup_len(1) attrs_len(4) body_len(4) md5_body(16), then
@@ -206,21 +208,21 @@ int msgInsertEncoded(struct fsm *f, struct queueRecord *q, uint64_t seq,
         snprintf(f->errmsg, FSM_ERRMSG_LEN, "malformed message record");
         return FSM_ECORRUPT;
     }
-    msgKey(q->id, seq, key);
+    msgKey(q->mid, seq, key);
     rv = storePut(&f->store, STORE_MESSAGES, key, sizeof key, buf, len);
     if (rv == 0) {
-        rv = msgPutState(f, q->id, seq, at, 0, 0, 0);
+        rv = msgPutState(f, q->mid, seq, at, 0, 0, 0);
     }
-    msgIdxKey(q->id, at, seq, ikey);
+    msgIdxKey(q->mid, at, seq, ikey);
     if (rv == 0) {
         rv = storePut(&f->store, STORE_READY, ikey, sizeof ikey, "", 0);
     }
-    msgIdxKey(q->id, m.sent_ms, seq, ikey);
+    msgIdxKey(q->mid, m.sent_ms, seq, ikey);
     if (rv == 0) {
         rv = storePut(&f->store, STORE_RETENTION, ikey, sizeof ikey, "", 0);
     }
     if (rv == 0 && (q->flags & QUEUE_F_FIFO) && m.group.len > 0) {
-        glen = fifoGroupPrefix(q->id, &m.group, gkey);
+        glen = fifoGroupPrefix(q->mid, &m.group, gkey);
         bePut64(gkey + glen, seq);
         rv = storePut(&f->store, STORE_GROUPS, gkey, glen + 8, "", 0);
     }
@@ -258,11 +260,11 @@ int msgRemove(struct fsm *f, struct queueRecord *q, uint64_t seq,
     int rv;
 
     /* Every key first: @m points into values a write may move. */
-    msgKey(q->id, seq, key);
-    msgIdxKey(q->id, m->visible_at, seq, ikey);
-    msgIdxKey(q->id, m->sent_ms, seq, rkey);
+    msgKey(q->mid, seq, key);
+    msgIdxKey(q->mid, m->visible_at, seq, ikey);
+    msgIdxKey(q->mid, m->sent_ms, seq, rkey);
     if ((q->flags & QUEUE_F_FIFO) && m->group.len > 0) {
-        glen = fifoGroupPrefix(q->id, &m->group, gkey);
+        glen = fifoGroupPrefix(q->mid, &m->group, gkey);
         bePut64(gkey + glen, seq);
         glen += 8;
     }
@@ -299,8 +301,8 @@ int msgSetState(struct fsm *f, struct queueRecord *q, uint64_t seq,
     uint8_t nkey[24];
     int rv;
 
-    msgIdxKey(q->id, m->visible_at, seq, okey);
-    msgIdxKey(q->id, at, seq, nkey);
+    msgIdxKey(q->mid, m->visible_at, seq, okey);
+    msgIdxKey(q->mid, at, seq, nkey);
     rv = storeDel(&f->store,
                   m->state == MSG_INFLIGHT ? STORE_INFLIGHT : STORE_READY, okey,
                   sizeof okey);
@@ -310,7 +312,7 @@ int msgSetState(struct fsm *f, struct queueRecord *q, uint64_t seq,
                       nkey, sizeof nkey, "", 0);
     }
     if (rv == 0) {
-        rv = msgPutState(f, q->id, seq, at, first_recv_ms, last_recv_ms,
+        rv = msgPutState(f, q->mid, seq, at, first_recv_ms, last_recv_ms,
                          recv_count);
     }
     if (rv != 0) {
@@ -380,11 +382,11 @@ int msgNormalize(struct fsm *f, struct queueRecord *q, uint64_t now,
 
     *removed = 0;
     for (;;) {
-        rv = msgFirstUpTo(f, STORE_INFLIGHT, q->id, now, &at, &seq, &found);
+        rv = msgFirstUpTo(f, STORE_INFLIGHT, q->mid, now, &at, &seq, &found);
         if (rv != 0 || !found) {
             break;
         }
-        rv = msgGet(f, q->id, seq, &m, &found);
+        rv = msgGet(f, q->mid, seq, &m, &found);
         if (rv == 0 && !found) {
             snprintf(f->errmsg, FSM_ERRMSG_LEN, "inflight entry without message");
             rv = FSM_ECORRUPT;
@@ -405,12 +407,12 @@ int msgNormalize(struct fsm *f, struct queueRecord *q, uint64_t now,
         if (now < cutoff) {
             break;
         }
-        rv = msgFirstUpTo(f, STORE_RETENTION, q->id, now - cutoff, &at, &seq,
+        rv = msgFirstUpTo(f, STORE_RETENTION, q->mid, now - cutoff, &at, &seq,
                           &found);
         if (rv != 0 || !found) {
             return rv;
         }
-        rv = msgGet(f, q->id, seq, &m, &found);
+        rv = msgGet(f, q->mid, seq, &m, &found);
         if (rv == 0 && !found) {
             snprintf(f->errmsg, FSM_ERRMSG_LEN, "retention entry without message");
             rv = FSM_ECORRUPT;
@@ -423,29 +425,6 @@ int msgNormalize(struct fsm *f, struct queueRecord *q, uint64_t now,
         }
         (*removed)++;
     }
-    return 0;
-}
-
-int msgRemoveAll(struct fsm *f, struct queueRecord *q)
-{
-    static const unsigned tables[] = {STORE_MESSAGES, STORE_MSGSTATE,
-                                      STORE_READY, STORE_INFLIGHT,
-                                      STORE_RETENTION, STORE_GROUPS};
-    uint8_t lo[8];
-    uint8_t hi[8];
-    size_t i;
-    int rv;
-
-    bePut64(lo, q->id);
-    bePut64(hi, q->id + 1);
-    for (i = 0; i < sizeof tables / sizeof tables[0]; i++) {
-        rv = storeDelRange(&f->store, tables[i], lo, 8, hi, 8);
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    q->n_ready = 0;
-    q->n_inflight = 0;
     return 0;
 }
 
@@ -491,12 +470,12 @@ int msgNextVisible(struct fsm *f, const struct queueRecord *q, uint64_t now,
     int rv;
 
     *at = 0;
-    rv = msgRange(f, STORE_READY, q->id, now + 1, UINT64_MAX, true, &n, &a);
+    rv = msgRange(f, STORE_READY, q->mid, now + 1, UINT64_MAX, true, &n, &a);
     if (rv == 0 && n == 0) {
         a = 0;
     }
     if (rv == 0) {
-        rv = msgRange(f, STORE_INFLIGHT, q->id, now + 1, UINT64_MAX, true, &n, &b);
+        rv = msgRange(f, STORE_INFLIGHT, q->mid, now + 1, UINT64_MAX, true, &n, &b);
         if (n == 0) {
             b = 0;
         }
@@ -520,9 +499,9 @@ int msgCounts(struct fsm *f, const struct queueRecord *q, uint64_t now,
     bool found;
     int rv;
 
-    rv = msgRange(f, STORE_READY, q->id, now + 1, UINT64_MAX, false, &rdel, NULL);
+    rv = msgRange(f, STORE_READY, q->mid, now + 1, UINT64_MAX, false, &rdel, NULL);
     if (rv == 0) {
-        rv = msgRange(f, STORE_INFLIGHT, q->id, 0, now, false, &iexp, NULL);
+        rv = msgRange(f, STORE_INFLIGHT, q->mid, 0, now, false, &iexp, NULL);
     }
     if (rv != 0) {
         return rv;
@@ -531,7 +510,7 @@ int msgCounts(struct fsm *f, const struct queueRecord *q, uint64_t now,
     inf = q->n_inflight - iexp;
     /* Messages past retention are gone, even if no command removed them. */
     if (now >= cutoff) {
-        bePut64(key, q->id);
+        bePut64(key, q->mid);
         rv = storeCursorOpen(&f->store, NULL, STORE_RETENTION, &c);
         if (rv != 0) {
             return rv;
@@ -542,7 +521,7 @@ int msgCounts(struct fsm *f, const struct queueRecord *q, uint64_t now,
             struct storeVal s;
             uint8_t skey[16];
             bool has;
-            msgKey(q->id, beGet64((const uint8_t *)k.data + 16), skey);
+            msgKey(q->mid, beGet64((const uint8_t *)k.data + 16), skey);
             rv = storeGet(&f->store, STORE_MSGSTATE, skey, sizeof skey, &s, &has);
             if (rv != 0 || !has || s.len != MSG_STATE_LEN) {
                 break;
@@ -552,7 +531,7 @@ int msgCounts(struct fsm *f, const struct queueRecord *q, uint64_t now,
                 uint8_t ikey[24];
                 struct storeVal x;
                 bool in;
-                msgIdxKey(q->id, beGet64(s.data), beGet64(skey + 8), ikey);
+                msgIdxKey(q->mid, beGet64(s.data), beGet64(skey + 8), ikey);
                 rv = storeGet(&f->store, STORE_INFLIGHT, ikey, sizeof ikey, &x,
                               &in);
                 if (rv != 0) {

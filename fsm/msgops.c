@@ -425,7 +425,7 @@ static int msgByReceipt(struct fsm *f, const struct queueRecord *q,
                 "queue.");
         return 0;
     }
-    rv = msgGet(f, q->id, r->seq, m, found);
+    rv = msgGet(f, q->mid, r->seq, m, found);
     if (rv != 0 || !*found) {
         return rv;
     }

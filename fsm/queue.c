@@ -21,11 +21,33 @@
  *               than 60 s ago is QueueDeletedRecently; tick expires them.
  * - tags:       id(8) key -> value.
  *
+ * Two ids: a queue's identity (id: tags, dedupe, receipts, message ids)
+ * and its message keyspace (mid: the prefix of its keys in messages,
+ * msgstate, ready, inflight, retention and groups). They are equal until
+ * the first purge; both come from the same counter, so no two ever meet.
+ *
+ * DeleteQueue and PurgeQueue do O(1) work whatever the queue holds (the
+ * removal of a million messages in one apply would stop every node's loop
+ * at the same entry for seconds: no heartbeats, elections, every other
+ * queue stalled):
+ * - DeleteQueue removes the record and writes the tombstone at once, so
+ *   the name is gone for every read and a later CreateQueue gets a fresh
+ *   id and keyspace; it hands the keyspace mid (messages) and the id
+ *   (tags, dedupe) to the sweeper (sweep.c);
+ * - PurgeQueue gives the queue a fresh keyspace from the id counter and
+ *   zero counters, and hands the old keyspace to the sweeper: every
+ *   message present at the purge is out of reach of every command at once
+ *   (nothing reads another keyspace), while sends after it go to the new
+ *   one. Tags and deduplication ids stay with the queue, as before.
+ * The sweeper then removes the dead keys in bounded slices (sweep.c).
+ *
  * Queue record: id(8) created_ms(8) modified_ms(8) next_seq(8) purge_ms(8)
  * n_ready(8) n_inflight(8) vis(4) retention(4) delay(4) maxsize(4) wait(4)
- * max_rc(4) flags(1) redrive_len(2) dlq_len(1) cursor_len(1), then the
- * RedrivePolicy text, the dead-letter queue's name, the FIFO cursor
- * (the last group served: glen(1) group), and the RedriveAllowPolicy text
+ * max_rc(4) flags(1) redrive_len(2) dlq_len(1) cursor_len(1), then mid(8)
+ * if flags has QUEUE_F_KEYSPACE (mid differs from id; records without it
+ * have mid = id), then the RedrivePolicy text, the dead-letter queue's
+ * name, the FIFO cursor (the last group served: glen(1) group), and the
+ * RedriveAllowPolicy text
  * (the rest of the record; records written before it existed end after
  * the cursor).
  *
@@ -40,11 +62,19 @@
 /* Length of the fixed part of a queue record. */
 #define QUEUE_FIXED_LEN 85
 
+/* Offset of the RedrivePolicy text in a record whose fixed part is @p:
+ * after mid when the record has one. */
+static size_t queueVarOffset(const uint8_t *p)
+{
+    return QUEUE_FIXED_LEN + ((p[80] & QUEUE_F_KEYSPACE) ? 8 : 0);
+}
+
 int queueGet(struct fsm *f, const char *name, size_t len,
              struct queueRecord *q, bool *found)
 {
     struct storeVal v;
     const uint8_t *p;
+    size_t var;
     int rv;
 
     rv = storeGet(&f->store, STORE_QUEUES, name, len, &v, found);
@@ -55,6 +85,7 @@ int queueGet(struct fsm *f, const char *name, size_t len,
     if (v.len < QUEUE_FIXED_LEN || len > FSM_QUEUE_NAME_MAX) {
         goto corrupt;
     }
+    var = queueVarOffset(p);
     q->id = beGet64(p);
     q->created_ms = beGet64(p + 8);
     q->modified_ms = beGet64(p + 16);
@@ -74,13 +105,14 @@ int queueGet(struct fsm *f, const char *name, size_t len,
     q->cursor_len = p[84];
     if (q->redrive_len > FSM_REDRIVE_MAX || q->dlq_len > FSM_QUEUE_NAME_MAX ||
         q->cursor_len > sizeof q->cursor ||
-        v.len < QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len ||
-        v.len - (QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len) >
+        v.len < var + q->redrive_len + q->dlq_len + q->cursor_len ||
+        v.len - (var + q->redrive_len + q->dlq_len + q->cursor_len) >
             FSM_ALLOW_MAX) {
         goto corrupt;
     }
-    q->allow_len = v.len - (QUEUE_FIXED_LEN + q->redrive_len + q->dlq_len + q->cursor_len);
-    p += QUEUE_FIXED_LEN;
+    q->mid = var > QUEUE_FIXED_LEN ? beGet64(p + QUEUE_FIXED_LEN) : q->id;
+    q->allow_len = v.len - (var + q->redrive_len + q->dlq_len + q->cursor_len);
+    p += var;
     memcpy(q->redrive, p, q->redrive_len);
     memcpy(q->dlq, p + q->redrive_len, q->dlq_len);
     memcpy(q->cursor, p + q->redrive_len + q->dlq_len, q->cursor_len);
@@ -96,9 +128,10 @@ corrupt:
 
 int queuePut(struct fsm *f, const struct queueRecord *q)
 {
-    uint8_t buf[QUEUE_FIXED_LEN + FSM_REDRIVE_MAX + FSM_QUEUE_NAME_MAX +
+    uint8_t buf[QUEUE_FIXED_LEN + 8 + FSM_REDRIVE_MAX + FSM_QUEUE_NAME_MAX +
                 1 + FSM_GROUP_MAX + FSM_ALLOW_MAX];
     uint8_t *p = buf;
+    uint8_t flags = (uint8_t)(q->flags & ~QUEUE_F_KEYSPACE);
 
     bePut64(p, q->id);
     bePut64(p + 8, q->created_ms);
@@ -113,12 +146,16 @@ int queuePut(struct fsm *f, const struct queueRecord *q)
     bePut32(p + 68, q->maxsize);
     bePut32(p + 72, q->wait);
     bePut32(p + 76, q->max_rc);
-    p[80] = q->flags;
+    p[80] = q->mid != q->id ? (uint8_t)(flags | QUEUE_F_KEYSPACE) : flags;
     p[81] = (uint8_t)(q->redrive_len >> 8);
     p[82] = (uint8_t)q->redrive_len;
     p[83] = (uint8_t)q->dlq_len;
     p[84] = (uint8_t)q->cursor_len;
     p += QUEUE_FIXED_LEN;
+    if (q->mid != q->id) {
+        bePut64(p, q->mid);
+        p += 8;
+    }
     memcpy(p, q->redrive, q->redrive_len);
     p += q->redrive_len;
     memcpy(p, q->dlq, q->dlq_len);
@@ -251,6 +288,7 @@ int queueCreate(struct fsm *f, const struct fsmCommand *cmd)
     if (rv != 0) {
         return rv;
     }
+    q.mid = q.id;
     q.created_ms = cmd->now_ms;
     q.modified_ms = cmd->now_ms;
     q.next_seq = 1;
@@ -276,17 +314,6 @@ reply:
     return 0;
 }
 
-/* Delete every key of table @t that starts with id(8). */
-static int queueDelPrefix(struct fsm *f, unsigned t, uint64_t id)
-{
-    uint8_t lo[8];
-    uint8_t hi[8];
-
-    bePut64(lo, id);
-    bePut64(hi, id + 1);
-    return storeDelRange(&f->store, t, lo, 8, hi, 8);
-}
-
 int queueDelete(struct fsm *f, const struct fsmCommand *cmd)
 {
     struct queueRecord q;
@@ -298,12 +325,10 @@ int queueDelete(struct fsm *f, const struct fsmCommand *cmd)
     if (rv != 0 || !found) {
         return rv;
     }
-    rv = msgRemoveAll(f, &q);
+    /* The keys go to the sweeper: O(1) here, whatever the queue holds. */
+    rv = sweepAdd(f, q.mid, SWEEP_MESSAGES);
     if (rv == 0) {
-        rv = queueDelPrefix(f, STORE_TAGS, q.id);
-    }
-    if (rv == 0) {
-        rv = queueDelPrefix(f, STORE_DEDUPE, q.id);
+        rv = sweepAdd(f, q.id, SWEEP_QUEUE);
     }
     if (rv == 0) {
         rv = storeDel(&f->store, STORE_QUEUES, q.name, q.name_len);
@@ -370,13 +395,15 @@ static int queueListPaged(struct fsm *f, const struct fsmStr *prefix,
         if (dlq_of != NULL) {
             const uint8_t *p = v.data;
             size_t rlen;
+            size_t var;
             if (v.len < QUEUE_FIXED_LEN) {
                 rv = FSM_ECORRUPT;
                 break;
             }
+            var = queueVarOffset(p);
             rlen = (size_t)p[81] << 8 | p[82];
-            if (p[83] != dlq_of->len || v.len < QUEUE_FIXED_LEN + rlen + p[83] ||
-                memcmp(p + QUEUE_FIXED_LEN + rlen, dlq_of->p, dlq_of->len) != 0) {
+            if (p[83] != dlq_of->len || v.len < var + rlen + p[83] ||
+                memcmp(p + var + rlen, dlq_of->p, dlq_of->len) != 0) {
                 rv = storeCursorNext(&c, &k, &v, &found);
                 continue;
             }
@@ -444,10 +471,17 @@ int queuePurge(struct fsm *f, const struct fsmCommand *cmd)
                              "allowed every 60 seconds.",
                              (int)q.name_len, q.name);
     }
-    rv = msgRemoveAll(f, &q);
+    /* A fresh keyspace: the old one, with every message present now, goes
+     * to the sweeper and is out of reach of every later command. */
+    rv = sweepAdd(f, q.mid, SWEEP_MESSAGES);
+    if (rv == 0) {
+        rv = queueNextId(f, &q.mid);
+    }
     if (rv != 0) {
         return rv;
     }
+    q.n_ready = 0;
+    q.n_inflight = 0;
     q.flags |= QUEUE_F_PURGED;
     q.purge_ms = cmd->now_ms;
     rv = queuePut(f, &q);

@@ -270,7 +270,7 @@ static int msgReceiveStandard(struct fsm *f, struct queueRecord *q,
     bool delivered;
     int rv = 0;
 
-    bePut64(lo, q->id);
+    bePut64(lo, q->mid);
     while (*n < max && skipped < FSM_RECEIVE_BUDGET) {
         /* Seek again each time: the entry taken leaves the ready index. */
         rv = storeCursorOpen(&f->store, NULL, STORE_READY, &c);
@@ -288,7 +288,7 @@ static int msgReceiveStandard(struct fsm *f, struct queueRecord *q,
         if (rv != 0 || !found) {
             break;
         }
-        rv = msgGet(f, q->id, seq, &m, &found);
+        rv = msgGet(f, q->mid, seq, &m, &found);
         if (rv == 0 && !found) {
             snprintf(f->errmsg, FSM_ERRMSG_LEN, "ready entry without message");
             rv = FSM_ECORRUPT;
@@ -352,7 +352,7 @@ int msgReceive(struct fsm *f, const struct fsmCommand *cmd)
     }
     vis = a->has_vis ? a->vis : q.vis;
     msgpack_sbuffer_clear(&f->aux);
-    recvStoredBegin(f, q.id);
+    recvStoredBegin(f, q.mid);
     if (q.flags & QUEUE_F_FIFO) {
         rv = fifoReceive(f, &q, cmd->now_ms, max, vis, &n);
     } else {

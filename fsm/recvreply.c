@@ -21,7 +21,8 @@
  * Stored form (integers big-endian):
  *   0xc1             a byte msgpack never uses: a stored reply in full
  *                    begins with a map, so the two cannot be confused
- *   qid   u64        the queue the messages came from
+ *   qid   u64        the message keyspace of the queue (its mid) they
+ *                    came from
  *   n     u32        messages delivered, 1..FSM_BATCH_MAX
  *   n times:
  *     seq u64        the message's sequence in its queue
@@ -171,12 +172,19 @@ int recvStoredRebuild(struct fsm *f, const void *data, size_t len)
     uint32_t n;
     uint32_t present = 0;
     uint32_t i;
+    bool dead;
     int rv;
 
     if (len < 13 || p[0] != RECV_STORED_MAGIC) {
         goto corrupt;
     }
     qid = beGet64(p + 1);
+    /* A keyspace purged or deleted since: its messages are gone (some of
+     * their keys may still wait for the sweep). */
+    rv = sweepIsDead(f, qid, SWEEP_MESSAGES, &dead);
+    if (rv != 0) {
+        return rv;
+    }
     n = beGet32(p + 9);
     if (n == 0 || n > FSM_BATCH_MAX) {
         goto corrupt;
@@ -197,7 +205,8 @@ int recvStoredRebuild(struct fsm *f, const void *data, size_t len)
             goto corrupt;
         }
         /* Reads only from here on: the record's pointers stay valid. */
-        rv = msgGet(f, qid, e->seq, &m, &e->present);
+        e->present = false;
+        rv = dead ? 0 : msgGet(f, qid, e->seq, &m, &e->present);
         if (rv != 0) {
             return rv;
         }

@@ -4,10 +4,11 @@
  * (integers big-endian):
  *
  *   magic        8 bytes  "QRAFTSN1"
- *   version      u32      4 (3: msgstate values carry the latest receive
+ *   version      u32      5 (3: msgstate values carry the latest receive
  *                         time, 28 bytes; 4: message records carry the
- *                         body's MD5, a fixed part of 79 bytes)
- *   table count  u32      14
+ *                         body's MD5, a fixed part of 79 bytes; 5: the
+ *                         sweep table, last)
+ *   table count  u32      15 (version 4: 14, every table but sweep)
  *   per table, in enum storeTable order (internal.h STORE_TABLES):
  *     name length  u8, name bytes
  *     entry count  u64
@@ -44,7 +45,10 @@
 
 #define SNAP_MAGIC "QRAFTSN1"
 #define SNAP_MAGIC_LEN 8
-#define SNAP_VERSION 4
+#define SNAP_VERSION 5
+/* The previous version, still restored: every table but the last (sweep,
+ * left empty). Older ones are refused (message records changed in 4). */
+#define SNAP_VERSION_OLD 4
 #define SNAP_SUM_LEN 32
 
 /* A snapshot in progress. */
@@ -433,6 +437,8 @@ static bool snapShapeValid(unsigned t, size_t klen, size_t vlen)
             return klen == 8 && vlen == 24;
         case STORE_REPLIES:
             return klen == 16;
+        case STORE_SWEEP:
+            return klen == 8 && vlen == 1;
         default:
             return false;
     }
@@ -472,15 +478,25 @@ static int snapshotParse(struct fsm *f,
 {
     struct snapReader r = {p, len};
     const uint8_t *b;
+    unsigned ntables;
     unsigned t;
     int rv;
 
     if (!snapTake(&r, SNAP_MAGIC_LEN + 8, &b) ||
-        memcmp(b, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0 ||
-        beGet32(b + 8) != SNAP_VERSION || beGet32(b + 12) != STORE_NTABLES) {
+        memcmp(b, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0) {
         return FSM_ECORRUPT;
     }
-    for (t = 0; t < STORE_NTABLES; t++) {
+    if (beGet32(b + 8) == SNAP_VERSION) {
+        ntables = STORE_NTABLES;
+    } else if (beGet32(b + 8) == SNAP_VERSION_OLD) {
+        ntables = STORE_SWEEP;
+    } else {
+        return FSM_ECORRUPT;
+    }
+    if (beGet32(b + 12) != ntables) {
+        return FSM_ECORRUPT;
+    }
+    for (t = 0; t < ntables; t++) {
         const char *name = storeTableName(t);
         struct snapEntry prev = {NULL, 0, NULL, 0};
         uint64_t count;
@@ -552,6 +568,9 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
     }
     if (rv == 0) {
         rv = fsmLoadMeta(f, digest, &last_now);
+    }
+    if (rv == 0) {
+        rv = sweepLoad(f);
     }
     if (rv == 0) {
         rv = storeCommit(&f->store);

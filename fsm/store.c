@@ -371,6 +371,61 @@ int storeDelRange(struct store *s,
     return rv == 0 ? 0 : FSM_ESTORE;
 }
 
+int storeDelPrefix(struct store *s,
+                   unsigned t,
+                   const void *prefix,
+                   size_t plen,
+                   uint64_t max_keys,
+                   uint64_t max_bytes,
+                   uint64_t *keys,
+                   uint64_t *bytes,
+                   bool *more)
+{
+    MDB_cursor *mc;
+    int rv;
+
+    *more = false;
+    rv = storeBegin(s);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = mdb_cursor_open(s->txn, s->dbi[t], &mc);
+    if (rv != 0) {
+        return storeFail(s->errmsg, "cursor_open", rv);
+    }
+    for (;;) {
+        /* Seek again after every delete, as storeDelRange does. */
+        MDB_val k = {plen, (void *)prefix};
+        MDB_val v;
+        rv = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE);
+        if (rv == MDB_NOTFOUND) {
+            rv = 0;
+            break;
+        }
+        if (rv != 0) {
+            storeFail(s->errmsg, "cursor_get", rv);
+            break;
+        }
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+            break;
+        }
+        if (*keys >= max_keys || *bytes >= max_bytes) {
+            *more = true;
+            break;
+        }
+        rv = mdb_cursor_del(mc, 0);
+        if (rv != 0) {
+            storeFail(s->errmsg, "cursor_del", rv);
+            break;
+        }
+        (*keys)++;
+        *bytes += k.mv_size + v.mv_size;
+        s->txn_bytes += k.mv_size;
+    }
+    mdb_cursor_close(mc);
+    return rv == 0 ? 0 : FSM_ESTORE;
+}
+
 int storeCount(struct store *s, unsigned t, uint64_t *n)
 {
     MDB_stat st;

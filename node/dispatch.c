@@ -534,7 +534,7 @@ void dispatchFrame(struct conn *c, const void *payload, size_t len)
         return;
     }
     fsm_op = fsmOpByName(req.op, req.op_len);
-    if (fsm_op == 0 || fsm_op == FSM_OP_TICK) {
+    if (fsm_op == 0 || fsm_op == FSM_OP_TICK || fsm_op == FSM_OP_SWEEP) {
         char message[128];
         snprintf(message, sizeof message, "unknown operation '%.*s'",
                  (int)(req.op_len > 64 ? 64 : req.op_len), req.op);

@@ -255,6 +255,8 @@ struct replica
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */
     uv_timer_t tick;      /* housekeeping proposals */
+    bool sweep_inflight;  /* a sweep slice is proposed and not yet
+                             answered (one at a time) */
 
     /* Closing. */
     bool closing;

@@ -234,10 +234,40 @@ static void watchLeadership(struct replica *r)
     }
 }
 
+static void sweepProposedCb(void *arg, int status, const struct fsmReply *reply)
+{
+    struct replica *r = arg;
+
+    (void)status;
+    (void)reply;
+    r->sweep_inflight = false;
+}
+
+/* A ready leader whose state machine holds dead keys (a deleted queue, a
+ * purged keyspace: fsm/sweep.c) proposes one sweep slice, and the next
+ * once it is applied: a slice's removal is bounded, so no apply stalls
+ * the loop, and with one in flight the sweep goes as fast as entries
+ * commit while every other command still gets through between slices. */
+static void replicaSweep(struct replica *r)
+{
+    struct fsmCommand cmd;
+
+    if (r->closing || r->fatal || r->ready_term == 0 || r->sweep_inflight ||
+        !fsmSweepPending(r->config.fsm)) {
+        return;
+    }
+    memset(&cmd, 0, sizeof cmd);
+    cmd.op = FSM_OP_SWEEP;
+    if (replicaPropose(r, &cmd, sweepProposedCb, r) == 0) {
+        r->sweep_inflight = true;
+    }
+}
+
 static void checkCb(uv_check_t *handle)
 {
     struct replica *r = handle->data;
 
+    replicaSweep(r);
     replicaFlushProposals(r);
     watchLeadership(r);
 }

@@ -13,6 +13,12 @@
 
 struct ft *ftOpen(uint32_t window, uint64_t idle_ms, uint32_t inflight_max)
 {
+    return ftOpenSweep(window, idle_ms, inflight_max, 0);
+}
+
+struct ft *ftOpenSweep(uint32_t window, uint64_t idle_ms, uint32_t inflight_max,
+                       uint32_t sweep_keys)
+{
     struct fsmConfig conf;
     char errmsg[256];
     struct ft *t = calloc(1, sizeof *t);
@@ -27,6 +33,9 @@ struct ft *ftOpen(uint32_t window, uint64_t idle_ms, uint32_t inflight_max)
     conf.session_idle_ms = idle_ms;
     if (inflight_max > 0) {
         conf.inflight_max = inflight_max;
+    }
+    if (sweep_keys > 0) {
+        conf.sweep_keys = sweep_keys;
     }
     assert_int_equal(fsmOpen(&conf, &t->f, errmsg), 0);
     t->cid = 7;

@@ -33,6 +33,11 @@ struct ft
 /* Open a fresh fsm (inflight_max 0: the default). */
 struct ft *ftOpen(uint32_t window, uint64_t idle_ms, uint32_t inflight_max);
 
+/* The same with a sweep slice of at most @sweep_keys keys (0: the
+ * default). */
+struct ft *ftOpenSweep(uint32_t window, uint64_t idle_ms, uint32_t inflight_max,
+                       uint32_t sweep_keys);
+
 /* Close and remove everything. */
 void ftClose(struct ft *t);
 

@@ -379,6 +379,9 @@ static int serverCreate(struct sim *sim, unsigned i)
     fsmConfigDefaults(&config);
     config.dir = s->dir;
     config.map_size = SIM_MAP_SIZE;
+    /* Small sweep slices (from the seed, equal on every server), so that
+     * a purge or delete of a few messages takes several. */
+    config.sweep_keys = 1 + (unsigned)(sim->seed % 23);
     rv = fsmOpen(&config, &s->fsm, errmsg);
     if (rv != 0) {
         fprintf(stderr, "sim: fsmOpen %s: %s\n", s->dir, errmsg);

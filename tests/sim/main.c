@@ -98,6 +98,44 @@ static void proposeTick(struct sim *sim)
     }
 }
 
+static void sweepCb(struct raft_apply *req, int status, void *result)
+{
+    struct sim *sim = req->data;
+
+    (void)status;
+    (void)result;
+    sim->sweep_inflight = false;
+    free(req);
+}
+
+/* The leader's sweep slices (raft/replica.c replicaSweep): one in flight
+ * while its state machine has dead keys of a deleted or purged queue. */
+static void proposeSweep(struct sim *sim)
+{
+    unsigned leader = simReadyLeader(sim);
+    struct fsmCommand cmd;
+    struct raft_apply *req;
+
+    if (leader == sim->n || !fsmSweepPending(sim->servers[leader].fsm)) {
+        return;
+    }
+    if (sim->sweep_inflight && sim->sweep_leader == leader &&
+        sim->sweep_term == sim->f.servers[leader].raft.current_term) {
+        return;
+    }
+    memset(&cmd, 0, sizeof cmd);
+    cmd.op = FSM_OP_SWEEP;
+    req = malloc(sizeof *req);
+    req->data = sim;
+    if (simPropose(sim, leader, &cmd, req, sweepCb) != 0) {
+        free(req);
+        return;
+    }
+    sim->sweep_inflight = true;
+    sim->sweep_leader = leader;
+    sim->sweep_term = sim->f.servers[leader].raft.current_term;
+}
+
 /* Step for up to @ms of fixture time, doing the duties, until @stop says
  * so. Returns whether @stop did. */
 static bool runFor(struct sim *sim, unsigned ms, const struct duties *d,
@@ -145,6 +183,9 @@ static bool runFor(struct sim *sim, unsigned ms, const struct duties *d,
         if (d->ticks && sim->f.time >= next_tick) {
             next_tick = sim->f.time + 1000;
             proposeTick(sim);
+        }
+        if (d->ticks) {
+            proposeSweep(sim);
         }
     }
     return stop != NULL && stop(sim);

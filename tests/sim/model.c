@@ -574,6 +574,9 @@ static void modelEffects(struct model *m, const struct fsmCommand *cmd,
             modelReceiptOp(m, args, (int64_t)vis);
             break;
         case FSM_OP_PURGE_QUEUE:
+        case FSM_OP_DELETE_QUEUE:
+            /* Its messages are gone for good (a queue created again under
+             * the name starts empty). */
             modelPurge(m, q);
             break;
         default:

@@ -283,6 +283,12 @@ struct sim
     bool saturated[SIM_SERVERS_MAX][SIM_SERVERS_MAX]; /* i -> j saturated */
     raft_time next_nemesis;
     raft_time next_client;
+    /* The sweep slice in flight (raft/replica.c replicaSweep): proposed by
+     * server sweep_leader in term sweep_term; a new leader proposes its
+     * own. */
+    bool sweep_inflight;
+    unsigned sweep_leader;
+    raft_term sweep_term;
     unsigned fsm_dedupe_counter; /* fresh FIFO dedupe ids */
     unsigned drain_got;          /* messages the drain client received */
     /* Growing: the membership change in progress. */

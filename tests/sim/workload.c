@@ -2,8 +2,10 @@
  * keeps from the replies (receipts to delete or change later, and the
  * MessageIds of acknowledged sends, which invariant 2 checks).
  *
- * Queues: "sim-a" and "sim-b" (standard; sim-b is the one purged now and
- * then) and "sim-f.fifo" (FIFO, explicit deduplication ids, four groups).
+ * Queues: "sim-a" and "sim-b" (standard; sim-b is the one purged, and
+ * deleted and created again, now and then: its old messages must never
+ * come back, while the sweeper removes them slice by slice) and
+ * "sim-f.fifo" (FIFO, explicit deduplication ids, four groups).
  * Every body is unique, so the model can tell messages apart by body too.
  */
 #include "tests/sim/sim.h"
@@ -43,12 +45,35 @@ static void submit(struct simClient *c, unsigned op, unsigned q, msgpack_sbuffer
     simClientSubmit(c, op, q, sb->data, sb->size);
 }
 
-void simWorkloadSetup(struct sim *sim)
+/* CreateQueue of queue @q, with its attributes (the same each time: a
+ * create of an existing queue is then a no-op). */
+static void issueCreate(struct sim *sim, struct simClient *c, unsigned q)
 {
-    struct simClient *c = &sim->clients[0];
     msgpack_sbuffer sb;
     msgpack_packer pk;
     char vis[16];
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    packQueue(sim, &pk, q);
+    mpPackStr(&pk, "Attributes");
+    msgpack_pack_map(&pk, sim->queue_fifo[q] ? 3 : 1);
+    snprintf(vis, sizeof vis, "%u", queueVisibility[q]);
+    mpPackStr(&pk, "VisibilityTimeout");
+    mpPackStr(&pk, vis);
+    if (sim->queue_fifo[q]) {
+        mpPackStr(&pk, "FifoQueue");
+        mpPackStr(&pk, "true");
+        mpPackStr(&pk, "ContentBasedDeduplication");
+        mpPackStr(&pk, "false");
+    }
+    submit(c, FSM_OP_CREATE_QUEUE, q, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+void simWorkloadSetup(struct sim *sim)
+{
     unsigned q;
 
     sim->queue_names[0] = "sim-a";
@@ -58,23 +83,7 @@ void simWorkloadSetup(struct sim *sim)
     sim->queue_fifo[1] = false;
     sim->queue_fifo[2] = true;
     for (q = 0; q < SIM_QUEUES; q++) {
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 2);
-        packQueue(sim, &pk, q);
-        mpPackStr(&pk, "Attributes");
-        msgpack_pack_map(&pk, sim->queue_fifo[q] ? 3 : 1);
-        snprintf(vis, sizeof vis, "%u", queueVisibility[q]);
-        mpPackStr(&pk, "VisibilityTimeout");
-        mpPackStr(&pk, vis);
-        if (sim->queue_fifo[q]) {
-            mpPackStr(&pk, "FifoQueue");
-            mpPackStr(&pk, "true");
-            mpPackStr(&pk, "ContentBasedDeduplication");
-            mpPackStr(&pk, "false");
-        }
-        submit(c, FSM_OP_CREATE_QUEUE, q, &sb);
-        msgpack_sbuffer_destroy(&sb);
+        issueCreate(sim, &sim->clients[0], q);
     }
 }
 
@@ -218,7 +227,8 @@ static void forgetReceipt(struct simClient *c, unsigned k)
     c->receipts[k] = c->receipts[--c->n_receipts];
 }
 
-static void issuePurge(struct sim *sim, struct simClient *c, unsigned q)
+/* PurgeQueue or DeleteQueue (@op) of queue @q. */
+static void issueQueueOp(struct sim *sim, struct simClient *c, unsigned op, unsigned q)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -227,7 +237,7 @@ static void issuePurge(struct sim *sim, struct simClient *c, unsigned q)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 1);
     packQueue(sim, &pk, q);
-    submit(c, FSM_OP_PURGE_QUEUE, q, &sb);
+    submit(c, op, q, &sb);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -257,7 +267,16 @@ static void issueOne(struct sim *sim, struct simClient *c)
         k = simRandN(&sim->rng, c->n_receipts);
         issueReceiptOp(sim, c, k, (int)simRandN(&sim->rng, 4));
     } else {
-        issuePurge(sim, c, 1);
+        /* sim-b: mostly purged; or deleted, and created again (refused
+         * for 60 s after the delete; a no-op while it exists). */
+        roll = simRandN(&sim->rng, 4);
+        if (roll < 2) {
+            issueQueueOp(sim, c, FSM_OP_PURGE_QUEUE, 1);
+        } else if (roll == 2) {
+            issueQueueOp(sim, c, FSM_OP_DELETE_QUEUE, 1);
+        } else {
+            issueCreate(sim, c, 1);
+        }
     }
 }
 
