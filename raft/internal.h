@@ -284,7 +284,8 @@ bool snapshotIsFrame(const void *buf, size_t len);
  * 0, or -1 with the file and the damage in @errmsg (256 bytes). */
 int replicaCheckSnapshots(const char *dir, char *errmsg);
 
-/* Put wrappers around libraft's disk methods (fail-stop on errors). */
+/* Put wrappers around libraft's disk methods (fail-stop on errors) and its
+ * messages (the append guard): guardio.c. */
 void replicaWrapIo(struct replica *r);
 
 #endif /* QRAFT_RAFT_INTERNAL_H */
