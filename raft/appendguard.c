@@ -49,7 +49,18 @@
  * snapshot timeout (30 s) aborts it. The guard lowers that stale
  * match_index to just below the answer, so raft sees the progress it
  * should; a lower match_index only makes the leader count this follower
- * for less, which is the truth. */
+ * for less, which is the truth.
+ *
+ * A fourth, a livelock (simulator seed 903280): a follower that took its
+ * own snapshot past the leader's (101 against 98, keeping entries from
+ * 100 on) rejects every AppendEntries whose previous entry lies in what
+ * it compacted (98: checkLogMatchingProperty finds no term), the leader
+ * steps back below its own log's start and sends its older snapshot,
+ * which the follower skips, and round again, for ever. Entries up to the
+ * follower's snapshot are committed, hence the same in every log: the
+ * guard drops the message's entries up to the first index whose term the
+ * follower knows (at most its snapshot's), which becomes the previous
+ * entry raft checks, as for the first bug. */
 #include "raft/internal.h"
 
 #include <string.h>
@@ -107,6 +118,34 @@ static void trimFromStart(struct raft *r, struct raft_append_entries *a)
     a->n_entries -= (unsigned)drop;
 }
 
+/* See "A fourth" above: a previous entry the follower has compacted, in a
+ * message that reaches into what its own snapshot covers. */
+static void trimCompacted(struct raft *r, struct raft_append_entries *a)
+{
+    raft_index prev = a->prev_log_index;
+    raft_index snap = r->log.snapshot.last_index;
+    raft_index to;
+    size_t drop;
+
+    if (prev == 0 || a->n_entries == 0 || prev >= snap || termAt(&r->log, prev) != 0) {
+        return;
+    }
+    to = prev + a->n_entries < snap ? prev + a->n_entries : snap;
+    if (termAt(&r->log, to) == 0) {
+        return; /* the message ends where this log knows no term either */
+    }
+    drop = (size_t)(to - prev);
+    a->prev_log_index = to;
+    a->prev_log_term = a->entries[drop - 1].term;
+    if (drop == a->n_entries) {
+        raft_free(a->entries[0].batch);
+        a->n_entries = 0;
+        return;
+    }
+    memmove(a->entries, a->entries + drop, (a->n_entries - drop) * sizeof *a->entries);
+    a->n_entries -= (unsigned)drop;
+}
+
 /* libraft's PROGRESS__SNAPSHOT (src/progress.h, 0.15): sending a snapshot. */
 #define GUARD_PROGRESS_SNAPSHOT 2
 
@@ -152,6 +191,7 @@ void appendGuardRecv(struct appendGuard *g, struct raft *r, struct raft_message 
         return;
     }
     trimFromStart(r, &m->append_entries);
+    trimCompacted(r, &m->append_entries);
     {
         const struct raft_append_entries *a = &m->append_entries;
         /* An older term is rejected by raft; a previous entry that does not
