@@ -326,62 +326,26 @@ int storeDel(struct store *s, unsigned t, const void *key, size_t klen)
     return 0;
 }
 
-int storeDelRange(struct store *s,
-                  unsigned t,
-                  const void *lo,
-                  size_t lolen,
-                  const void *hi,
-                  size_t hilen)
+/* Delete keys of table @t from @lo on, in key order, while they sort
+ * below @hi (NULL: no bound) and start with the first @plen bytes of @lo
+ * (0: any), within the budget of storeDelPrefix (*more: a key was left
+ * for lack of it). Seeks again after every delete: simple and always
+ * correct. */
+static int storeDelFrom(struct store *s,
+                        unsigned t,
+                        const void *lo,
+                        size_t lolen,
+                        const void *hi,
+                        size_t hilen,
+                        size_t plen,
+                        uint64_t max_keys,
+                        uint64_t max_bytes,
+                        uint64_t *keys,
+                        uint64_t *bytes,
+                        bool *more)
 {
     MDB_cursor *mc;
     MDB_val h = {hilen, (void *)hi};
-    int rv;
-
-    rv = storeBegin(s);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = mdb_cursor_open(s->txn, s->dbi[t], &mc);
-    if (rv != 0) {
-        return storeFail(s->errmsg, "cursor_open", rv);
-    }
-    for (;;) {
-        /* Seek again after every delete: simple and always correct. */
-        MDB_val k = {lolen, (void *)lo};
-        MDB_val v;
-        rv = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE);
-        if (rv == MDB_NOTFOUND) {
-            rv = 0;
-            break;
-        }
-        if (rv != 0) {
-            storeFail(s->errmsg, "cursor_get", rv);
-            break;
-        }
-        if (hi != NULL && mdb_cmp(s->txn, s->dbi[t], &k, &h) >= 0) {
-            break;
-        }
-        rv = mdb_cursor_del(mc, 0);
-        if (rv != 0) {
-            storeFail(s->errmsg, "cursor_del", rv);
-            break;
-        }
-    }
-    mdb_cursor_close(mc);
-    return rv == 0 ? 0 : FSM_ESTORE;
-}
-
-int storeDelPrefix(struct store *s,
-                   unsigned t,
-                   const void *prefix,
-                   size_t plen,
-                   uint64_t max_keys,
-                   uint64_t max_bytes,
-                   uint64_t *keys,
-                   uint64_t *bytes,
-                   bool *more)
-{
-    MDB_cursor *mc;
     int rv;
 
     *more = false;
@@ -394,8 +358,7 @@ int storeDelPrefix(struct store *s,
         return storeFail(s->errmsg, "cursor_open", rv);
     }
     for (;;) {
-        /* Seek again after every delete, as storeDelRange does. */
-        MDB_val k = {plen, (void *)prefix};
+        MDB_val k = {lolen, (void *)lo};
         MDB_val v;
         rv = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE);
         if (rv == MDB_NOTFOUND) {
@@ -406,7 +369,8 @@ int storeDelPrefix(struct store *s,
             storeFail(s->errmsg, "cursor_get", rv);
             break;
         }
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+        if ((hi != NULL && mdb_cmp(s->txn, s->dbi[t], &k, &h) >= 0) ||
+            (plen > 0 && (k.mv_size < plen || memcmp(k.mv_data, lo, plen) != 0))) {
             break;
         }
         if (*keys >= max_keys || *bytes >= max_bytes) {
@@ -424,6 +388,35 @@ int storeDelPrefix(struct store *s,
     }
     mdb_cursor_close(mc);
     return rv == 0 ? 0 : FSM_ESTORE;
+}
+
+int storeDelRange(struct store *s,
+                  unsigned t,
+                  const void *lo,
+                  size_t lolen,
+                  const void *hi,
+                  size_t hilen)
+{
+    uint64_t keys = 0;
+    uint64_t bytes = 0;
+    bool more;
+
+    return storeDelFrom(s, t, lo, lolen, hi, hilen, 0, UINT64_MAX, UINT64_MAX, &keys, &bytes,
+                        &more);
+}
+
+int storeDelPrefix(struct store *s,
+                   unsigned t,
+                   const void *prefix,
+                   size_t plen,
+                   uint64_t max_keys,
+                   uint64_t max_bytes,
+                   uint64_t *keys,
+                   uint64_t *bytes,
+                   bool *more)
+{
+    return storeDelFrom(s, t, prefix, plen, NULL, 0, plen, max_keys, max_bytes, keys, bytes,
+                        more);
 }
 
 int storeCount(struct store *s, unsigned t, uint64_t *n)
