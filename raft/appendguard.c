@@ -22,10 +22,8 @@
  * snapshot), so dropping them loses nothing; the message then starts from
  * the last dropped entry (prev_log_index/prev_log_term), which raft checks
  * like any other, rejecting with a hint when it cannot match it. Only
- * prev_log_index 0 needs it: any other compacted prev is already rejected.
- * Ownership as raft expects: the array stays the same (entries moved down),
- * and the batch is freed here when no entry is left, since raft frees it
- * only through an entry.
+ * prev_log_index 0 crashes: any other compacted prev is rejected (which
+ * can livelock instead: the fourth below).
  *
  * A second 0.15 bug, a commit-safety one (simulator seed 4286): a
  * follower answers a successful AppendEntries with last_log_index = its
@@ -96,26 +94,35 @@ static void confirm(struct appendGuard *g, raft_term term, raft_index index)
     }
 }
 
-static void trimFromStart(struct raft *r, struct raft_append_entries *a)
+/* Drop the first @drop entries of @a (all committed, so nothing is lost):
+ * the message then starts from the last one dropped, which raft checks as
+ * its previous entry. Ownership as raft expects: the array stays the same
+ * (entries moved down), and the batch is freed here when no entry is left,
+ * since raft frees it only through an entry. */
+static void dropFront(struct raft_append_entries *a, size_t drop)
 {
-    raft_index offset = r->log.offset;
-    size_t drop;
-
-    if (a->prev_log_index != 0 || offset == 0 || a->n_entries == 0) {
-        return;
-    }
-    drop = offset < a->n_entries ? (size_t)offset : a->n_entries;
-    a->prev_log_index = drop;
+    a->prev_log_index += drop;
     a->prev_log_term = a->entries[drop - 1].term;
     if (drop == a->n_entries) {
-        /* Nothing left: free the batch raft would have freed through the
-         * first entry (every entry of a message shares one batch). */
+        /* Every entry of a message shares one batch. */
         raft_free(a->entries[0].batch);
         a->n_entries = 0;
         return;
     }
     memmove(a->entries, a->entries + drop, (a->n_entries - drop) * sizeof *a->entries);
     a->n_entries -= (unsigned)drop;
+}
+
+/* See the first bug above: prev_log_index 0 to a follower whose log
+ * starts after a snapshot. */
+static void trimFromStart(struct raft *r, struct raft_append_entries *a)
+{
+    raft_index offset = r->log.offset;
+
+    if (a->prev_log_index != 0 || offset == 0 || a->n_entries == 0) {
+        return;
+    }
+    dropFront(a, offset < a->n_entries ? (size_t)offset : a->n_entries);
 }
 
 /* See "A fourth" above: a previous entry the follower has compacted, in a
@@ -125,7 +132,6 @@ static void trimCompacted(struct raft *r, struct raft_append_entries *a)
     raft_index prev = a->prev_log_index;
     raft_index snap = r->log.snapshot.last_index;
     raft_index to;
-    size_t drop;
 
     if (prev == 0 || a->n_entries == 0 || prev >= snap || termAt(&r->log, prev) != 0) {
         return;
@@ -134,16 +140,7 @@ static void trimCompacted(struct raft *r, struct raft_append_entries *a)
     if (termAt(&r->log, to) == 0) {
         return; /* the message ends where this log knows no term either */
     }
-    drop = (size_t)(to - prev);
-    a->prev_log_index = to;
-    a->prev_log_term = a->entries[drop - 1].term;
-    if (drop == a->n_entries) {
-        raft_free(a->entries[0].batch);
-        a->n_entries = 0;
-        return;
-    }
-    memmove(a->entries, a->entries + drop, (a->n_entries - drop) * sizeof *a->entries);
-    a->n_entries -= (unsigned)drop;
+    dropFront(a, (size_t)(to - prev));
 }
 
 /* libraft's PROGRESS__SNAPSHOT (src/progress.h, 0.15): sending a snapshot. */
