@@ -411,41 +411,109 @@ uint8_t *ftSnapshot(struct ft *t, size_t *len)
     return buf;
 }
 
+/* Big-endian integer of @n bytes at @p. */
+static uint64_t snapBe(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* What a walk over one table of a snapshot counts (snapTable). */
+struct snapCount
+{
+    uint64_t prefix; /* 0: every entry */
+    uint64_t entries;
+    size_t value_bytes;
+};
+
+/* The table of snapshot @snap at @off: its name into @name (32 bytes);
+ * if it is @want's, its entries counted into @count. Returns the offset
+ * past it. */
+static size_t snapTable(const uint8_t *snap, size_t off, char name[32], const char *want,
+                        struct snapCount *count)
+{
+    size_t nlen = snap[off];
+    uint64_t n;
+
+    assert_true(nlen < 32);
+    memcpy(name, snap + off + 1, nlen);
+    name[nlen] = '\0';
+    off += 1 + nlen;
+    if (want == NULL || strcmp(name, want) != 0) {
+        count = NULL;
+    }
+    n = snapBe(snap + off, 8);
+    off += 8;
+    for (uint64_t e = 0; e < n; e++) {
+        size_t k = (size_t)snapBe(snap + off, 4);
+        size_t v = (size_t)snapBe(snap + off + 4 + k, 4);
+        if (count != NULL &&
+            (count->prefix == 0 || (k >= 8 && snapBe(snap + off + 4, 8) == count->prefix))) {
+            count->entries++;
+            count->value_bytes += v;
+        }
+        off += 8 + k + v;
+    }
+    return off;
+}
+
+uint64_t ftTableEntries(struct ft *t, const char *name, uint64_t prefix, size_t *value_bytes)
+{
+    size_t len;
+    uint8_t *snap = ftSnapshot(t, &len);
+    uint32_t ntables = (uint32_t)snapBe(snap + 12, 4);
+    struct snapCount count = {prefix, 0, 0};
+    size_t off = 16;
+    bool seen = false;
+
+    for (uint32_t i = 0; i < ntables; i++) {
+        char table[32];
+        off = snapTable(snap, off, table, name, &count);
+        seen = seen || strcmp(table, name) == 0;
+    }
+    assert_int_equal(off + 32, len);
+    assert_true(seen);
+    free(snap);
+    if (value_bytes != NULL) {
+        *value_bytes = count.value_bytes;
+    }
+    return count.entries;
+}
+
+uint8_t *ftSame(struct ft *a, struct ft *b, size_t *len)
+{
+    char da[33], db[33];
+    size_t lb;
+    uint8_t *sa = ftSnapshot(a, len);
+    uint8_t *sb = ftSnapshot(b, &lb);
+
+    assert_int_equal(*len, lb);
+    assert_memory_equal(sa, sb, lb);
+    fsmDigest(a->f, da);
+    fsmDigest(b->f, db);
+    assert_string_equal(da, db);
+    free(sb);
+    return sa;
+}
+
 uint8_t *ftState(struct ft *t, size_t *outlen)
 {
     size_t len;
     uint8_t *snap = ftSnapshot(t, &len);
     uint8_t *out = malloc(len);
-    uint32_t ntables = (uint32_t)snap[12] << 24 | (uint32_t)snap[13] << 16 |
-                       (uint32_t)snap[14] << 8 | snap[15];
+    uint32_t ntables = (uint32_t)snapBe(snap + 12, 4);
     size_t off = 16;
     size_t o = 0;
-    uint32_t i;
 
     assert_non_null(out);
-    for (i = 0; i < ntables; i++) {
-        size_t start = off;
-        size_t nlen = snap[off];
+    for (uint32_t i = 0; i < ntables; i++) {
         char name[32];
-        uint64_t count = 0;
-        uint64_t e;
-        int b;
-        memcpy(name, snap + off + 1, nlen);
-        name[nlen] = '\0';
-        off += 1 + nlen;
-        for (b = 0; b < 8; b++) {
-            count = count << 8 | snap[off + (size_t)b];
-        }
-        off += 8;
-        for (e = 0; e < count; e++) {
-            size_t k = (size_t)snap[off] << 24 | (size_t)snap[off + 1] << 16 |
-                       (size_t)snap[off + 2] << 8 | snap[off + 3];
-            size_t v;
-            off += 4 + k;
-            v = (size_t)snap[off] << 24 | (size_t)snap[off + 1] << 16 |
-                (size_t)snap[off + 2] << 8 | snap[off + 3];
-            off += 4 + v;
-        }
+        size_t start = off;
+        off = snapTable(snap, off, name, NULL, NULL);
         if (strcmp(name, "meta") != 0 && strcmp(name, "sessions") != 0 &&
             strcmp(name, "replies") != 0) {
             memcpy(out + o, snap + start, off - start);

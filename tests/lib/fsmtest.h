@@ -91,6 +91,15 @@ uint8_t *ftState(struct ft *t, size_t *len);
 /* A whole snapshot (malloc'd; *len). */
 uint8_t *ftSnapshot(struct ft *t, size_t *len);
 
+/* Entries of table @name in @t's state, and the bytes of their values;
+ * with @prefix non-zero only those whose key starts with it (8 bytes,
+ * big-endian). The table must exist. */
+uint64_t ftTableEntries(struct ft *t, const char *name, uint64_t prefix, size_t *value_bytes);
+
+/* Assert equal snapshots and digests of @a and @b; returns @a's snapshot
+ * (malloc'd; *len). */
+uint8_t *ftSame(struct ft *a, struct ft *b, size_t *len);
+
 /* Assert that @op with @json is refused with @code (and, if non-NULL, a
  * message containing @msg) and that the state did not change. */
 void ftRefused(struct ft *t, unsigned op, const char *code, const char *msg,

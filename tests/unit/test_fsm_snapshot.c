@@ -134,23 +134,6 @@ static void workload(struct ft *t, int flush)
     assert_true(nrec > 20);
 }
 
-/* Assert equal snapshots and digests; returns @a's snapshot. */
-static uint8_t *same(struct ft *a, struct ft *b, size_t *len)
-{
-    char da[33], db[33];
-    size_t la, lb;
-    uint8_t *sa = ftSnapshot(a, &la);
-    uint8_t *sb = ftSnapshot(b, &lb);
-
-    assert_int_equal(la, lb);
-    assert_memory_equal(sa, sb, la);
-    fsmDigest(a->f, da);
-    fsmDigest(b->f, db);
-    assert_string_equal(da, db);
-    free(sb);
-    *len = la;
-    return sa;
-}
 
 static void test_determinism(void **state)
 {
@@ -162,7 +145,7 @@ static void test_determinism(void **state)
     (void)state;
     workload(a, 0);
     workload(b, 7);
-    s = same(a, b, &len);
+    s = ftSame(a, b, &len);
     assert_memory_equal(s, "QRAFTSN1", 8);
     free(s);
     ftClose(a);
@@ -183,13 +166,13 @@ static void test_restoreAndCorrupt(void **state)
     workload(a, 0);
     s = ftSnapshot(a, &len);
     assert_int_equal(fsmRestore(b->f, s, len), 0);
-    free(same(a, b, &l2));
+    free(ftSame(a, b, &l2));
     /* Both go on alike. */
     b->now = a->now;
     b->seq = a->seq;
     ftSend(a, "a", "after");
     ftSend(b, "a", "after");
-    free(same(a, b, &l2));
+    free(ftSame(a, b, &l2));
     /* Corruptions are refused and change nothing. */
     s2 = ftSnapshot(b, &l2);
     for (i = 0; i < len; i += len / 50 + 1) {

@@ -33,42 +33,10 @@ static uint64_t be(const uint8_t *p, unsigned n)
     return v;
 }
 
-/* Entries of table @name in @t's state; with @prefix non-zero only those
- * whose key starts with it (8 bytes, big-endian). */
+/* Entries of table @name in @t's state (see ftTableEntries). */
 static uint64_t entries(struct ft *t, const char *name, uint64_t prefix)
 {
-    size_t len;
-    uint8_t *snap = ftSnapshot(t, &len);
-    uint32_t ntables = (uint32_t)be(snap + 12, 4);
-    size_t off = 16;
-    uint64_t n = 0;
-    uint32_t i;
-    bool seen = false;
-
-    for (i = 0; i < ntables; i++) {
-        size_t nlen = snap[off];
-        bool match = nlen == strlen(name) && memcmp(snap + off + 1, name, nlen) == 0;
-        uint64_t count;
-        uint64_t e;
-        off += 1 + nlen;
-        count = be(snap + off, 8);
-        off += 8;
-        seen = seen || match;
-        for (e = 0; e < count; e++) {
-            size_t k = (size_t)be(snap + off, 4);
-            size_t v;
-            if (match && (prefix == 0 || (k >= 8 && be(snap + off + 4, 8) == prefix))) {
-                n++;
-            }
-            off += 4 + k;
-            v = (size_t)be(snap + off, 4);
-            off += 4 + v;
-        }
-    }
-    assert_int_equal(off + 32, len);
-    assert_true(seen);
-    free(snap);
-    return n;
+    return ftTableEntries(t, name, prefix, NULL);
 }
 
 /* Entries of every table that holds a queue's messages or identity. */
@@ -380,18 +348,9 @@ static void test_sliceBound(void **state)
 /* Assert equal snapshots and digests of @a and @b. */
 static void same(struct ft *a, struct ft *b)
 {
-    char da[33], db[33];
-    size_t la, lb;
-    uint8_t *sa = ftSnapshot(a, &la);
-    uint8_t *sb = ftSnapshot(b, &lb);
+    size_t len;
 
-    assert_int_equal(la, lb);
-    assert_memory_equal(sa, sb, la);
-    fsmDigest(a->f, da);
-    fsmDigest(b->f, db);
-    assert_string_equal(da, db);
-    free(sa);
-    free(sb);
+    free(ftSame(a, b, &len));
 }
 
 /* The same commands on @t: queues, a purge and a delete of large ones,
