@@ -90,11 +90,13 @@ int fsmOpen(const struct fsmConfig *c, struct fsm **out, char *errmsg)
     msgpack_sbuffer_init(&f->aux);
     msgpack_packer_init(&f->apk, f, fsmAuxWrite);
     msgpack_sbuffer_init(&f->stored.buf);
-    rv = storeOpen(&f->store, c->dir, c->map_size, f->errmsg);
+    rv = storeOpen(&f->store, c->dir, c->map_size, c->durable, f->errmsg);
     if (rv != 0) {
         snprintf(errmsg, FSM_ERRMSG_LEN, "%s", f->errmsg);
         goto err;
     }
+    f->durable = c->durable;
+    f->stale = c->durable;
     *out = f;
     return 0;
 
@@ -181,41 +183,50 @@ void fsmPackKV(msgpack_packer *pk, const char *k, const char *v)
     fsmPackStr(pk, v);
 }
 
-int fsmLoadMeta(struct fsm *f, uint8_t digest[32], uint64_t *last_now)
+/* Meta value @key into @out, which must be @len bytes long if present;
+ * @found says whether it was. */
+static int fsmMetaGet(struct fsm *f, const char *key, void *out, size_t len, bool *found)
 {
     struct storeVal v;
+    int rv;
+
+    rv = storeGet(&f->store, STORE_META, key, strlen(key), &v, found);
+    if (rv != 0 || !*found) {
+        return rv;
+    }
+    if (v.len != len) {
+        snprintf(f->errmsg, FSM_ERRMSG_LEN, "meta table holds a malformed value");
+        return FSM_ECORRUPT;
+    }
+    memcpy(out, v.data, len);
+    return 0;
+}
+
+int fsmLoadMeta(struct fsm *f)
+{
+    uint8_t digest[32] = {0};
+    uint8_t now[8];
+    uint8_t pos[12];
+    bool has_now;
+    bool has_pos;
     bool found;
     int rv;
 
-    memset(digest, 0, 32);
-    *last_now = 0;
-    rv = storeGet(&f->store, STORE_META, META_DIGEST, strlen(META_DIGEST), &v,
-                  &found);
+    rv = fsmMetaGet(f, META_DIGEST, digest, sizeof digest, &found);
+    if (rv == 0) {
+        rv = fsmMetaGet(f, META_LAST_NOW, now, sizeof now, &has_now);
+    }
+    if (rv == 0) {
+        rv = fsmMetaGet(f, META_POSITION, pos, sizeof pos, &has_pos);
+    }
     if (rv != 0) {
         return rv;
     }
-    if (found) {
-        if (v.len != 32) {
-            goto corrupt;
-        }
-        memcpy(digest, v.data, 32);
-    }
-    rv = storeGet(&f->store, STORE_META, META_LAST_NOW, strlen(META_LAST_NOW),
-                  &v, &found);
-    if (rv != 0) {
-        return rv;
-    }
-    if (found) {
-        if (v.len != 8) {
-            goto corrupt;
-        }
-        *last_now = beGet64(v.data);
-    }
+    memcpy(f->digest, digest, sizeof digest);
+    f->last_now = has_now ? beGet64(now) : 0;
+    f->pos_index = has_pos ? beGet64(pos) : 0;
+    f->pos_cmds = has_pos ? beGet32(pos + 8) : 0;
     return 0;
-
-corrupt:
-    snprintf(f->errmsg, FSM_ERRMSG_LEN, "meta table holds a malformed value");
-    return FSM_ECORRUPT;
 }
 
 /* Fold an entry into the running digest: digest = SHA-256(digest || buf). */
@@ -237,6 +248,7 @@ static int fsmDigestUpdate(struct fsm *f, const void *buf, size_t len)
 static int fsmSaveMeta(struct fsm *f)
 {
     uint8_t now[8];
+    uint8_t pos[12];
     int rv;
 
     rv = storePut(&f->store, STORE_META, META_DIGEST, strlen(META_DIGEST),
@@ -245,8 +257,14 @@ static int fsmSaveMeta(struct fsm *f)
         return rv;
     }
     bePut64(now, f->last_now);
-    return storePut(&f->store, STORE_META, META_LAST_NOW,
-                    strlen(META_LAST_NOW), now, sizeof now);
+    rv = storePut(&f->store, STORE_META, META_LAST_NOW, strlen(META_LAST_NOW), now, sizeof now);
+    if (rv != 0 || f->pos_index == 0) {
+        return rv;
+    }
+    bePut64(pos, f->pos_index);
+    bePut32(pos + 8, f->pos_cmds);
+    return storePut(&f->store, STORE_META, META_POSITION, strlen(META_POSITION), pos,
+                    sizeof pos);
 }
 
 /* The housekeeping op: expire sessions, deduplication entries,
@@ -369,7 +387,7 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
     struct fsmCommand cmd;
     int rv;
 
-    if (f->failed) {
+    if (f->failed || fsmFresh(f) != 0) {
         return FSM_ESTORE;
     }
     msgpack_sbuffer_clear(&f->reply);
@@ -400,8 +418,11 @@ int fsmApply(struct fsm *f, const void *buf, size_t len, struct fsmReply *reply)
             goto out;
         }
     }
-    /* The meta table gets digest and last_now once per commit (fsmFlush),
-     * not once per command. */
+    /* The meta table gets digest, last_now and the position once per
+     * commit (fsmFlush), not once per command. */
+    if (f->pos_index != 0) {
+        f->pos_cmds++;
+    }
     f->meta_dirty = true;
     if (f->store.txn_bytes >= STORE_TXN_SPLIT_BYTES) {
         rv = fsmFlush(f);
@@ -443,7 +464,7 @@ int fsmStoreUsage(struct fsm *f, uint64_t *used, uint64_t *capacity)
 {
     int rv;
 
-    if (f->failed) {
+    if (f->failed || fsmFresh(f) != 0) {
         return FSM_ESTORE;
     }
     rv = storeUsage(&f->store, used, capacity);
@@ -457,7 +478,7 @@ int fsmQuery(struct fsm *f, const struct fsmCommand *cmd, struct fsmReply *reply
 {
     int rv = 0;
 
-    if (f->failed) {
+    if (f->failed || fsmFresh(f) != 0) {
         return FSM_ESTORE;
     }
     msgpack_sbuffer_clear(&f->reply);

@@ -225,6 +225,10 @@ struct fsmConfig
     uint32_t sweep_keys;       /* keys one sweep slice removes at most
                                   (4,096); equal on every node, like the
                                   session window */
+    bool durable;              /* keep the state across restarts: LMDB
+                                  synced at every commit, its files kept
+                                  at open, snapshot markers (qraftd);
+                                  false: removed at open, never synced */
 };
 
 /* Defaults for fsmConfig (dir must still be set). */
@@ -232,9 +236,12 @@ void fsmConfigDefaults(struct fsmConfig *c);
 
 struct fsm;
 
-/* Open the state machine in c->dir. The directory's LMDB files, if any, are
- * removed first: state is rebuilt from the raft log on every start
- * (DESIGN.md). On failure *f is NULL and errmsg (256 bytes) says why. */
+/* Open the state machine in c->dir. Not durable, the directory's LMDB
+ * files, if any, are removed first. Durable, they are kept but not
+ * trusted: the first fsmRestoreMarker that matches them makes them the
+ * state; any other first use (apply, query, restore, snapshot) empties
+ * them first (DESIGN.md "Storage"). On failure *f is NULL and errmsg (256
+ * bytes) says why. */
 int fsmOpen(const struct fsmConfig *c, struct fsm **f, char *errmsg);
 
 /* Commit pending writes and close. */
@@ -327,6 +334,34 @@ int fsmSnapshotStream(struct fsmSnapshot *s,
                       int (*sink)(void *arg, const void *p, size_t len),
                       void *arg);
 void fsmSnapshotEnd(struct fsmSnapshot *s);
+
+/* The state's place in the raft log. The caller names the entry it is
+ * about to apply (fsmSetIndex, before its first command); each command
+ * applied then counts, and the place goes into the store with every
+ * commit (a commit may fall between two commands of one entry). Unset (0),
+ * nothing is counted or stored. fsmPosition gives the entry and how many
+ * of its commands the state holds: after a restart or a restore, raft
+ * hands the node entries the state already holds, which the caller must
+ * skip. */
+void fsmSetIndex(struct fsm *f, uint64_t index);
+void fsmPosition(const struct fsm *f, uint64_t *index, uint32_t *cmds);
+
+/* Snapshot markers (durable fsm only; fsm/marker.c). A marker stands for
+ * the state as the store holds it, which survives restarts, instead of a
+ * copy of it: FSM_MARKER_LEN bytes naming the position and digest of the
+ * state when it was made. fsmMarker commits pending writes and fills
+ * @out; fsmSync (from any thread) then makes that commit durable, which
+ * must happen before the marker is written anywhere. fsmRestoreMarker
+ * accepts a marker if the store holds that state or a later one (the log
+ * then replays entries the caller skips, see fsmPosition), and fails with
+ * FSM_ECORRUPT, changing nothing, if the store is older (lost or
+ * replaced). */
+#define FSM_MARKER_LEN 88
+bool fsmDurable(const struct fsm *f);
+bool fsmIsMarker(const void *buf, size_t len);
+int fsmMarker(struct fsm *f, uint8_t out[FSM_MARKER_LEN]);
+int fsmSync(struct fsm *f);
+int fsmRestoreMarker(struct fsm *f, const void *buf, size_t len);
 
 /* Replace the whole state with a snapshot. Bad bytes (FSM_ECORRUPT) are
  * found before anything changes; a store failure while replacing leaves the

@@ -41,6 +41,8 @@ uint64_t beGet64(const uint8_t *p);
 #define META_DIGEST "digest"             /* 32 bytes: running SHA-256 */
 #define META_LAST_NOW "last_now"         /* 8 bytes: largest now_ms */
 #define META_NEXT_QUEUE_ID "next_queue"  /* 8 bytes: next queue id */
+#define META_POSITION "position"         /* 12 bytes: raft index, commands
+                                            of it applied (fsmSetIndex) */
 
 /* ---- SQS numbers ---- */
 
@@ -437,6 +439,12 @@ struct fsm
     uint8_t digest[32];           /* running digest (mirrors meta) */
     bool meta_dirty;              /* digest/last_now not yet in meta */
     uint64_t last_now;            /* largest now_ms (mirrors meta) */
+    uint64_t pos_index;           /* raft entry being applied, 0 if unset
+                                     (mirrors meta, see fsmSetIndex) */
+    uint32_t pos_cmds;            /* commands of it applied */
+    bool durable;                 /* fsmConfig.durable */
+    bool stale;                   /* durable store of the last run, not yet
+                                     trusted or emptied (fsmFresh) */
     bool failed;                  /* a store failure happened: fail-stop */
     bool oom;                     /* packing the reply ran out of memory */
     msgpack_sbuffer reply;        /* the current reply, reused */
@@ -506,10 +514,17 @@ bool recvStoredIs(const void *data, size_t len);
  * the messages that no longer exist. */
 int recvStoredRebuild(struct fsm *f, const void *data, size_t len);
 
-/* Load digest and last_now from the meta table of the write transaction
- * into @digest and @last_now (zeros if absent). FSM_ECORRUPT on bad
- * lengths. */
-int fsmLoadMeta(struct fsm *f, uint8_t digest[32], uint64_t *last_now);
+/* Read digest, last_now and the position from the meta table of the
+ * write transaction into @f's mirrors (zeros if absent). FSM_ECORRUPT on
+ * bad lengths; the mirrors change only on success. */
+int fsmLoadMeta(struct fsm *f);
+
+/* SHA-256 of @len bytes at @p (snapshot.c). FSM_ENOMEM if OpenSSL fails. */
+int snapshotSum(const void *p, size_t len, uint8_t out[32]);
+
+/* A durable store of the last run that no marker vouched for is emptied
+ * before its first use (see fsmOpen). */
+int fsmFresh(struct fsm *f);
 
 /* ---- queues (queue.c) ---- */
 

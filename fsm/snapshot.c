@@ -67,7 +67,10 @@ int fsmSnapshotBegin(struct fsm *f, struct fsmSnapshot **out)
     int rv;
 
     *out = NULL;
-    rv = fsmFlush(f);
+    rv = fsmFresh(f);
+    if (rv == 0) {
+        rv = fsmFlush(f);
+    }
     if (rv != 0) {
         return rv;
     }
@@ -253,7 +256,7 @@ static int snapshotWalk(struct fsmSnapshot *s, struct snapWriter *w)
 }
 
 /* SHA-256 of @len bytes at @p. */
-static int snapshotSum(const void *p, size_t len, uint8_t out[SNAP_SUM_LEN])
+int snapshotSum(const void *p, size_t len, uint8_t out[SNAP_SUM_LEN])
 {
     unsigned n = 0;
 
@@ -536,8 +539,6 @@ static int snapshotParse(struct fsm *f,
 int fsmRestore(struct fsm *f, const void *buf, size_t len)
 {
     uint8_t sum[SNAP_SUM_LEN];
-    uint8_t digest[32];
-    uint64_t last_now;
     size_t body;
     int rv;
 
@@ -567,7 +568,7 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
         rv = snapshotParse(f, buf, body, f->store.max_key);
     }
     if (rv == 0) {
-        rv = fsmLoadMeta(f, digest, &last_now);
+        rv = fsmLoadMeta(f);
     }
     if (rv == 0) {
         rv = sweepLoad(f);
@@ -588,8 +589,7 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
         f->failed = true;
         return rv;
     }
-    memcpy(f->digest, digest, sizeof digest);
-    f->last_now = last_now;
+    f->stale = false;
     return 0;
 
 corrupt:

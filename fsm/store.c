@@ -1,10 +1,16 @@
 /* The store: the only file of qraft that calls mdb_*.
  *
  * One LMDB environment in the configured directory, opened with
- * MDB_NOSYNC (the raft log is the durable copy, DESIGN.md "Storage") and
  * MDB_NOTLS (a snapshot's read transaction is created on the loop thread and
- * read from a thread-pool thread). The files of a previous run are removed
- * at open: state is rebuilt from the raft log on every start.
+ * read from a thread-pool thread) and, as the caller asks:
+ *   - durable (qraftd): MDB_NOMETASYNC. Each commit fsyncs the pages it
+ *     wrote before it writes the meta page, so a crash, the machine's
+ *     included, leaves the last or the one before last committed state,
+ *     never a torn one; storeSync makes the last one durable too. The
+ *     files of the previous run are kept: the state survives restarts
+ *     (DESIGN.md "Storage": snapshot markers).
+ *   - not durable (tests, the simulator): MDB_NOSYNC, and the files of a
+ *     previous run are removed at open.
  *
  * Writes go into one write transaction that stays open across applies,
  * opened lazily by the first access and committed by storeCommit(). Reads of
@@ -120,7 +126,7 @@ static int storeUnlink(const char *dir, const char *name, char *errmsg)
     return 0;
 }
 
-int storeOpen(struct store *s, const char *dir, size_t map_size, char *errmsg)
+int storeOpen(struct store *s, const char *dir, size_t map_size, bool durable, char *errmsg)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
@@ -130,8 +136,8 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, char *errmsg)
     memset(s, 0, sizeof *s);
     s->errmsg = errmsg;
     if (storeMkdirs(dir, errmsg) != 0 ||
-        storeUnlink(dir, "data.mdb", errmsg) != 0 ||
-        storeUnlink(dir, "lock.mdb", errmsg) != 0) {
+        (!durable && (storeUnlink(dir, "data.mdb", errmsg) != 0 ||
+                      storeUnlink(dir, "lock.mdb", errmsg) != 0))) {
         return FSM_ESTORE;
     }
     rv = mdb_env_create(&env);
@@ -148,7 +154,7 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, char *errmsg)
         storeFail(errmsg, "set_mapsize", rv);
         goto err;
     }
-    rv = mdb_env_open(env, dir, MDB_NOSYNC | MDB_NOTLS, 0644);
+    rv = mdb_env_open(env, dir, (durable ? MDB_NOMETASYNC : MDB_NOSYNC) | MDB_NOTLS, 0644);
     if (rv != 0) {
         storeFail(errmsg, "env_open", rv);
         goto err;
@@ -463,6 +469,17 @@ int storeUsage(struct store *s, uint64_t *used, uint64_t *capacity)
     }
     *used = pages * st.ms_psize;
     *capacity = info.me_mapsize;
+    return 0;
+}
+
+int storeSync(struct store *s)
+{
+    int rv = mdb_env_sync(s->env, 1);
+
+    if (rv != 0) {
+        /* Not s->errmsg: this may run in the thread pool. */
+        return FSM_ESTORE;
+    }
     return 0;
 }
 

@@ -77,10 +77,16 @@ struct storeCursor
     char *errmsg; /* where failures are described */
 };
 
-/* Create @dir (and parents), remove any LMDB files in it, and open a fresh
- * environment with every table. @errmsg (FSM_ERRMSG_LEN) receives detail
- * now and on later failures. Returns 0 or FSM_ESTORE. */
-int storeOpen(struct store *s, const char *dir, size_t map_size, char *errmsg);
+/* Create @dir (and parents) and open the environment with every table:
+ * @durable keeps the files of the last run and syncs every commit (see
+ * store.c), otherwise they are removed first and nothing is synced.
+ * @errmsg (FSM_ERRMSG_LEN) receives detail now and on later failures.
+ * Returns 0 or FSM_ESTORE. */
+int storeOpen(struct store *s, const char *dir, size_t map_size, bool durable, char *errmsg);
+
+/* Flush everything committed so far to disk, the meta page included.
+ * Safe from another thread than the writer's. Returns 0 or FSM_ESTORE. */
+int storeSync(struct store *s);
 
 /* Commit pending writes (if any) and close the environment. */
 void storeClose(struct store *s);

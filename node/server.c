@@ -174,6 +174,7 @@ int nodeRun(const struct nodeConfig *c)
     fc.dir = dir;
     fc.map_size = c->map_size;
     fc.session_idle_ms = c->session_idle_ms;
+    fc.durable = true; /* the state survives restarts: snapshot markers */
     rv = fsmOpen(&fc, &s->fsm, errmsg);
     if (rv != 0) {
         nodeLog(NODE_LOG_ERROR, "cannot open the state machine", "error=\"%s\"", errmsg);

@@ -1,64 +1,66 @@
 /* The raft_fsm version 3 adapter over fsm/ (the wrappers that make disk
- * errors fail-stop are in guardio.c).
+ * errors fail-stop are in guardio.c; the LZ4 images of the state in
+ * frame.c; images for snapshot installs in snapget.c).
  *
- * Snapshots (DESIGN.md "Storage"): raft calls `snapshot` on the loop thread,
+ * Snapshots are markers when the fsm is durable (qraftd; DESIGN.md
+ * "Storage"). The state lives in LMDB, which survives restarts with
+ * every commit synced, and records its place in the raft log with every
+ * commit (fsmSetIndex). `snapshot` commits and writes a marker naming
+ * that place (fsmMarker), `snapshot_async` syncs the store (fsmSync) in
+ * the thread pool before libraft writes the marker and drops the log
+ * before it. So a snapshot costs a commit and an fsync whatever the
+ * state's size, and they come every GLUE_LOG_MIN_BYTES (8 MiB) of log,
+ * with GLUE_MARKER_TRAILING_BYTES kept behind: libraft 0.15 holds the log
+ * since the last snapshot and the trailing entries in memory, which is
+ * most of what the node's memory then comes to. A follower that falls
+ * further behind than that gets an image (snapget.c) instead of the log. On start,
+ * libraft restores the marker (fsmRestoreMarker checks that the store
+ * holds that place or a later one) and replays the log after it;
+ * fsmAdapterApplyAt skips what the store holds already. A follower that
+ * needs a snapshot gets an image of the leader's state as it is then
+ * (snapget.c), whose place is at or past the marker's index: it skips
+ * the entries that image holds in the same way.
+ *
+ * Without a durable fsm (raft_fixture in tests/sim), a snapshot is an
+ * image of the whole state: raft calls `snapshot` on the loop thread,
  * where fsmSnapshotBegin commits pending writes and pins an LMDB read
  * transaction at the applied state; then `snapshot_async` in the thread
- * pool, where fsmSnapshotStream serialises that transaction in 1 MiB chunks
- * while applies go on, and each chunk is LZ4-compressed onto one frame
- * (libraft's own frame: libraft's compression is off, its loader still
- * decompresses, and files of earlier builds read the same); then
- * `snapshot_finalize` on the loop thread, which frees everything. Because
- * finalize is set, raft never frees the snapshot buffers itself. Failure
- * modes: out of memory or a store error in the thread pool fail that
- * snapshot only (libraft tries again at the next threshold).
+ * pool, where snapshotFrameBuild serialises and compresses it while
+ * applies go on; then `snapshot_finalize` on the loop thread, which frees
+ * everything. Because finalize is set, raft never frees the snapshot
+ * buffers itself. Failure modes: out of memory or a store error in the
+ * thread pool fail that snapshot only (libraft tries again at the next
+ * threshold); a failed sync of the store stops the node (its writes may
+ * be lost, fsyncgate).
  *
- * Pacing. A snapshot serialises the whole state, so taking one every N
- * entries costs O(state) per N entries: with a large backlog (a million
- * 1 KiB messages is 1 GB) that is most of the node's work. After each
- * snapshot the threshold becomes the number of entries, at the recent
- * average entry size, that add up to the snapshot's size: the log then
- * grows to about the state's size between snapshots (at most about twice
- * the state on disk), and snapshotting costs O(1) per byte appended.
- * libraft 0.15 holds that log in memory, so --snapshot-log-max caps it:
+ * Pacing of image snapshots. An image serialises the whole state, so
+ * taking one every N entries costs O(state) per N entries: with a large
+ * backlog (a million 1 KiB messages is 1 GB) that is most of the node's
+ * work. After each snapshot the threshold becomes the number of entries,
+ * at the recent average entry size, that add up to the snapshot's size:
+ * the log then grows to about the state's size between snapshots, and
+ * snapshotting costs O(1) per byte appended. --snapshot-log-max caps it:
  * the threshold never exceeds the number of entries that add up to that
- * many bytes (even below --snapshot-threshold), and a state larger than
- * the cap is then snapshotted state/cap times per cap of log appended.
- * libraft counts entries, and an entry is a batch of commands whose size
- * follows the load (one command when idle, hundreds under pipelined load),
- * so a count computed from one period's average size can let the next
- * period's log grow far past the state's size. glueApply therefore also
- * counts the log's bytes since the last snapshot and asks for a snapshot
- * at once (threshold 1) when they reach the budget: the last snapshot's
- * size (at least 8 MiB), or --snapshot-log-max if smaller. Before the
- * first snapshot (a new node, or one that restarted: libraft does not
- * say how large the restored snapshot was), and when the state shrinks
- * below half of the last snapshot (a drained backlog), fsmAdapterRepace
- * (called about once a second) paces by the state as it is now: without
- * that, a node that never snapshotted kept every entry since it started
- * in memory until the log reached --snapshot-log-max (hundreds of MiB
- * of log for a few MiB of state). Entries are batches of commands (batch.c), whose size
- * varies with the load, so the entries kept behind a snapshot are bounded
- * in bytes as well (GLUE_TRAILING_BYTES, never more than
- * --snapshot-trailing entries).
+ * many bytes (even below --snapshot-threshold). libraft counts entries,
+ * and an entry is a batch of commands whose size follows the load, so
+ * glueApply also counts the log's bytes since the last snapshot and asks
+ * for a snapshot at once (threshold 1) when they reach the budget: the
+ * last snapshot's size (at least GLUE_LOG_MIN_BYTES, which is all that
+ * markers get), or --snapshot-log-max if smaller. Before the first snapshot and when
+ * the state shrinks below half of the last snapshot (a drained backlog),
+ * fsmAdapterRepace (about once a second) paces by the state as it is now.
+ * The entries kept behind a snapshot are bounded in bytes as well
+ * (GLUE_TRAILING_BYTES, markers GLUE_MARKER_TRAILING_BYTES; never more
+ * than --snapshot-trailing entries).
  *
  * Memory. libraft 0.15 keeps every entry since the last snapshot (and
  * snapshot_trailing more) in memory, one allocation each, and drops them
- * all at once when a snapshot is done; the snapshot buffers are freed at
- * the same time. glibc keeps freed heap pages resident below the top of
- * the heap (only the top is given back), so without help the node stays at
- * the peak size of its log forever. After each snapshot and each restore,
- * malloc_trim(0) gives the free pages back (trim_ms in the log line: a few
- * ms at most, on the loop thread, once per snapshot).
- * The compressed snapshot (about the state's size: message bodies rarely
- * compress) is not held on the heap while libraft writes it: under
- * libraft's uv backend it is written chunk by chunk to an unnamed scratch
- * file in the raft directory (O_TMPFILE: nothing is left behind by a
- * crash), and libraft gets a read-only mapping of that file, whose pages
- * are page cache the kernel can drop, not anonymous memory. It costs one
- * more write of the snapshot, mostly into the page cache (the file is gone
- * before writeback reaches it, as a rule). Under raft_fixture (no
- * directory) the frame stays in memory.
+ * all at once when a snapshot is done. glibc keeps freed heap pages
+ * resident below the top of the heap, so after each snapshot and each
+ * restore malloc_trim(0) gives the free pages back (trim_ms in the log
+ * line). An image snapshot under libraft's uv backend is written to a
+ * scratch file as it is made and handed over as a mapping of it
+ * (frame.c); under raft_fixture it stays in memory.
  *
  * Apply: fsmApply returns non-zero only when the store failed. Every node
  * would fail at the same entry, and a non-zero return would make libraft
@@ -69,20 +71,12 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <lz4frame.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
-
-/* Bytes of the snapshot fsmSnapshotStream hands over at once. */
-#define GLUE_SNAPSHOT_CHUNK ((size_t)1 << 20)
 
 uint64_t replicaMonotonicMs(void)
 {
@@ -157,14 +151,16 @@ static int glueKeepReply(struct fsmAdapter *a, uint32_t i, const struct fsmReply
     return 0;
 }
 
-/* Apply every command of a batch entry whose framing is sound, in order;
- * keep their replies when a request may wait for them (the leader). */
-static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r)
+/* Apply every command of a batch entry whose framing is sound, in order,
+ * but the first @skip (the state holds them); keep their replies when a
+ * request may wait for them (the leader). */
+static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r, uint32_t skip)
 {
     bool keep = a->raft == NULL || raft_state(a->raft) == RAFT_LEADER;
     const void *cmd;
     size_t len;
     uint32_t i = 0;
+    uint32_t c = 0;
     int rv;
 
     if (a->reply_bytes_cap > GLUE_REPLY_BYTES_KEEP) {
@@ -174,7 +170,15 @@ static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r)
         a->reply_bytes_cap = 0;
     }
     a->reply_bytes_len = 0;
+    if (skip > 0) {
+        /* Replayed after a restart or an install: nobody waits here. */
+        keep = false;
+    }
     while (batchReaderNext(r, &cmd, &len)) {
+        if (c++ < skip) {
+            a->skipped++;
+            continue;
+        }
         rv = fsmApply(a->fsm, cmd, len, &a->reply);
         if (rv != 0) {
             return glueApplyFailed(a, rv);
@@ -200,12 +204,13 @@ static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r)
     return 0;
 }
 
-static int glueApply(struct raft_fsm *fsm,
-                     const struct raft_buffer *buf,
-                     void **result)
+int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
+                      void **result)
 {
-    struct fsmAdapter *a = adapterOf(fsm);
     struct batchReader r;
+    uint64_t pos_index;
+    uint32_t pos_cmds;
+    uint32_t skip = 0;
     int rv;
 
     a->applied_bytes += buf->len;
@@ -218,23 +223,49 @@ static int glueApply(struct raft_fsm *fsm,
         a->log_budget_hit = true;
         raft_set_snapshot_threshold(a->raft, 1);
     }
-    if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
-        rv = glueApplyBatch(a, &r);
-        if (rv != 0) {
-            return rv;
-        }
-    } else {
-        /* A single-command entry (older logs, tests), or a batch whose
-         * framing is wrong: one command, which may not decode. */
-        rv = fsmApply(a->fsm, buf->base, buf->len, &a->reply);
-        if (rv != 0) {
-            return glueApplyFailed(a, rv);
-        }
-        a->result.n = 1;
-        a->result.replies = &a->reply;
+    /* The state may hold this entry, or its first commands, already: a
+     * restart replays the log after the marker, an install the log after
+     * the snapshot's index, and the store may be further on (fsm.h
+     * fsmPosition). Commands are counted, not entries: a large entry may
+     * have been committed in part (STORE_TXN_SPLIT_BYTES). */
+    fsmPosition(a->fsm, &pos_index, &pos_cmds);
+    if (index != 0 && index < pos_index) {
+        skip = UINT32_MAX;
+    } else if (index != 0) {
+        skip = index == pos_index ? pos_cmds : 0;
+        fsmSetIndex(a->fsm, index);
     }
+    a->result.n = 0;
+    a->result.replies = a->replies;
     *result = &a->result;
+    if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
+        return glueApplyBatch(a, &r, skip);
+    }
+    /* A single-command entry (older logs, tests), or a batch whose framing
+     * is wrong: one command, which may not decode. */
+    if (skip > 0) {
+        a->skipped++;
+        return 0;
+    }
+    rv = fsmApply(a->fsm, buf->base, buf->len, &a->reply);
+    if (rv != 0) {
+        return glueApplyFailed(a, rv);
+    }
+    a->result.n = 1;
+    a->result.replies = &a->reply;
     return 0;
+}
+
+static int glueApply(struct raft_fsm *fsm,
+                     const struct raft_buffer *buf,
+                     void **result)
+{
+    struct fsmAdapter *a = adapterOf(fsm);
+
+    /* libraft 0.15 sets last_applied after apply returns
+     * (replicationApply): the entry is the next one. */
+    return fsmAdapterApplyAt(a, a->raft != NULL ? raft_last_applied(a->raft) + 1 : 0, buf,
+                             result);
 }
 
 static int glueSnapshot(struct raft_fsm *fsm,
@@ -244,10 +275,27 @@ static int glueSnapshot(struct raft_fsm *fsm,
     struct fsmAdapter *a = adapterOf(fsm);
     int rv;
 
-    if (a->snapshot != NULL) {
+    if (a->snapshot != NULL || a->marker != NULL) {
         return RAFT_BUSY;
     }
     a->snapshot_started_ms = replicaMonotonicMs();
+    *bufs = NULL;
+    *n_bufs = 0;
+    if (a->markers) {
+        a->marker = raft_malloc(FSM_MARKER_LEN);
+        if (a->marker == NULL) {
+            return RAFT_NOMEM;
+        }
+        rv = fsmMarker(a->fsm, a->marker);
+        if (rv != 0) {
+            adapterLog(a, REPLICA_LOG_WARN, "snapshot marker failed", "rv=%d error=\"%s\"", rv,
+                       fsmErrmsg(a->fsm));
+            raft_free(a->marker);
+            a->marker = NULL;
+            return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+        }
+        return 0;
+    }
     rv = fsmSnapshotBegin(a->fsm, &a->snapshot);
     if (rv != 0) {
         adapterLog(a, REPLICA_LOG_WARN, "snapshot begin failed", "rv=%d error=\"%s\"", rv,
@@ -255,207 +303,52 @@ static int glueSnapshot(struct raft_fsm *fsm,
         a->snapshot = NULL;
         return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
     }
-    *bufs = NULL;
-    *n_bufs = 0;
     return 0;
 }
 
-/* The snapshot being compressed: an LZ4 frame that grows chunk by chunk,
- * in memory, or (@fd >= 0) written to an unnamed scratch file as it grows,
- * @p then holding one compressed chunk at a time. */
-struct glueFrame
-{
-    LZ4F_cctx *ctx;
-    LZ4F_preferences_t prefs;
-    uint8_t *p;   /* raft_malloc'd */
-    size_t cap;
-    size_t len;
-    size_t step;  /* growth, at least */
-    int fd;       /* the scratch file, or -1 */
-    size_t written; /* bytes of the frame written to @fd */
-    int disk_rv;  /* RAFT_NOSPACE or RAFT_IOERR once writing it failed */
-};
-
-/* Make room for @need more bytes. */
-static int glueFrameReserve(struct glueFrame *z, size_t need)
-{
-    uint8_t *p;
-    size_t cap;
-
-    if (z->cap - z->len >= need) {
-        return 0;
-    }
-    cap = z->cap + (need > z->step ? need : z->step);
-    p = raft_realloc(z->p, cap);
-    if (p == NULL) {
-        return FSM_ENOMEM;
-    }
-    z->p = p;
-    z->cap = cap;
-    return 0;
-}
-
-/* With a scratch file: write out what @z holds. */
-static int glueFrameFlush(struct glueFrame *z)
-{
-    size_t at = 0;
-
-    while (z->fd >= 0 && at < z->len) {
-        ssize_t n = write(z->fd, z->p + at, z->len - at);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            z->disk_rv = n < 0 && errno == ENOSPC ? RAFT_NOSPACE : RAFT_IOERR;
-            return FSM_ESTORE;
-        }
-        at += (size_t)n;
-    }
-    if (z->fd >= 0) {
-        z->written += z->len;
-        z->len = 0;
-    }
-    return 0;
-}
-
-/* fsmSnapshotStream's sink: compress one chunk onto the frame. */
-static int glueFrameSink(void *arg, const void *p, size_t len)
-{
-    struct glueFrame *z = arg;
-    size_t n;
-
-    if (glueFrameReserve(z, LZ4F_compressBound(len, &z->prefs)) != 0) {
-        return FSM_ENOMEM;
-    }
-    n = LZ4F_compressUpdate(z->ctx, z->p + z->len, z->cap - z->len, p, len, NULL);
-    if (LZ4F_isError(n)) {
-        return FSM_ENOMEM;
-    }
-    z->len += n;
-    return glueFrameFlush(z);
-}
-
-/* An unnamed file in @dir (gone with its last descriptor or mapping, a
- * crash included), or -1. */
-static int glueScratchOpen(const char *dir)
-{
-    char path[PATH_MAX];
-    int fd = -1;
-
-#ifdef O_TMPFILE
-    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-#endif
-    if (fd < 0 && (size_t)snprintf(path, sizeof path, "%s/qraft-scratch-XXXXXX", dir) <
-                      sizeof path) {
-        /* No O_TMPFILE on this file system: a named file, unlinked at once. */
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd >= 0) {
-            unlink(path);
-        }
-    }
-    return fd;
-}
-
-/* Runs in the thread pool: touches only the pinned snapshot and the
- * adapter's snapshot fields (see "Memory" above for the scratch file). */
+/* Runs in the thread pool: touches only the pinned snapshot or the
+ * marker, and the adapter's snapshot fields. */
 static int glueSnapshotAsync(struct raft_fsm *fsm,
                              struct raft_buffer *bufs[],
                              unsigned *n_bufs)
 {
     struct fsmAdapter *a = adapterOf(fsm);
-    struct raft_buffer *array = NULL;
-    struct glueFrame z;
-    void *map;
-    size_t total;
-    size_t n;
+    struct raft_buffer *array;
+    struct snapshotFrame frame;
     int rv;
 
-    memset(&z, 0, sizeof z);
-    z.fd = -1;
-    rv = fsmSnapshotSize(a->snapshot, &total);
-    if (rv != 0) {
-        goto err;
-    }
-    /* libraft's own frame settings (src/compress.c): its loader finds the
-     * output buffer's size in contentSize. */
-    z.prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
-    z.prefs.frameInfo.contentSize = total;
-    z.step = total / 8 > GLUE_SNAPSHOT_CHUNK ? total / 8 : GLUE_SNAPSHOT_CHUNK;
-    if (a->scratch_dir != NULL) {
-        z.fd = glueScratchOpen(a->scratch_dir);
-        if (z.fd < 0) {
-            z.disk_rv = errno == ENOSPC ? RAFT_NOSPACE : RAFT_IOERR;
-            goto err;
-        }
-        z.step = LZ4F_compressBound(GLUE_SNAPSHOT_CHUNK, &z.prefs);
-    }
     array = raft_malloc(sizeof *array);
-    if (array == NULL || LZ4F_isError(LZ4F_createCompressionContext(&z.ctx, LZ4F_VERSION)) ||
-        glueFrameReserve(&z, LZ4F_HEADER_SIZE_MAX) != 0) {
-        rv = FSM_ENOMEM;
-        goto err;
+    if (array == NULL) {
+        return RAFT_NOMEM;
     }
-    n = LZ4F_compressBegin(z.ctx, z.p, z.cap, &z.prefs);
-    if (LZ4F_isError(n)) {
-        rv = FSM_ENOMEM;
-        goto err;
-    }
-    z.len = n;
-    rv = fsmSnapshotStream(a->snapshot, GLUE_SNAPSHOT_CHUNK, glueFrameSink, &z);
-    if (rv != 0) {
-        goto err;
-    }
-    if (glueFrameReserve(&z, LZ4F_compressBound(0, &z.prefs)) != 0) {
-        rv = FSM_ENOMEM;
-        goto err;
-    }
-    n = LZ4F_compressEnd(z.ctx, z.p + z.len, z.cap - z.len, NULL);
-    if (LZ4F_isError(n)) {
-        rv = FSM_ENOMEM;
-        goto err;
-    }
-    z.len += n;
-    rv = glueFrameFlush(&z);
-    if (rv != 0) {
-        goto err;
-    }
-    LZ4F_freeCompressionContext(z.ctx);
-    z.ctx = NULL;
-    a->snapshot_raw_bytes = total;
-    if (z.fd >= 0) {
-        /* libraft writes the snapshot from these pages: page cache, read
-         * back from the scratch file, not a copy on the heap. */
-        map = mmap(NULL, z.written, PROT_READ, MAP_SHARED, z.fd, 0);
-        if (map == MAP_FAILED) {
-            rv = FSM_ENOMEM;
-            goto err;
+    if (a->marker != NULL) {
+        /* The marker's state must be on disk before libraft writes the
+         * marker and drops the log before it. */
+        if (fsmSync(a->fsm) != 0) {
+            a->sync_failed = true; /* fatal, from finalize on the loop */
+            raft_free(array);
+            return RAFT_IOERR;
         }
-        close(z.fd);
-        raft_free(z.p);
-        a->snapshot_map = map;
-        a->snapshot_map_len = z.written;
-        array[0].base = map;
-        array[0].len = z.written;
+        array[0].base = a->marker;
+        array[0].len = FSM_MARKER_LEN;
     } else {
-        array[0].base = z.p;
-        array[0].len = z.len;
+        rv = snapshotFrameBuild(a->snapshot, a->scratch_dir, &frame);
+        if (rv != 0) {
+            a->scratch_rv = frame.scratch_rv; /* logged by finalize */
+            raft_free(array);
+            return rv;
+        }
+        a->snapshot_raw_bytes = frame.raw;
+        if (frame.mapped) {
+            a->snapshot_map = frame.base;
+            a->snapshot_map_len = frame.len;
+        }
+        array[0].base = frame.base;
+        array[0].len = frame.len;
     }
     *bufs = array;
     *n_bufs = 1;
     return 0;
-
-err:
-    LZ4F_freeCompressionContext(z.ctx);
-    if (z.fd >= 0) {
-        close(z.fd);
-    }
-    raft_free(z.p);
-    raft_free(array);
-    if (z.disk_rv != 0) {
-        a->scratch_rv = z.disk_rv; /* logged by finalize, on the loop */
-        return z.disk_rv;
-    }
-    return rv == FSM_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
 }
 
 /* See "Memory" above: hand the pages of freed log entries and snapshot
@@ -469,14 +362,9 @@ static uint64_t glueReturnMemory(void)
     return replicaMonotonicMs() - start;
 }
 
-/* The log between two snapshots may reach the last snapshot's size (the
- * state), but is never cut below this. */
+/* The log between two image snapshots may reach the last snapshot's size
+ * (the state), but is never cut below this; with markers it is this. */
 #define GLUE_LOG_MIN_BYTES ((uint64_t)8 << 20)
-
-/* Entries kept behind a snapshot add up to about this many bytes, but
- * never fewer than GLUE_TRAILING_MIN entries. */
-#define GLUE_TRAILING_BYTES ((uint64_t)64 << 20)
-#define GLUE_TRAILING_MIN 64u
 
 /* Average bytes of the entries applied since the last snapshot (1 KiB
  * when none), never 0. */
@@ -517,9 +405,10 @@ uint64_t fsmAdapterLogBudget(uint64_t state_bytes, uint64_t log_max)
 
 unsigned fsmAdapterTrailing(uint64_t applied_bytes,
                             uint64_t applied_entries,
-                            unsigned base_trailing)
+                            unsigned base_trailing,
+                            uint64_t trailing_bytes)
 {
-    uint64_t trailing = GLUE_TRAILING_BYTES / glueAverageEntry(applied_bytes, applied_entries);
+    uint64_t trailing = trailing_bytes / glueAverageEntry(applied_bytes, applied_entries);
 
     if (trailing < GLUE_TRAILING_MIN) {
         trailing = GLUE_TRAILING_MIN;
@@ -535,20 +424,24 @@ static void glueSnapshotPace(struct fsmAdapter *a, size_t snapshot_bytes, uint64
     if (a->raft == NULL) {
         return;
     }
+    /* A marker's size says nothing of the state's (snapshot_raw_bytes
+     * stays 0): the log budget is the floor. */
     threshold = fsmAdapterThreshold(a->snapshot_raw_bytes, a->applied_bytes, a->applied_entries,
                                     a->base_threshold, a->log_max);
     raft_set_snapshot_threshold(a->raft, threshold);
-    raft_set_snapshot_trailing(a->raft, fsmAdapterTrailing(a->applied_bytes, a->applied_entries,
-                                                           a->base_trailing));
+    raft_set_snapshot_trailing(
+        a->raft, fsmAdapterTrailing(a->applied_bytes, a->applied_entries, a->base_trailing,
+                                    a->markers ? GLUE_MARKER_TRAILING_BYTES : GLUE_TRAILING_BYTES));
     a->log_basis = a->snapshot_raw_bytes;
     a->applied_bytes = 0;
     a->applied_entries = 0;
     a->log_budget_hit = false;
     adapterLog(a, REPLICA_LOG_INFO, "snapshot taken",
-               "bytes=%zu ms=%llu next_after_entries=%llu trim_ms=%llu compressed=%zu",
+               "bytes=%zu ms=%llu next_after_entries=%llu trim_ms=%llu compressed=%zu kind=%s",
                (size_t)a->snapshot_raw_bytes,
                (unsigned long long)(replicaMonotonicMs() - a->snapshot_started_ms),
-               (unsigned long long)threshold, (unsigned long long)trim_ms, snapshot_bytes);
+               (unsigned long long)threshold, (unsigned long long)trim_ms, snapshot_bytes,
+               a->markers ? "marker" : "image");
 }
 
 void fsmAdapterRepace(struct fsmAdapter *a)
@@ -557,7 +450,7 @@ void fsmAdapterRepace(struct fsmAdapter *a)
     uint64_t capacity;
     uint64_t basis = a->snapshot_raw_bytes;
 
-    if (a->raft == NULL || a->snapshot != NULL || a->log_budget_hit ||
+    if (a->raft == NULL || a->markers || a->snapshot != NULL || a->log_budget_hit ||
         fsmStoreUsage(a->fsm, &used, &capacity) != 0) {
         return;
     }
@@ -590,16 +483,26 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
         for (i = 0; i < *n_bufs; i++) {
             bytes += (*bufs)[i].len;
             if ((*bufs)[i].base == a->snapshot_map) {
-                munmap(a->snapshot_map, a->snapshot_map_len);
+                snapshotFrameRelease(a->snapshot_map, a->snapshot_map_len, true);
                 a->snapshot_map = NULL;
             } else {
                 raft_free((*bufs)[i].base);
             }
         }
         raft_free(*bufs);
+    } else {
+        raft_free(a->marker); /* the sync failed */
     }
+    a->marker = NULL;
     *bufs = NULL;
     *n_bufs = 0;
+    if (a->sync_failed) {
+        adapterLog(a, REPLICA_LOG_ERROR, "state machine sync failed", "rv=%d", RAFT_IOERR);
+        if (a->fatal != NULL) {
+            a->fatal(a->arg, "state machine sync failed", RAFT_IOERR);
+        }
+        return 0;
+    }
     if (a->snapshot != NULL) {
         fsmSnapshotEnd(a->snapshot);
         a->snapshot = NULL;
@@ -616,76 +519,35 @@ static int glueSnapshotFinalize(struct raft_fsm *fsm,
     return 0;
 }
 
-/* True if @buf starts with the LZ4 frame magic (fsm/ snapshots start with
- * "QRAFTSN1"). */
-static bool glueIsFrame(const struct raft_buffer *buf)
-{
-    return snapshotIsFrame(buf->base, buf->len);
-}
-
-/* Decompress the frame @buf into @out (raft_malloc'd). */
-static int glueDecompress(const struct raft_buffer *buf, struct raft_buffer *out)
-{
-    LZ4F_dctx *ctx = NULL;
-    LZ4F_frameInfo_t info;
-    size_t in = buf->len;
-    size_t at;
-    size_t done = 0;
-    size_t n = 1;
-    int rv = RAFT_CORRUPT;
-
-    out->base = NULL;
-    out->len = 0;
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) {
-        return RAFT_NOMEM;
-    }
-    memset(&info, 0, sizeof info);
-    if (LZ4F_isError(LZ4F_getFrameInfo(ctx, &info, buf->base, &in)) || info.contentSize == 0 ||
-        info.contentSize > SIZE_MAX) {
-        goto out;
-    }
-    at = in;
-    out->base = raft_malloc((size_t)info.contentSize);
-    if (out->base == NULL) {
-        rv = RAFT_NOMEM;
-        goto out;
-    }
-    out->len = (size_t)info.contentSize;
-    while (n != 0 && at < buf->len) {
-        size_t src = buf->len - at;
-        size_t dst = out->len - done;
-        n = LZ4F_decompress(ctx, (uint8_t *)out->base + done, &dst, (const uint8_t *)buf->base + at,
-                            &src, NULL);
-        if (LZ4F_isError(n)) {
-            goto out;
-        }
-        at += src;
-        done += dst;
-    }
-    rv = n == 0 && done == out->len ? 0 : RAFT_CORRUPT;
-
-out:
-    LZ4F_freeDecompressionContext(ctx);
-    if (rv != 0) {
-        raft_free(out->base);
-        out->base = NULL;
-        out->len = 0;
-    }
-    return rv;
-}
-
 /* On success the buffer's memory becomes ours (libraft 0.15 snapshotRestore
  * does not free it). On failure libraft keeps it. */
 static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct fsmAdapter *a = adapterOf(fsm);
     struct raft_buffer plain = *buf;
+    uint64_t pos_index;
+    uint32_t pos_cmds;
     int rv;
 
-    /* libraft's uv loader hands us the snapshot decompressed; raft_fixture
-     * (tests/sim) hands back the frame glueSnapshotAsync made. */
-    if (glueIsFrame(buf)) {
-        rv = glueDecompress(buf, &plain);
+    if (fsmIsMarker(buf->base, buf->len)) {
+        /* A restart: the store holds the state (see the top). */
+        rv = fsmRestoreMarker(a->fsm, buf->base, buf->len);
+        if (rv != 0) {
+            adapterLog(a, REPLICA_LOG_ERROR, "snapshot marker refused", "rv=%d error=\"%s\"", rv,
+                       fsmErrmsg(a->fsm));
+            return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
+        }
+        raft_free(buf->base);
+        fsmPosition(a->fsm, &pos_index, &pos_cmds);
+        adapterLog(a, REPLICA_LOG_INFO, "snapshot restored",
+                   "kind=marker state_index=%llu state_commands=%u",
+                   (unsigned long long)pos_index, (unsigned)pos_cmds);
+        return 0;
+    }
+    /* libraft's uv loader hands us the snapshot decompressed; an install
+     * and raft_fixture (tests/sim) hand us the frame as it was made. */
+    if (snapshotIsFrame(buf->base, buf->len)) {
+        rv = snapshotFrameDecompress(buf, &plain);
         if (rv != 0) {
             adapterLog(a, REPLICA_LOG_ERROR, "snapshot restore failed", "rv=%d error=\"%s\"",
                        rv, "cannot decompress");
@@ -702,8 +564,11 @@ static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
     }
     raft_free(buf->base);
-    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored", "bytes=%zu trim_ms=%llu", buf->len,
-               (unsigned long long)glueReturnMemory());
+    fsmPosition(a->fsm, &pos_index, &pos_cmds);
+    adapterLog(a, REPLICA_LOG_INFO, "snapshot restored",
+               "bytes=%zu trim_ms=%llu kind=image state_index=%llu state_commands=%u", buf->len,
+               (unsigned long long)glueReturnMemory(), (unsigned long long)pos_index,
+               (unsigned)pos_cmds);
     return 0;
 }
 

@@ -10,7 +10,7 @@
  * the fault tests).
  *
  * Messages to and from raft pass the append guard (appendguard.c) on the
- * way. */
+ * way, and snapshots read for sending become images (snapget.c). */
 #include "raft/internal.h"
 
 #include <stddef.h>
@@ -195,6 +195,7 @@ void replicaWrapIo(struct replica *r)
     r->uv_methods.set_vote = r->io.set_vote;
     r->uv_methods.start = r->io.start;
     r->uv_methods.send = r->io.send;
+    r->uv_methods.snapshot_get = r->io.snapshot_get;
     r->io.append = guardedAppend;
     r->io.truncate = guardedTruncate;
     r->io.snapshot_put = guardedSnapshotPut;
@@ -202,4 +203,5 @@ void replicaWrapIo(struct replica *r)
     r->io.set_vote = guardedSetVote;
     r->io.start = guardedStart;
     r->io.send = guardedSend;
+    r->io.snapshot_get = replicaSnapshotGet;
 }

@@ -71,6 +71,13 @@ struct fsmAdapter
     size_t reply_bytes_cap;
     struct glueResult result;
     struct fsmSnapshot *snapshot;  /* between `snapshot` and finalize */
+    /* The fsm is durable: snapshots are markers (fsm.h), made in
+     * `snapshot`, synced in `snapshot_async`, raft_malloc'd until
+     * finalize. */
+    bool markers;
+    uint8_t *marker;
+    bool sync_failed; /* fsmSync failed in the thread pool: fatal */
+    uint64_t skipped; /* commands the state held already (replay) */
     /* With @scratch_dir (libraft's uv directory; NULL under raft_fixture),
      * the compressed snapshot goes to an unnamed file there as it is made,
      * and libraft gets it as a read-only mapping of that file. */
@@ -172,16 +179,55 @@ unsigned fsmAdapterThreshold(uint64_t snapshot_bytes,
  * now), at least 8 MiB, or @log_max if set and smaller. */
 uint64_t fsmAdapterLogBudget(uint64_t state_bytes, uint64_t log_max);
 
-/* Entries to keep behind a snapshot: those that add up to about 64 MiB at
- * their average size, at least 64, at most @base_trailing. */
+/* Entries kept behind an image snapshot add up to about this many bytes;
+ * behind a marker, which comes every 8 MiB of log, to this many: libraft
+ * 0.15 holds them in memory, and a follower further behind gets an image
+ * of the state instead (snapget.c). */
+#define GLUE_TRAILING_BYTES ((uint64_t)64 << 20)
+#define GLUE_MARKER_TRAILING_BYTES ((uint64_t)16 << 20)
+#define GLUE_TRAILING_MIN 64u
+
+/* Entries to keep behind a snapshot: those that add up to about
+ * @trailing_bytes at their average size, at least GLUE_TRAILING_MIN, at
+ * most @base_trailing. */
 unsigned fsmAdapterTrailing(uint64_t applied_bytes,
                             uint64_t applied_entries,
-                            unsigned base_trailing);
+                            unsigned base_trailing,
+                            uint64_t trailing_bytes);
 
 /* Pace by the state as it is now before the first snapshot and when it
  * shrank below half of the last snapshot (see fsmglue.c "Pacing"). Call
  * about once a second. */
 void fsmAdapterRepace(struct fsmAdapter *a);
+
+/* Apply entry @buf at raft index @index (0: unknown, apply everything),
+ * skipping the commands the state holds already (fsmPosition): glueApply
+ * with the index libraft is at. */
+int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
+                      void **result);
+
+/* A compressed image of the state (frame.c): an LZ4 frame in libraft's
+ * format, raft_malloc'd, or with a scratch directory a read-only mapping
+ * of an unnamed file there (@mapped). */
+struct snapshotFrame
+{
+    void *base;
+    size_t len;
+    bool mapped;
+    size_t raw;     /* bytes before compression */
+    int scratch_rv; /* the scratch file failed: RAFT_NOSPACE or RAFT_IOERR */
+};
+
+/* Build the image of pinned state @snap (thread pool). 0 or a RAFT_* code;
+ * on failure nothing is left to free. */
+int snapshotFrameBuild(struct fsmSnapshot *snap, const char *scratch_dir, struct snapshotFrame *out);
+
+/* Free an image's bytes (munmap if @mapped, else raft_free). */
+void snapshotFrameRelease(void *base, size_t len, bool mapped);
+
+/* Decompress frame @buf into @out (raft_malloc'd). RAFT_CORRUPT if it is
+ * damaged, RAFT_NOMEM. */
+int snapshotFrameDecompress(const struct raft_buffer *buf, struct raft_buffer *out);
 
 /* Fill @a's raft_fsm (version 3, async snapshots) over @fsm. */
 void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm);
@@ -224,6 +270,9 @@ struct replica
                     struct raft_io_send *req,
                     const struct raft_message *message,
                     raft_io_send_cb cb);
+        int (*snapshot_get)(struct raft_io *io,
+                            struct raft_io_snapshot_get *req,
+                            raft_io_snapshot_get_cb cb);
     } uv_methods;
     struct appendGuard append_guard;
     raft_io_recv_cb raft_recv; /* raft's own receive callback */
@@ -271,6 +320,10 @@ struct replica
 void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* One of the replica's handles, or a snapshot image being built
+ * (snapget.c), is done: the last one frees the closed replica. */
+void replicaRelease(struct replica *r);
+
 /* Stop the node: a disk or store error. Never returns to raft normally:
  * the fatal callback exits the process. */
 void replicaFatal(struct replica *r, const char *what, int rv);
@@ -283,6 +336,12 @@ bool snapshotIsFrame(const void *buf, size_t len);
  * decoder: libraft 0.15 spins for ever on a frame cut short (snapcheck.c).
  * 0, or -1 with the file and the damage in @errmsg (256 bytes). */
 int replicaCheckSnapshots(const char *dir, char *errmsg);
+
+/* The io's snapshot_get: a marker is replaced with an image of the state
+ * before libraft sends it (snapget.c). */
+int replicaSnapshotGet(struct raft_io *io,
+                       struct raft_io_snapshot_get *req,
+                       raft_io_snapshot_get_cb cb);
 
 /* Put wrappers around libraft's disk methods (fail-stop on errors) and its
  * messages (the append guard): guardio.c. */

@@ -49,7 +49,7 @@ struct row
     double p50_ms, p90_ms, p99_ms, p999_ms, max_ms;
     uint64_t n;      /* operations counted */
     uint64_t errors; /* operations that did not succeed */
-    char note[320];
+    char note[640];
     char extra[4096]; /* more JSON members ("k": v, ...) or "" */
 };
 extern struct row rows[ROWS_MAX];

@@ -182,12 +182,11 @@ static bool lastSnapshotTaken(int id, long long *bytes, unsigned long long *ms,
 }
 
 /* Row 8, first half: the leader's last snapshot, taken while the backlog
- * was filled. Snapshots are paced by the state's size (each waits for
- * about its size of log), so the last one of the fill holds between half
- * of the backlog and all of it; its log line gives its size and the time
- * from its start to its end (serialise in the thread pool, compress,
- * write, fsync). Forcing one more at the full backlog would mean sending
- * the backlog's size again. */
+ * was filled. The nodes' snapshots are markers (raft/fsmglue.c): a commit
+ * and an fsync of the state's store, then libraft writes the marker, every
+ * 8 MiB of log whatever the state's size; the log line gives the time from
+ * start to end. (With image snapshots, paced by the state's size, this
+ * was the last image of the fill: serialise, compress, write, fsync.) */
 static void snapshotTake(struct row *row)
 {
     int leader = leaderId();
@@ -211,11 +210,45 @@ static void snapshotTake(struct row *row)
              "\"take_ms\": %llu, \"snapshot_bytes\": %lld, \"snapshot_index\": %llu, "
              "\"next_after_entries\": %llu, \"applied_index\": %llu",
              ms, bytes, index, next, (unsigned long long)appliedOf(leader));
+    if (bytes == 0) {
+        snprintf(row->note, sizeof row->note,
+                 "take: the leader's last snapshot of the fill, a marker (node %d, index %llu "
+                 "of %llu applied): %llu ms from start to end; the next after %llu entries",
+                 leader, index, (unsigned long long)appliedOf(leader), ms, next);
+        return;
+    }
     snprintf(row->note, sizeof row->note,
              "take: the leader's last snapshot of the fill (node %d, index %llu of %llu "
              "applied): %llu ms from start to end, %.1f MiB of state; the next after %llu "
              "entries",
              leader, index, (unsigned long long)appliedOf(leader), ms, mib(bytes), next);
+}
+
+/* The image the leader built for the wiped follower (raft/snapget.c),
+ * logged since byte @from of its log: its bytes, compressed bytes and
+ * build time. False if there is none. */
+static bool imageBuilt(int id, long from, long long *bytes, long long *compressed,
+                       unsigned long long *ms)
+{
+    char path[512], line[1024];
+    bool found = false;
+    snprintf(path, sizeof path, "%s/node%d/log", opt.dir, id);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    if (fseek(f, from, SEEK_SET) == 0) {
+        while (fgets(line, sizeof line, f) != NULL) {
+            const char *at = strstr(line, "msg=\"snapshot image built for a follower\"");
+            const char *b = at != NULL ? strstr(at, "bytes=") : NULL;
+            if (b != NULL &&
+                sscanf(b, "bytes=%lld compressed=%lld ms=%llu", bytes, compressed, ms) == 3) {
+                found = true;
+            }
+        }
+    }
+    fclose(f);
+    return found;
 }
 
 /* Row 8, second half: a wiped follower installs the snapshot and catches
@@ -241,6 +274,7 @@ static void snapshotInstall(struct row *row)
         return;
     }
     long from = logSize(f);
+    long leader_from = logSize(leader);
     uint64_t t0 = nowNs();
     if (!nodeStart(f)) {
         snprintf(note, sizeof note, "; install: could not start node %d", f);
@@ -286,6 +320,17 @@ static void snapshotInstall(struct row *row)
              "; wiped follower (node %d) from its start: %s, caught up after %.0f ms", f,
              restored, row->p99_ms);
     strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+    long long image = -1, compressed = -1;
+    unsigned long long image_ms = 0;
+    if (imageBuilt(leader, leader_from, &image, &compressed, &image_ms)) {
+        rowExtra(row, "\"image_bytes\": %lld, \"image_compressed_bytes\": %lld, "
+                      "\"image_ms\": %llu",
+                 image, compressed, image_ms);
+        snprintf(note, sizeof note, " (the leader's image for it: %.1f MiB, %.1f compressed, "
+                                    "built in %llu ms)",
+                 mib(image), mib(compressed), image_ms);
+        strncat(row->note, note, sizeof row->note - strlen(row->note) - 1);
+    }
 }
 
 /* Row 9: every node SIGTERMed, started again, time to the first ack. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -320,31 +321,131 @@ static void test_snapshot_install(void **state)
            (unsigned long long)(testNowMs() - t0));
     assertDigestsAgree(&cluster);
 
+    /* The leader's snapshots are markers (raft/fsmglue.c): the follower
+     * got an image of the leader's state made for it (raft/snapget.c). */
     snprintf(path, sizeof path, "%s/log", cluster.nodes[follower].dir);
     f = fopen(path, "r");
     assert_non_null(f);
     while (fgets(line, sizeof line, f) != NULL) {
-        if (strstr(line, "snapshot restored") != NULL) {
+        if (strstr(line, "snapshot restored") != NULL && strstr(line, "kind=image") != NULL) {
+            restored = true;
+        }
+    }
+    fclose(f);
+    assert_true(restored);
+    snprintf(path, sizeof path, "%s/log", cluster.nodes[leader].dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    restored = false;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, "snapshot image built for a follower") != NULL) {
             restored = true;
         }
     }
     fclose(f);
     assert_true(restored);
 
-    /* Snapshots are paced by the state's size (raft/fsmglue.c): after one,
-     * the next waits for about its size of log, more than the 64 entries
-     * of --snapshot-threshold once the state holds hundreds of messages. */
+    /* Markers cost the same at any state size: they follow
+     * --snapshot-threshold, not the state's size. */
     {
         unsigned long long most = 0;
-        snapshotsTaken(&cluster, (unsigned)leader, &most);
-        printf("# leader's largest snapshot interval: %llu entries\n", most);
-        assert_true(most > 64);
+        unsigned n = snapshotsTaken(&cluster, (unsigned)leader, &most);
+        printf("# leader took %u snapshots, the largest interval %llu entries\n", n, most);
+        assert_true(n >= 600 / 64 - 1);
+        assert_true(most <= 64);
     }
 
     /* Every message is still there. */
     {
         static unsigned counts[600];
         assert_int_equal(drain(client, "snap", counts, 600), 600);
+    }
+    qraft_close(client);
+    testClusterStop(&cluster, true);
+    activeCluster = NULL;
+}
+
+/* Whether node @i's log has a line holding both @a and @b; the last such
+ * line goes to @out (@len bytes) if not NULL. */
+static bool nodeLogHas(struct testCluster *c, unsigned i, const char *a, const char *b,
+                       char *out, size_t len)
+{
+    char path[300];
+    char line[1024];
+    bool found = false;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/log", c->nodes[i].dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL)) {
+            found = true;
+            if (out != NULL) {
+                snprintf(out, len, "%s", line);
+            }
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* A follower SIGKILLed under load restarts from its own marker: its store
+ * went on committing after the marker, so the log it replays holds
+ * entries the store has already; they are skipped (raft/fsmglue.c), and
+ * the node ends where the others are, every message there once. */
+static void test_restart_from_marker(void **state)
+{
+    static struct testCluster cluster;
+    static unsigned counts[700];
+    qraft_client *client;
+    char body[32];
+    char line[1024];
+    unsigned i;
+    int leader;
+    unsigned follower;
+    uint64_t t0;
+    (void)state;
+
+    assert_int_equal(testClusterStart(&cluster, 3, 17500, FLAGS " --snapshot-threshold 64",
+                                      30000),
+                     0);
+    activeCluster = &cluster;
+    leader = testClusterLeader(&cluster, 10000);
+    assert_true(leader >= 0);
+    follower = (unsigned)(leader + 1) % 3;
+    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_create_queue(client, "marker", NULL, 0, NULL, 0), QRAFT_OK);
+    for (i = 0; i < 600; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, "marker", body, strlen(body), NULL, NULL), QRAFT_OK);
+    }
+    /* Past a marker (every 64 entries) by 30 entries or so; half a second
+     * for the store to commit them (raft/replica.c commits at most every
+     * 100 ms): the store then holds more than the marker names. */
+    assert_true(nodeLogHas(&cluster, follower, "snapshot taken", "kind=marker", NULL, 0));
+    usleep(500 * 1000);
+    assert_int_equal(testNodeStop(&cluster, follower, SIGKILL, 5000) != -1, 1);
+    for (i = 600; i < 700; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, "marker", body, strlen(body), NULL, NULL), QRAFT_OK);
+    }
+    assert_int_equal(testNodeStart(&cluster, follower), 0);
+    t0 = testNowMs();
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    printf("# node %u restarted from its marker and caught up in %llu ms\n", follower + 1,
+           (unsigned long long)(testNowMs() - t0));
+    assert_true(nodeLogHas(&cluster, follower, "snapshot restored", "kind=marker", line,
+                           sizeof line));
+    printf("# %s", strstr(line, "msg="));
+    /* The store was ahead of the marker (at a multiple of 64). */
+    assert_true(sscanf(strstr(line, "state_index="), "state_index=%u", &i) == 1 && i % 64 != 0);
+    assertDigestsAgree(&cluster);
+    assert_int_equal(drain(client, "marker", counts, 700), 700);
+    for (i = 0; i < 700; i++) {
+        assert_int_equal(counts[i], 1);
     }
     qraft_close(client);
     testClusterStop(&cluster, true);
@@ -493,6 +594,7 @@ int main(void)
         cmocka_unit_test_teardown(test_failover_and_restart, stopActiveCluster),
         cmocka_unit_test_teardown(test_snapshot_install, stopActiveCluster),
         cmocka_unit_test_teardown(test_wiped_follower, stopActiveCluster),
+        cmocka_unit_test_teardown(test_restart_from_marker, stopActiveCluster),
         cmocka_unit_test_teardown(test_snapshot_log_max, stopActiveCluster),
         cmocka_unit_test_teardown(test_snapshot_small_state, stopActiveCluster),
     };

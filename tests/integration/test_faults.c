@@ -244,16 +244,22 @@ static void test_corrupt_segment_refused(void **state)
     stopCluster(NULL);
 }
 
-/* Cut the newest snapshot file of node @i to half its length (its LZ4
- * frame magic stays): libraft 0.15 alone spins for ever decompressing it. */
-static void truncateSnapshot(unsigned i)
+/* Cut the newest snapshot file of node @i to half its length; with
+ * @frame, the newest that is an LZ4 frame (an image a follower installed:
+ * its magic stays, and libraft 0.15 alone spins for ever decompressing
+ * it), else the newest (a marker, raft/fsmglue.c). */
+static void truncateSnapshot(unsigned i, bool frame)
 {
+    static const unsigned char magic[4] = {0x04, 0x22, 0x4d, 0x18};
+    unsigned char head[4];
     char dir[300];
+    char path[600];
     char best[600] = "";
     char newest[300] = "";
     off_t size = 0;
     struct dirent *e;
     struct stat st;
+    FILE *f;
     DIR *d;
 
     snprintf(dir, sizeof dir, "%s/raft", cluster.nodes[i].dir);
@@ -263,6 +269,16 @@ static void truncateSnapshot(unsigned i)
         size_t len = strlen(e->d_name);
         if (strncmp(e->d_name, "snapshot-", 9) != 0 ||
             (len > 5 && strcmp(e->d_name + len - 5, ".meta") == 0)) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        if (fread(head, 1, sizeof head, f) != sizeof head) {
+            memset(head, 0, sizeof head);
+        }
+        fclose(f);
+        if (frame && memcmp(head, magic, sizeof magic) != 0) {
             continue;
         }
         /* snapshot-TERM-INDEX-TIMESTAMP: the one with the largest index. */
@@ -281,14 +297,45 @@ static void truncateSnapshot(unsigned i)
     assert_int_equal(truncate(best, size / 2), 0);
 }
 
+/* Start node @i on a damaged snapshot: it must exit with status 2 (not
+ * hang) and say @why in its log. */
+static void assertRefusesToStart(unsigned i, const char *why)
+{
+    int status;
+
+    assert_int_equal(testNodeStart(&cluster, i), 0);
+    status = waitExit(i, 10000);
+    assert_true(status != -1); /* it did not hang */
+    assert_true(WIFEXITED(status));
+    printf("# node %u refused to start: exit status %d\n", i + 1, WEXITSTATUS(status));
+    if (WEXITSTATUS(status) != 2 || !logHas(i, why)) {
+        dumpLog(i);
+    }
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_true(logHas(i, why));
+}
+
+/* Node @i lost everything: it rejoins from a leader's image. */
+static void wipeAndRejoin(unsigned i)
+{
+    char cmd[700];
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/raft' '%s/state'", cluster.nodes[i].dir,
+             cluster.nodes[i].dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(testNodeStart(&cluster, i), 0);
+}
+
+/* A cut-short snapshot file is refused at start, never spun on: the
+ * node's own marker, then the image it installed after it was wiped. */
 static void test_truncated_snapshot_refused(void **state)
 {
     qraft_client *client;
-    int status;
     (void)state;
 
     memset(&cluster, 0, sizeof cluster);
-    assert_int_equal(testClusterStart(&cluster, 3, 17900, FLAGS " --snapshot-threshold 64",
+    assert_int_equal(testClusterStart(&cluster, 3, 17900,
+                                      FLAGS " --snapshot-threshold 64 --snapshot-trailing 16",
                                       30000),
                      0);
     clusterUp = true;
@@ -298,23 +345,23 @@ static void test_truncated_snapshot_refused(void **state)
     assert_int_equal(qraft_create_queue(client, "snap", NULL, 0, NULL, 0), QRAFT_OK);
     sendMany(client, "snap", 300, 0);
     assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+
     assert_int_not_equal(testNodeStop(&cluster, 2, SIGTERM, 15000), -1);
+    truncateSnapshot(2, false);
+    assertRefusesToStart(2, "snapshot is corrupt");
 
-    truncateSnapshot(2);
-    assert_int_equal(testNodeStart(&cluster, 2), 0);
-    status = waitExit(2, 10000);
-    assert_true(status != -1); /* it did not hang */
-    assert_true(WIFEXITED(status));
-    printf("# node 3 refused to start on a truncated snapshot: exit status %d\n",
-           WEXITSTATUS(status));
-    if (WEXITSTATUS(status) != 2) {
-        dumpLog(2);
-    }
-    assert_int_equal(WEXITSTATUS(status), 2);
-    assert_true(logHas(2, "cut short"));
-
+    wipeAndRejoin(2);
     sendMany(client, "snap", 10, 300);
-    assert_int_equal(drainCount(client, "snap"), 310);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assert_true(logHas(2, "kind=image"));
+    assert_int_not_equal(testNodeStop(&cluster, 2, SIGTERM, 15000), -1);
+    truncateSnapshot(2, true);
+    assertRefusesToStart(2, "cut short");
+
+    wipeAndRejoin(2);
+    sendMany(client, "snap", 10, 310);
+    assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
+    assert_int_equal(drainCount(client, "snap"), 320);
     qraft_close(client);
     stopCluster(NULL);
 }

@@ -16,18 +16,52 @@ struct ft *ftOpen(uint32_t window, uint64_t idle_ms, uint32_t inflight_max)
     return ftOpenSweep(window, idle_ms, inflight_max, 0);
 }
 
-struct ft *ftOpenSweep(uint32_t window, uint64_t idle_ms, uint32_t inflight_max,
-                       uint32_t sweep_keys)
+/* Open an fsm as @conf says, in a fresh directory. */
+static struct ft *ftOpenConf(struct fsmConfig *conf)
 {
-    struct fsmConfig conf;
     char errmsg[256];
     struct ft *t = calloc(1, sizeof *t);
 
     assert_non_null(t);
     t->dir = tmpdirMake();
     assert_non_null(t->dir);
+    conf->dir = t->dir;
+    t->conf = *conf;
+    assert_int_equal(fsmOpen(&t->conf, &t->f, errmsg), 0);
+    t->cid = 7;
+    t->now = 1000000;
+    msgpack_unpacked_init(&t->u);
+    msgpack_sbuffer_init(&t->args);
+    return t;
+}
+
+struct ft *ftOpenDurable(uint32_t window, uint64_t idle_ms)
+{
+    struct fsmConfig conf;
+
     fsmConfigDefaults(&conf);
-    conf.dir = t->dir;
+    conf.map_size = (size_t)256 << 20;
+    conf.session_window = window;
+    conf.session_idle_ms = idle_ms;
+    conf.durable = true;
+    return ftOpenConf(&conf);
+}
+
+void ftReopen(struct ft *t)
+{
+    char errmsg[256];
+
+    fsmClose(t->f);
+    t->f = NULL;
+    assert_int_equal(fsmOpen(&t->conf, &t->f, errmsg), 0);
+}
+
+struct ft *ftOpenSweep(uint32_t window, uint64_t idle_ms, uint32_t inflight_max,
+                       uint32_t sweep_keys)
+{
+    struct fsmConfig conf;
+
+    fsmConfigDefaults(&conf);
     conf.map_size = (size_t)256 << 20;
     conf.session_window = window;
     conf.session_idle_ms = idle_ms;
@@ -37,12 +71,7 @@ struct ft *ftOpenSweep(uint32_t window, uint64_t idle_ms, uint32_t inflight_max,
     if (sweep_keys > 0) {
         conf.sweep_keys = sweep_keys;
     }
-    assert_int_equal(fsmOpen(&conf, &t->f, errmsg), 0);
-    t->cid = 7;
-    t->now = 1000000;
-    msgpack_unpacked_init(&t->u);
-    msgpack_sbuffer_init(&t->args);
-    return t;
+    return ftOpenConf(&conf);
 }
 
 void ftClose(struct ft *t)

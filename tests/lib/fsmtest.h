@@ -28,6 +28,7 @@ struct ft
     msgpack_unpacked u;   /* the last reply, decoded */
     struct fsmReply raw;  /* the last reply */
     msgpack_sbuffer args; /* the last args built */
+    struct fsmConfig conf; /* as opened (ftReopen) */
 };
 
 /* Open a fresh fsm (inflight_max 0: the default). */
@@ -37,6 +38,14 @@ struct ft *ftOpen(uint32_t window, uint64_t idle_ms, uint32_t inflight_max);
  * default). */
 struct ft *ftOpenSweep(uint32_t window, uint64_t idle_ms, uint32_t inflight_max,
                        uint32_t sweep_keys);
+
+/* Open a fresh durable fsm (fsmConfig.durable: LMDB kept across
+ * ftReopen, snapshot markers). */
+struct ft *ftOpenDurable(uint32_t window, uint64_t idle_ms);
+
+/* Close the fsm and open it again on the same directory and config: a
+ * restart. */
+void ftReopen(struct ft *t);
 
 /* Close and remove everything. */
 void ftClose(struct ft *t);

@@ -64,17 +64,23 @@ static void test_trailing_bytes(void **state)
 {
     (void)state;
     /* Entries of 1 KiB: 65,536 would fit, --snapshot-trailing 8192 wins. */
-    assert_int_equal(fsmAdapterTrailing(1024 * 1000, 1000, 8192), 8192);
+    assert_int_equal(fsmAdapterTrailing(1024 * 1000, 1000, 8192, GLUE_TRAILING_BYTES), 8192);
     /* Batches of 64 KiB: 1,024 entries, 64 MiB. */
-    assert_int_equal(fsmAdapterTrailing(64 * 1024 * 1000, 1000, 8192), 1024);
+    assert_int_equal(fsmAdapterTrailing(64 * 1024 * 1000, 1000, 8192, GLUE_TRAILING_BYTES), 1024);
     /* One byte more per entry: one entry fewer. */
-    assert_int_equal(fsmAdapterTrailing((64 * 1024 + 1) * 1000, 1000, 8192), 1023);
+    assert_int_equal(fsmAdapterTrailing((64 * 1024 + 1) * 1000, 1000, 8192, GLUE_TRAILING_BYTES), 1023);
     /* Batches of 4 MiB: 16 would fit, 64 kept at least. */
-    assert_int_equal(fsmAdapterTrailing(4 * MIB * 10, 10, 8192), 64);
+    assert_int_equal(fsmAdapterTrailing(4 * MIB * 10, 10, 8192, GLUE_TRAILING_BYTES), 64);
     /* ... unless --snapshot-trailing asks for fewer (0: none). */
-    assert_int_equal(fsmAdapterTrailing(4 * MIB * 10, 10, 0), 0);
+    assert_int_equal(fsmAdapterTrailing(4 * MIB * 10, 10, 0, GLUE_TRAILING_BYTES), 0);
     /* Nothing applied since the last snapshot: 1 KiB assumed. */
-    assert_int_equal(fsmAdapterTrailing(0, 0, 100000), 65536);
+    assert_int_equal(fsmAdapterTrailing(0, 0, 100000, GLUE_TRAILING_BYTES), 65536);
+    /* Behind a marker, 16 MiB: batches of 16 KiB, 1,024 entries; one byte
+     * more per entry, one entry fewer. */
+    assert_int_equal(fsmAdapterTrailing(16 * 1024 * 1000, 1000, 8192, GLUE_MARKER_TRAILING_BYTES),
+                     1024);
+    assert_int_equal(
+        fsmAdapterTrailing((16 * 1024 + 1) * 1000, 1000, 8192, GLUE_MARKER_TRAILING_BYTES), 1023);
 }
 
 /* The log's byte budget: the state's size (the last snapshot's, or the
