@@ -564,6 +564,13 @@ static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
         return rv == FSM_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
     }
     raft_free(buf->base);
+    if (a->markers && a->raft != NULL) {
+        /* A marker after the next entry: the image's file would otherwise
+         * stay the node's snapshot, and a restart would restore it whole
+         * again instead of trusting the store. */
+        a->log_budget_hit = true;
+        raft_set_snapshot_threshold(a->raft, 1);
+    }
     fsmPosition(a->fsm, &pos_index, &pos_cmds);
     adapterLog(a, REPLICA_LOG_INFO, "snapshot restored",
                "bytes=%zu trim_ms=%llu kind=image state_index=%llu state_commands=%u", buf->len,

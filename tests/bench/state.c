@@ -285,12 +285,16 @@ static void snapshotInstall(struct row *row)
     int bound_s = opt.quick ? 60 : 180;
     uint64_t limit = t0 + (uint64_t)bound_s * 1000000000ull;
     while (nowNs() < limit && caught == 0) {
+        /* The status first: the node logs "snapshot restored" before it
+         * can answer that it caught up, so a restore and the catch-up
+         * seen in one round are both seen. */
+        struct qraft_node_status st;
+        bool up = nodeStatus(f, &st) == 0 && strcmp(st.state, "follower") == 0 &&
+                  st.applied_index >= want;
         if (installed == 0 && logHas(f, from, "snapshot restored")) {
             installed = nowNs();
         }
-        struct qraft_node_status st;
-        if (nodeStatus(f, &st) == 0 && strcmp(st.state, "follower") == 0 &&
-            st.applied_index >= want) {
+        if (up) {
             caught = nowNs();
         }
         sleepNs(20000000);
