@@ -558,12 +558,17 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
         snapshotParse(NULL, buf, body, f->store.max_key) != 0) {
         goto corrupt;
     }
-    /* Keep what was applied so far, then replace it. */
+    /* Keep what was applied so far, then replace it, without an fsync per
+     * commit (the source is on disk: libraft wrote it before the restore,
+     * and restores it again after a crash); one at the end. */
     rv = fsmFlush(f);
     if (rv != 0) {
         return rv;
     }
-    rv = storeClear(&f->store);
+    rv = storeSyncEachCommit(&f->store, false);
+    if (rv == 0) {
+        rv = storeClear(&f->store);
+    }
     if (rv == 0) {
         rv = snapshotParse(f, buf, body, f->store.max_key);
     }
@@ -575,6 +580,9 @@ int fsmRestore(struct fsm *f, const void *buf, size_t len)
     }
     if (rv == 0) {
         rv = storeCommit(&f->store);
+        if (rv == 0) {
+            rv = storeSyncEachCommit(&f->store, true);
+        }
         if (rv != 0) {
             /* LMDB freed the transaction; the file may hold anything. */
             f->failed = true;

@@ -180,6 +180,7 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, bool durable, c
         goto err;
     }
     s->env = env;
+    s->durable = durable;
     s->max_key = (size_t)mdb_env_get_maxkeysize(env);
     return 0;
 
@@ -479,6 +480,23 @@ int storeSync(struct store *s)
     if (rv != 0) {
         /* Not s->errmsg: this may run in the thread pool. */
         return FSM_ESTORE;
+    }
+    return 0;
+}
+
+int storeSyncEachCommit(struct store *s, bool on)
+{
+    int rv;
+
+    if (!s->durable) {
+        return 0;
+    }
+    rv = mdb_env_set_flags(s->env, MDB_NOSYNC, on ? 0 : 1);
+    if (rv == 0 && on) {
+        rv = mdb_env_sync(s->env, 1);
+    }
+    if (rv != 0) {
+        return storeFail(s->errmsg, on ? "env_sync" : "env_set_flags", rv);
     }
     return 0;
 }

@@ -54,6 +54,7 @@ struct store
     void *txn;                    /* pending write transaction, or NULL */
     unsigned dbi[STORE_NTABLES];  /* MDB_dbi of each table */
     size_t max_key;               /* longest key LMDB accepts */
+    bool durable;                 /* opened durable (storeOpen) */
     char *errmsg;                 /* where failures are described */
     size_t txn_bytes;             /* key and value bytes written by the
                                      pending write transaction */
@@ -87,6 +88,12 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, bool durable, c
 /* Flush everything committed so far to disk, the meta page included.
  * Safe from another thread than the writer's. Returns 0 or FSM_ESTORE. */
 int storeSync(struct store *s);
+
+/* A durable store: stop syncing each commit (@on false: for a restore,
+ * whose source is on disk already and is read again after a crash), or
+ * sync everything now and each commit from now on (@on true). Nothing
+ * for a store that is not durable. Returns 0 or FSM_ESTORE. */
+int storeSyncEachCommit(struct store *s, bool on);
 
 /* Commit pending writes (if any) and close the environment. */
 void storeClose(struct store *s);

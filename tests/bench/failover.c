@@ -14,14 +14,11 @@
  * queue back (deleting as they read): every acknowledged send must be
  * there.
  *
- * Why a fresh cluster: rows 7-9 leave each node with a snapshot of the
- * whole 1,000,000-message backlog (1.1 GB on disk) and, because snapshot
- * pacing (raft/fsmglue.c) sets the next snapshot after as many entries as
- * that snapshot's bytes, no newer one after the drain. A node killed then
- * restores that snapshot (14 s here) and replays every entry since (the
- * drain, and this row's load): it was not back within 30 s, so a full run
- * did one kill. The row measures failover, not that restart; run alone or
- * after the others it now starts from the same empty cluster. The row runs
+ * Why a fresh cluster: so that the row measures failover alone, the same
+ * run alone or after the others. (Before snapshot markers, rows 7-9 left
+ * each node with a 1.1 GB image of the backlog as its snapshot, which a
+ * killed node restored, 14 s, before it replayed every entry since: it
+ * was not back within 30 s, and a full run did one kill.) The row runs
  * last (bench.c), so nothing after it needs the old data.
  *
  * Bounds: the kills stop at the row's time bound (FAILOVER_KILLS_S, said
