@@ -311,6 +311,63 @@ static int ioSend(struct raft_io *io,
     return 0;
 }
 
+/* A snapshot read for sending: its bytes replaced with an image of the
+ * server's state as it is now (raft/snapget.c does this to markers). */
+struct simSnapshotGet
+{
+    struct raft_io_snapshot_get inner;
+    struct raft_io_snapshot_get *outer;
+    struct simServer *s;
+};
+
+static void snapshotGetCb(struct raft_io_snapshot_get *req,
+                          struct raft_snapshot *snapshot,
+                          int status)
+{
+    struct simSnapshotGet *g = req->data;
+    struct raft_io_snapshot_get *outer = g->outer;
+    struct simServer *s = g->s;
+    struct fsmSnapshot *pin;
+    struct snapshotFrame frame;
+
+    free(g);
+    if (status == 0 && snapshot != NULL && !s->stopped) {
+        if (fsmSnapshotBegin(s->fsm, &pin) != 0) {
+            serverFailStop(s, "snapshot image failed", RAFT_IOERR);
+        } else {
+            if (snapshotFrameBuild(pin, NULL, &frame) != 0) {
+                serverFailStop(s, "snapshot image failed", RAFT_NOMEM);
+            } else {
+                raft_free(snapshot->bufs[0].base);
+                snapshot->bufs[0].base = frame.base;
+                snapshot->bufs[0].len = frame.len;
+                s->sim->images_sent++;
+            }
+            fsmSnapshotEnd(pin);
+        }
+    }
+    outer->cb(outer, snapshot, status);
+}
+
+static int ioSnapshotGet(struct raft_io *io,
+                         struct raft_io_snapshot_get *req,
+                         raft_io_snapshot_get_cb cb)
+{
+    struct simServer *s = serverOfIo(io);
+    struct simSnapshotGet *g = malloc(sizeof *g);
+    int rv;
+
+    g->inner.data = g;
+    g->outer = req;
+    g->s = s;
+    req->cb = cb;
+    rv = s->io_snapshot_get(io, &g->inner, snapshotGetCb);
+    if (rv != 0) {
+        free(g);
+    }
+    return rv;
+}
+
 /* raft_fsm.apply of every server: the production glue, plus a record of
  * what was applied at which index, with every reply of the entry. */
 static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void **result)
@@ -321,6 +378,7 @@ static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void *
     struct raft_buffer alt;
     const struct glueResult *res;
     raft_index index;
+    uint64_t skipped;
     unsigned n_cmds;
     void *broken;
     void *replies;
@@ -331,18 +389,27 @@ static int simApply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void *
         return RAFT_IOERR; /* the process is gone */
     }
     index = raft_last_applied(&sim->f.servers[s->index].raft) + 1;
+    skipped = s->adapter.skipped;
+    /* The glue with the entry's index, as glueApply gives it under
+     * libraft: it skips what the state holds (an image further on than
+     * its snapshot's index). */
+    (void)rfsm;
     broken = simBrokenDelete(sim, buf, &alt.len);
     if (broken != NULL) {
         alt.base = broken;
-        rv = s->glue_apply(rfsm, &alt, result);
+        rv = fsmAdapterApplyAt(&s->adapter, index, &alt, result);
         raft_free(broken);
     } else {
-        rv = s->glue_apply(rfsm, buf, result);
+        rv = fsmAdapterApplyAt(&s->adapter, index, buf, result);
     }
     if (rv != 0) {
         return rv; /* the glue called adapterFatal */
     }
     res = *result;
+    if (s->adapter.skipped != skipped) {
+        simLogRecord(sim, s->index, index, buf->base, buf->len, NULL, 0);
+        return 0;
+    }
     /* With no raft handed to the glue, every server keeps every reply. */
     n_cmds = simCommandCount(buf->base, buf->len);
     if (res->n != n_cmds) {
@@ -390,7 +457,6 @@ static int serverCreate(struct sim *sim, unsigned i)
     fsmAdapterInit(&s->adapter, s->fsm);
     s->adapter.fatal = adapterFatal;
     s->adapter.arg = s;
-    s->glue_apply = s->adapter.raft_fsm.apply;
     s->adapter.raft_fsm.apply = simApply;
 
     /* raft_init refuses snapshot_async unless io.version >= 2, and the
@@ -407,11 +473,15 @@ static int serverCreate(struct sim *sim, unsigned i)
     s->io_set_term = io->set_term;
     s->io_set_vote = io->set_vote;
     s->io_snapshot_put = io->snapshot_put;
+    s->io_snapshot_get = io->snapshot_get;
     s->io_send = io->send;
     s->io_start = io->start;
     io->start = ioStart;
     io->send = ioSend;
     io->snapshot_put = ioSnapshotPut;
+    if (sim->seed % 2 == 1) {
+        io->snapshot_get = ioSnapshotGet;
+    }
     io->append = ioAppend;
     io->truncate = ioTruncate;
     io->set_term = ioSetTerm;

@@ -248,6 +248,17 @@ static bool member(struct sim *sim, unsigned leader, unsigned i)
     return false;
 }
 
+/* Commands the servers skipped because their state held them. */
+static uint64_t skippedCommands(struct sim *sim)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < sim->n; i++) {
+        n += sim->servers[i].adapter.skipped;
+    }
+    return n;
+}
+
 static bool converged(struct sim *sim)
 {
     unsigned leader = simReadyLeader(sim);
@@ -439,11 +450,13 @@ check:
         }
     }
     fprintf(out, "stats seed=%llu servers=%u clients=%u entries=%llu commands=%lu largest=%u "
-            "flushfail=%u steps=%lu time=%llu installs=%u failstops=%u grown=%d acks=%zu\n",
+            "flushfail=%u steps=%lu time=%llu installs=%u images=%u skipped=%llu failstops=%u "
+            "grown=%d acks=%zu\n",
             (unsigned long long)seed, sim->p.n_servers, sim->p.n_clients,
             (unsigned long long)sim->log_max, commands, largest, sim->flush_failures,
-            sim->steps, (unsigned long long)sim->f.time, installs, sim->fail_stops,
-            sim->grow_done, sim->n_acks);
+            sim->steps, (unsigned long long)sim->f.time, installs, sim->images_sent,
+            (unsigned long long)skippedCommands(sim), sim->fail_stops, sim->grow_done,
+            sim->n_acks);
     if (sim->p.verbose) {
         simPrintHistory(sim, stderr, 1, sim->log_max);
     }
@@ -480,6 +493,7 @@ struct batch
 {
     unsigned passed, failed;
     unsigned long entries, commands, flushfail, installs, failstops, grown;
+    unsigned long images, skipped; /* images sent, commands skipped */
     unsigned largest; /* commands in the largest entry */
     uint64_t first_failed;
 };
@@ -552,6 +566,7 @@ static void reap(struct child *c, int status, struct batch *b, const struct simP
     char line[2048];
     bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     unsigned long entries = 0, commands = 0, flushfail = 0, installs = 0, failstops = 0;
+    unsigned long images = 0, skipped = 0;
     unsigned largest = 0;
     int grown = 0;
 
@@ -564,6 +579,8 @@ static void reap(struct child *c, int status, struct batch *b, const struct simP
             if ((p = strstr(line, "largest=")) != NULL) largest = (unsigned)atoi(p + 8);
             if ((p = strstr(line, "flushfail=")) != NULL) flushfail = strtoul(p + 10, NULL, 10);
             if ((p = strstr(line, "installs=")) != NULL) installs = strtoul(p + 9, NULL, 10);
+            if ((p = strstr(line, "images=")) != NULL) images = strtoul(p + 7, NULL, 10);
+            if ((p = strstr(line, "skipped=")) != NULL) skipped = strtoul(p + 8, NULL, 10);
             if ((p = strstr(line, "failstops=")) != NULL) failstops = strtoul(p + 10, NULL, 10);
             if ((p = strstr(line, "grown=")) != NULL) grown = atoi(p + 6);
             continue;
@@ -586,6 +603,8 @@ static void reap(struct child *c, int status, struct batch *b, const struct simP
     b->flushfail += flushfail;
     b->largest = largest > b->largest ? largest : b->largest;
     b->installs += installs;
+    b->images += images;
+    b->skipped += skipped;
     b->failstops += failstops;
     b->grown += (unsigned long)grown;
     if (failed) {
@@ -671,10 +690,11 @@ static double secondsSince(const struct timespec *t0)
 static void printBatch(const char *what, const struct batch *b, unsigned n, double secs)
 {
     printf("sim: %s: %u seeds in %.1f s (%.1f seeds/s); %lu entries applied (%lu commands, "
-           "up to %u in one; %lu batches refused at the flush), %lu snapshot installs, "
+           "up to %u in one; %lu batches refused at the flush), %lu snapshot installs "
+           "(%lu images of the state as it was then, %lu commands skipped after them), "
            "%lu fail-stops, %lu grown\n",
            what, n, secs, secs > 0 ? n / secs : 0.0, b->entries, b->commands, b->largest,
-           b->flushfail, b->installs, b->failstops, b->grown);
+           b->flushfail, b->installs, b->images, b->skipped, b->failstops, b->grown);
 }
 
 /* `make test`: the fixed batch, random seeds, the self-check. */

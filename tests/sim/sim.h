@@ -105,10 +105,6 @@ struct simServer
     struct fsm *fsm;
     struct fsmAdapter adapter;  /* the production raft_fsm v3 glue */
     struct preVoteGuard prevote; /* the production pre-vote guard */
-    /* The glue's apply, wrapped by the simulator's (which records). */
-    int (*glue_apply)(struct raft_fsm *fsm,
-                      const struct raft_buffer *buf,
-                      void **result);
     /* The fixture's disk methods, wrapped to stop the node on errors. */
     int (*io_append)(struct raft_io *io,
                      struct raft_io_append *req,
@@ -135,6 +131,12 @@ struct simServer
                            struct raft_io_snapshot_put *req,
                            const struct raft_snapshot *snapshot,
                            raft_io_snapshot_put_cb cb);
+    /* The fixture's snapshot_get: on seeds that ask for it, the snapshot
+     * sent to a follower is an image of the state as it is then, further
+     * on than its index, as qraftd sends (raft/snapget.c). */
+    int (*io_snapshot_get)(struct raft_io *io,
+                           struct raft_io_snapshot_get *req,
+                           raft_io_snapshot_get_cb cb);
     /* Appends issued and completed, and truncations waiting for the appends
      * issued before them (the fixture cannot truncate what is in flight). */
     uint64_t appends_issued;
@@ -304,6 +306,8 @@ struct sim
     /* Statistics. */
     unsigned long steps;
     unsigned snapshots_installed;
+    unsigned images_sent;        /* snapshots sent as images of the state
+                                    as it was then (odd seeds) */
     unsigned flush_failures;     /* batches raft_apply refused at the flush */
     unsigned fail_stops;
     bool closing;
@@ -471,7 +475,9 @@ void simNemesisHeal(struct sim *sim);
 
 /* Record that server @s applied @buf at @index with @reply (every reply of
  * the entry, simRepliesPack): the first server to apply an index defines
- * it; others must match it byte for byte. */
+ * it; others must match it byte for byte. @reply NULL: the server skipped
+ * the entry, or some of its commands (its state held them, from an
+ * image): only the entry is compared. */
 void simLogRecord(struct sim *sim,
                   unsigned s,
                   raft_index index,
