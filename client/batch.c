@@ -22,14 +22,22 @@ static const char *batchId(const char *id, size_t i, char *buf, size_t cap)
     return buf;
 }
 
-/* Check the count and the results array of a batch. */
-static int batchCheck(qraft_client *c,
-                      const char *queue,
-                      const void *entries,
-                      size_t n,
-                      const void *results)
+/* Check the count and the results array of a batch, for a blocking call
+ * (@blocking: not from a callback) or an async one (allowed in
+ * callbacks). */
+static int batchCheckFrom(qraft_client *c,
+                          const char *queue,
+                          const void *entries,
+                          size_t n,
+                          const void *results,
+                          bool blocking)
 {
-    int rv = opsCheck(c, queue, results);
+    int rv = 0;
+    if (blocking) {
+        rv = opsCheck(c, queue, results);
+    } else if (queue == NULL || results == NULL) {
+        rv = opsInval(c, "a required argument is NULL");
+    }
     if (rv != 0) {
         return rv;
     }
@@ -37,6 +45,16 @@ static int batchCheck(qraft_client *c,
         return opsInval(c, "a batch has 1..10 entries");
     }
     return 0;
+}
+
+/* batchCheckFrom for a blocking call. */
+static int batchCheck(qraft_client *c,
+                      const char *queue,
+                      const void *entries,
+                      size_t n,
+                      const void *results)
+{
+    return batchCheckFrom(c, queue, entries, n, results, true);
 }
 
 /* Index of the result whose id is @v, or -1. */
@@ -151,6 +169,21 @@ static int batchParse(const void *payload,
 }
 
 /* Run a batch request @r and fill @results (ids set by the caller). */
+/* Every result an error until the reply names its entry (their Ids
+ * kept). */
+static void batchResultsUnknown(struct qraft_batch_result *results, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char id[QRAFT_BATCH_ID_MAX];
+        memcpy(id, results[i].id, sizeof id);
+        memset(&results[i], 0, sizeof results[i]);
+        memcpy(results[i].id, id, sizeof id);
+        results[i].status = QRAFT_EPROTO;
+        snprintf(results[i].message, sizeof results[i].message,
+                 "ProtocolError: the reply does not mention this entry");
+    }
+}
+
 static int batchRun(qraft_client *c,
                     struct clientReq *r,
                     struct qraft_batch_result *results,
@@ -158,20 +191,11 @@ static int batchRun(qraft_client *c,
 {
     struct qraft_batch_result *mine = results;
     struct clientReq *done;
-    size_t i;
     int rv = opsRun(c, r, &done);
     if (rv != 0) {
         return rv;
     }
-    for (i = 0; i < n; i++) {
-        char id[QRAFT_BATCH_ID_MAX];
-        memcpy(id, mine[i].id, sizeof id);
-        memset(&mine[i], 0, sizeof mine[i]);
-        memcpy(mine[i].id, id, sizeof id);
-        mine[i].status = QRAFT_EPROTO;
-        snprintf(mine[i].message, sizeof mine[i].message,
-                 "ProtocolError: the reply does not mention this entry");
-    }
+    batchResultsUnknown(mine, n);
     if (batchParse(done->reply, done->replyLen, results, n) != 0) {
         return opsBadReply(c, done, "is malformed");
     }
@@ -243,18 +267,24 @@ QRAFT_API int qraft_send_batch(qraft_client *c,
                     results, n);
 }
 
-QRAFT_API int qraft_delete_batch(qraft_client *c,
-                                 const char *queue,
-                                 const struct qraft_delete_entry *entries,
-                                 size_t n,
-                                 struct qraft_batch_result *results)
+/* Check a DeleteMessageBatch (from a blocking call or not, see
+ * batchCheckFrom) and build its request, the entries' Ids in @results. 0
+ * with *@req set (NULL: out of memory), or an error. */
+static int batchDeleteReq(qraft_client *c,
+                          const char *queue,
+                          const struct qraft_delete_entry *entries,
+                          size_t n,
+                          struct qraft_batch_result *results,
+                          bool blocking,
+                          struct clientReq **req)
 {
     struct argsBuf a;
     char buf[24];
     void *args;
     size_t len;
     size_t i;
-    int rv = batchCheck(c, queue, entries, n, results);
+    int rv = batchCheckFrom(c, queue, entries, n, results, blocking);
+    *req = NULL;
     for (i = 0; rv == 0 && i < n; i++) {
         if (entries[i].receipt == NULL) {
             rv = opsInval(c, "a batch entry has a NULL receipt");
@@ -281,12 +311,76 @@ QRAFT_API int qraft_delete_batch(qraft_client *c,
         argsStr(&a, "Id", id);
         argsStr(&a, "ReceiptHandle", entries[i].receipt);
     }
-    if (argsEnd(&a, &args, &len) != 0) {
-        return opsRun(c, NULL, NULL);
+    if (argsEnd(&a, &args, &len) == 0) {
+        *req = clientReqNew(c, CLIENT_OP_DELETE_MESSAGE_BATCH, args, len);
     }
-    return batchRun(c,
-                    clientReqNew(c, CLIENT_OP_DELETE_MESSAGE_BATCH, args, len),
-                    results, n);
+    return 0;
+}
+
+QRAFT_API int qraft_delete_batch(qraft_client *c,
+                                 const char *queue,
+                                 const struct qraft_delete_entry *entries,
+                                 size_t n,
+                                 struct qraft_batch_result *results)
+{
+    struct clientReq *r;
+    int rv = batchDeleteReq(c, queue, entries, n, results, true, &r);
+    if (rv != 0) {
+        return rv;
+    }
+    return batchRun(c, r, results, n);
+}
+
+/* An async batch is done: its results, from the reply, to the caller. */
+static void batchAsyncDone(struct clientReq *r, int status)
+{
+    qraft_batch_cb cb = (qraft_batch_cb)r->ucb;
+    if (status == QRAFT_OK) {
+        batchResultsUnknown(r->results, r->nResults);
+        if (batchParse(r->reply, r->replyLen, r->results, r->nResults) != 0) {
+            status = QRAFT_EPROTO;
+        }
+    }
+    if (cb != NULL) {
+        cb(r->arg, status, status == QRAFT_OK ? r->results : NULL, r->nResults);
+    }
+}
+
+QRAFT_API int qraft_delete_batch_async(qraft_client *c,
+                                       const char *queue,
+                                       const struct qraft_delete_entry *entries,
+                                       size_t n,
+                                       qraft_batch_cb cb,
+                                       void *arg)
+{
+    struct qraft_batch_result *results;
+    struct clientReq *r;
+    int rv;
+    if (c == NULL) {
+        return QRAFT_EINVAL;
+    }
+    results = calloc(n > 0 ? n : 1, sizeof *results);
+    if (results == NULL) {
+        clientErrf(c, "NoMemory: out of memory");
+        return QRAFT_ENOMEM;
+    }
+    rv = batchDeleteReq(c, queue, entries, n, results, false, &r);
+    if (rv == 0 && r == NULL) {
+        clientErrf(c, "NoMemory: out of memory");
+        rv = QRAFT_ENOMEM;
+    }
+    if (rv != 0) {
+        free(results);
+        return rv;
+    }
+    r->results = results;
+    r->nResults = n;
+    r->complete = batchAsyncDone;
+    r->ucb = (void (*)(void))cb;
+    r->arg = arg;
+    clientSubmitAsync(c, r);
+    clientPump(c);
+    return 0;
 }
 
 QRAFT_API int qraft_change_visibility_batch(

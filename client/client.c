@@ -109,7 +109,18 @@ void clientReqFree(struct clientReq *r)
     }
     free(r->args);
     free(r->reply);
+    free(r->results);
     free(r);
+}
+
+/* Call the callback of async request @r with @status. */
+static void clientNotify(struct clientReq *r, int status)
+{
+    if (r->complete != NULL) {
+        r->complete(r, status);
+    } else if (r->cb != NULL) {
+        r->cb(r->arg, status, status == QRAFT_OK ? &r->sent : NULL);
+    }
 }
 
 /* Append @r to the pending list. */
@@ -187,8 +198,8 @@ static void clientFinish(qraft_client *c, struct clientReq *r, int status)
     r->done = true;
     r->status = status;
     if (r->async) {
-        if (!r->abandoned && r->cb != NULL) {
-            r->cb(r->arg, status, status == QRAFT_OK ? &r->sent : NULL);
+        if (!r->abandoned) {
+            clientNotify(r, status);
         }
         clientReqFree(r);
     } else if (r->abandoned) {
@@ -479,9 +490,7 @@ static void clientExpire(qraft_client *c, int64_t now)
         r->abandoned = true;
         c->asyncTimedOut = true;
         stuck = stuck || r->inFlight;
-        if (r->cb != NULL) {
-            r->cb(r->arg, QRAFT_ETIMEDOUT, NULL);
-        }
+        clientNotify(r, QRAFT_ETIMEDOUT);
     }
     if (stuck && c->fd >= 0) {
         clientDisconnect(c, "no reply before the deadline");
@@ -639,7 +648,7 @@ int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done)
 void clientSubmitAsync(qraft_client *c, struct clientReq *r)
 {
     r->async = true;
-    r->deadline = netNow() + c->timeoutMs;
+    r->deadline = netNow() + (r->timeoutMs > 0 ? r->timeoutMs : c->timeoutMs);
     clientAppend(c, r);
 }
 
@@ -701,8 +710,8 @@ QRAFT_API void qraft_close(qraft_client *c)
     }
     while ((r = c->head) != NULL) {
         clientUnlink(c, r);
-        if (r->async && !r->abandoned && r->cb != NULL) {
-            r->cb(r->arg, QRAFT_EUNAVAILABLE, NULL);
+        if (r->async && !r->abandoned) {
+            clientNotify(r, QRAFT_EUNAVAILABLE);
         }
         clientReqFree(r);
     }

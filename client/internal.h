@@ -209,9 +209,16 @@ struct clientReq
     bool inFlight;          /* current attempt awaits its reply */
     bool abandoned;         /* caller gone: the reply is dropped */
     bool done;              /* completed (blocking: result ready) */
-    bool async;             /* a qraft_send_async request */
-    qraft_send_cb cb;       /* async completion */
-    void *arg;              /* argument of cb */
+    bool async;             /* a qraft_*_async request */
+    qraft_send_cb cb;       /* async send: completion */
+    /* Any other async request: completes through @complete, which parses
+     * the reply kept in @reply (when @status is QRAFT_OK) and calls the
+     * caller's callback @ucb. */
+    void (*complete)(struct clientReq *r, int status);
+    void (*ucb)(void);
+    void *arg;              /* argument of cb / ucb */
+    struct qraft_batch_result *results; /* async batches: owned */
+    size_t nResults;
     int timeoutMs;          /* this call's deadline; 0: the client's */
     int64_t deadline;       /* monotonic ms */
     int64_t retryAt;        /* not sent before this (backoff) */

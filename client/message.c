@@ -334,32 +334,16 @@ static int messageParseAll(const void *payload,
     return 0;
 }
 
-QRAFT_API int qraft_receive(qraft_client *c,
-                            const char *queue,
-                            const struct qraft_receive_params *params,
-                            struct qraft_message **msgs,
-                            size_t *n)
+/* The request of a ReceiveMessage with @p, or NULL (out of memory). */
+static struct clientReq *messageReceiveReq(qraft_client *c,
+                                           const char *queue,
+                                           const struct qraft_receive_params *p)
 {
-    static const struct qraft_receive_params defaults =
-        QRAFT_RECEIVE_PARAMS_INIT;
     static const char *const all[] = {"All"};
-    const struct qraft_receive_params *p =
-        params != NULL ? params : &defaults;
     struct argsBuf a;
-    struct clientReq *r;
-    struct clientReq *done;
+    struct clientReq *r = NULL;
     void *args;
     size_t len;
-    int rv = opsCheck(c, queue, msgs != NULL && n != NULL ? "" : NULL);
-    if (rv != 0) {
-        return rv;
-    }
-    *msgs = NULL;
-    *n = 0;
-    if (p->max == 0 || p->visibility_s < -1 || p->wait_s < -1) {
-        return opsInval(c, "max must be 1 or more, visibility_s and wait_s "
-                           "-1 or 0 or more");
-    }
     /* Every system and message attribute: struct qraft_message has a
      * field for each, and the node returns only those asked for. */
     argsInit(&a, 4 + (p->visibility_s >= 0) + (p->wait_s >= 0));
@@ -373,7 +357,6 @@ QRAFT_API int qraft_receive(qraft_client *c,
     if (p->wait_s >= 0) {
         argsUint(&a, "WaitTimeSeconds", (uint64_t)p->wait_s);
     }
-    r = NULL;
     if (argsEnd(&a, &args, &len) == 0) {
         r = clientReqNew(c, CLIENT_OP_RECEIVE_MESSAGE, args, len);
     }
@@ -386,7 +369,41 @@ QRAFT_API int qraft_receive(qraft_client *c,
             r->timeoutMs = 0; /* the client's deadline is longer */
         }
     }
-    rv = opsRun(c, r, &done);
+    return r;
+}
+
+/* Bad receive parameters: the reason, or NULL. */
+static const char *messageReceiveCheck(const struct qraft_receive_params *p)
+{
+    if (p->max == 0 || p->visibility_s < -1 || p->wait_s < -1) {
+        return "max must be 1 or more, visibility_s and wait_s -1 or 0 or more";
+    }
+    return NULL;
+}
+
+QRAFT_API int qraft_receive(qraft_client *c,
+                            const char *queue,
+                            const struct qraft_receive_params *params,
+                            struct qraft_message **msgs,
+                            size_t *n)
+{
+    static const struct qraft_receive_params defaults =
+        QRAFT_RECEIVE_PARAMS_INIT;
+    const struct qraft_receive_params *p =
+        params != NULL ? params : &defaults;
+    struct clientReq *done;
+    const char *why;
+    int rv = opsCheck(c, queue, msgs != NULL && n != NULL ? "" : NULL);
+    if (rv != 0) {
+        return rv;
+    }
+    *msgs = NULL;
+    *n = 0;
+    why = messageReceiveCheck(p);
+    if (why != NULL) {
+        return opsInval(c, why);
+    }
+    rv = opsRun(c, messageReceiveReq(c, queue, p), &done);
     if (rv != 0) {
         return rv;
     }
@@ -394,6 +411,56 @@ QRAFT_API int qraft_receive(qraft_client *c,
         return opsBadReply(c, done, "is malformed (or too large for memory)");
     }
     clientReqFree(done);
+    return 0;
+}
+
+/* An async receive is done: parse its messages and hand them over. */
+static void messageReceiveDone(struct clientReq *r, int status)
+{
+    qraft_receive_cb cb = (qraft_receive_cb)r->ucb;
+    struct qraft_message *msgs = NULL;
+    size_t n = 0;
+    if (status == QRAFT_OK && messageParseAll(r->reply, r->replyLen, &msgs, &n) != 0) {
+        status = QRAFT_EPROTO;
+    }
+    if (cb != NULL) {
+        cb(r->arg, status, msgs, n);
+    }
+    qraft_messages_free(msgs, n);
+}
+
+QRAFT_API int qraft_receive_async(qraft_client *c,
+                                  const char *queue,
+                                  const struct qraft_receive_params *params,
+                                  qraft_receive_cb cb,
+                                  void *arg)
+{
+    static const struct qraft_receive_params defaults =
+        QRAFT_RECEIVE_PARAMS_INIT;
+    const struct qraft_receive_params *p =
+        params != NULL ? params : &defaults;
+    struct clientReq *r;
+    const char *why;
+    if (c == NULL) {
+        return QRAFT_EINVAL;
+    }
+    if (queue == NULL) {
+        return opsInval(c, "a required argument is NULL");
+    }
+    why = messageReceiveCheck(p);
+    if (why != NULL) {
+        return opsInval(c, why);
+    }
+    r = messageReceiveReq(c, queue, p);
+    if (r == NULL) {
+        clientErrf(c, "NoMemory: out of memory");
+        return QRAFT_ENOMEM;
+    }
+    r->complete = messageReceiveDone;
+    r->ucb = (void (*)(void))cb;
+    r->arg = arg;
+    clientSubmitAsync(c, r);
+    clientPump(c);
     return 0;
 }
 

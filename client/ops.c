@@ -71,7 +71,7 @@ int opsReplyHead(const void *payload, size_t len, struct opsReplyHead *h)
 int opsParseResult(struct clientReq *r, const void *payload, size_t len)
 {
     int rv = 0;
-    if (r->async) {
+    if (r->async && r->complete == NULL) {
         rv = opsSendResult(payload, len, &r->sent);
         if (rv != 0) {
             snprintf(r->errmsg, sizeof r->errmsg,

@@ -473,6 +473,35 @@ QRAFT_API int qraft_delete_batch(qraft_client *c,
                                  size_t n,
                                  struct qraft_batch_result *results);
 
+/* Pipelined ReceiveMessage and DeleteMessageBatch, as qraft_send_async:
+ * queued at once, completed by a later qraft_wait() (or blocking call)
+ * with the callback, exactly once; they may be called from callbacks. The
+ * messages (@msgs, @n; NULL and 0 unless @status is QRAFT_OK) and the
+ * results (@results, one per entry, in order; NULL unless QRAFT_OK) are
+ * valid only during the callback: copy what is kept (receipts, say). A
+ * receive's deadline is as qraft_receive's. Returns 0, or an error (and
+ * then the callback is never called). A consumer keeps two or three
+ * receives in flight this way, as an AMQP consumer's prefetch does. */
+typedef void (*qraft_receive_cb)(void *arg,
+                                 int status,
+                                 const struct qraft_message *msgs,
+                                 size_t n);
+QRAFT_API int qraft_receive_async(qraft_client *c,
+                                  const char *queue,
+                                  const struct qraft_receive_params *params,
+                                  qraft_receive_cb cb,
+                                  void *arg);
+typedef void (*qraft_batch_cb)(void *arg,
+                               int status,
+                               const struct qraft_batch_result *results,
+                               size_t n);
+QRAFT_API int qraft_delete_batch_async(qraft_client *c,
+                                       const char *queue,
+                                       const struct qraft_delete_entry *entries,
+                                       size_t n,
+                                       qraft_batch_cb cb,
+                                       void *arg);
+
 /* ChangeMessageVisibility: the message becomes visible again in
  * @visibility_s seconds (0..43,200) from now. */
 QRAFT_API int qraft_change_visibility(qraft_client *c,

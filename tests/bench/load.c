@@ -395,7 +395,14 @@ void rowFromLoad(struct row *row, const struct load *l, const struct loadResult 
 }
 
 /* Scenario 3: fill a backlog with pipelined sends, then drain it with
- * consumers doing receive (10) + DeleteMessageBatch. */
+ * consumers doing receive (10) + DeleteMessageBatch, each keeping
+ * CONSUMER_RECEIVES receives in flight (libqraft's async calls): the
+ * counterpart of the peer's consumers, whose prefetch of 20 keeps two
+ * batches of 10 on their way. A receive's callback deletes what it got
+ * and asks for more; an empty receive stops that chain, and the consumer
+ * waits 5 ms before it starts again. */
+#define CONSUMER_RECEIVES 2
+
 struct consumer
 {
     const char *queue;
@@ -404,50 +411,93 @@ struct consumer
     uint64_t deadline;
     uint64_t received, errors;
     struct hist h; /* one receive + delete round */
+    qraft_client *c;
+    unsigned empties; /* empty receives in a row */
 };
+
+/* One round: a receive, then the delete of what it got. */
+struct consumerRound
+{
+    struct consumer *cs;
+    uint64_t t0;
+};
+
+static void consumerReceive(struct consumer *cs);
+
+static void consumerDeleted(void *arg, int status, const struct qraft_batch_result *res,
+                            size_t n)
+{
+    struct consumerRound *rd = arg;
+    struct consumer *cs = rd->cs;
+    uint64_t ok = 0;
+    for (size_t i = 0; status == QRAFT_OK && i < n; i++) {
+        ok += res[i].status == QRAFT_OK;
+    }
+    cs->errors += n - ok;
+    atomic_fetch_add(cs->deleted, ok);
+    histRecord(&cs->h, nowNs() - rd->t0);
+    free(rd);
+}
+
+static void consumerReceived(void *arg, int status, const struct qraft_message *m, size_t n)
+{
+    struct consumerRound *rd = arg;
+    struct consumer *cs = rd->cs;
+    if (status != QRAFT_OK || n == 0) {
+        cs->errors += status != QRAFT_OK;
+        cs->empties += status == QRAFT_OK;
+        free(rd);
+        return;
+    }
+    cs->empties = 0;
+    cs->received += n;
+    struct qraft_delete_entry e[QRAFT_RECEIVE_MAX];
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (struct qraft_delete_entry){NULL, m[i].receipt};
+    }
+    if (qraft_delete_batch_async(cs->c, cs->queue, e, n, consumerDeleted, rd) != 0) {
+        cs->errors += n;
+        free(rd);
+    }
+    consumerReceive(cs);
+}
+
+/* Ask for more, unless the drain is done or over its bound. */
+static void consumerReceive(struct consumer *cs)
+{
+    static const struct qraft_receive_params p = {QRAFT_RECEIVE_MAX, 600, 0};
+    if (atomic_load(cs->deleted) >= cs->target || nowNs() >= cs->deadline) {
+        return;
+    }
+    struct consumerRound *rd = malloc(sizeof *rd);
+    if (rd == NULL) {
+        cs->errors++;
+        return;
+    }
+    *rd = (struct consumerRound){cs, nowNs()};
+    if (qraft_receive_async(cs->c, cs->queue, &p, consumerReceived, rd) != 0) {
+        cs->errors++;
+        free(rd);
+    }
+}
 
 static void *consumerMain(void *arg)
 {
     struct consumer *cs = arg;
-    qraft_client *c;
-    if (qraft_open(opt.servers, NULL, &c) != 0) {
+    if (qraft_open(opt.servers, NULL, &cs->c) != 0) {
         return NULL;
     }
-    struct qraft_receive_params p = {QRAFT_RECEIVE_MAX, 600, 0};
-    unsigned empties = 0;
-    while (atomic_load(cs->deleted) < cs->target && nowNs() < cs->deadline) {
-        struct qraft_message *m;
-        size_t n;
-        uint64_t t0 = nowNs();
-        if (qraft_receive(c, cs->queue, &p, &m, &n) != 0) {
-            cs->errors++;
-            continue;
+    while (atomic_load(cs->deleted) < cs->target && nowNs() < cs->deadline &&
+           cs->empties <= 200) {
+        for (unsigned i = 0; i < CONSUMER_RECEIVES; i++) {
+            consumerReceive(cs);
         }
-        if (n == 0) {
-            if (++empties > 200) {
-                break;
-            }
+        qraft_wait(cs->c);
+        if (cs->empties > 0) {
             sleepNs(5000000);
-            continue;
         }
-        empties = 0;
-        struct qraft_delete_entry e[QRAFT_RECEIVE_MAX];
-        struct qraft_batch_result res[QRAFT_RECEIVE_MAX];
-        for (size_t i = 0; i < n; i++) {
-            e[i] = (struct qraft_delete_entry){NULL, m[i].receipt};
-        }
-        int rv = qraft_delete_batch(c, cs->queue, e, n, res);
-        uint64_t ok = 0;
-        for (size_t i = 0; rv == 0 && i < n; i++) {
-            ok += res[i].status == QRAFT_OK;
-        }
-        cs->received += n;
-        cs->errors += n - ok;
-        atomic_fetch_add(cs->deleted, ok);
-        histRecord(&cs->h, nowNs() - t0);
-        qraft_messages_free(m, n);
     }
-    qraft_close(c);
+    qraft_close(cs->c);
     return NULL;
 }
 
@@ -460,7 +510,7 @@ void drainQueue(const char *queue, unsigned consumers, uint64_t target, double l
     uint64_t start = nowNs();
     for (unsigned i = 0; i < consumers; i++) {
         cs[i] = (struct consumer){queue, &deleted, target,
-                                  start + (uint64_t)(limit_s * 1e9), 0, 0, {{0}}};
+                                  start + (uint64_t)(limit_s * 1e9), 0, 0, {{0}}, NULL, 0};
         histInit(&cs[i].h);
         pthread_create(&th[i], NULL, consumerMain, &cs[i]);
     }

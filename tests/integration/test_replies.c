@@ -129,6 +129,159 @@ static void test_pipelined_sends_each_once(void **state)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Pipelined receives and deletes through libqraft                         */
+
+#define CONSUMED 500
+
+/* A consumer with RECEIVES_IN_FLIGHT receives in flight, chained from
+ * their callbacks: every receive deletes what it got and asks for more. */
+#define RECEIVES_IN_FLIGHT 3
+
+struct consumerLog
+{
+    unsigned seen[CONSUMED];   /* deliveries of each body */
+    unsigned deleted;          /* entries deleted (QRAFT_OK) */
+    unsigned failed;           /* entries or calls that failed */
+    unsigned receives, deletes; /* callbacks */
+    unsigned in_flight;        /* receives not yet called back */
+    bool bad_receipt;          /* the next delete carries a bad receipt */
+    unsigned bad_refused;      /* ... refused alone, as ReceiptHandleIsInvalid */
+};
+
+static void consumeReceive(struct consumerLog *log);
+
+static void consumeDeleted(void *arg, int status, const struct qraft_batch_result *res, size_t n)
+{
+    struct consumerLog *log = arg;
+    size_t i;
+
+    log->deletes++;
+    if (status != QRAFT_OK) {
+        log->failed += (unsigned)n;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (res[i].status == QRAFT_OK) {
+            log->deleted++;
+        } else if (strcmp(res[i].id, "bad") == 0 &&
+                   strstr(res[i].message, "ReceiptHandleIsInvalid") != NULL) {
+            log->bad_refused++;
+        } else {
+            log->failed++;
+        }
+    }
+}
+
+static void consumeReceived(void *arg, int status, const struct qraft_message *m, size_t n)
+{
+    struct consumerLog *log = arg;
+    struct qraft_delete_entry e[QRAFT_BATCH_MAX];
+    size_t k = 0;
+    size_t i;
+    unsigned idx;
+
+    log->receives++;
+    log->in_flight--;
+    if (status != QRAFT_OK) {
+        log->failed++;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "%.*s", (int)m[i].body_len, (const char *)m[i].body);
+        assert_int_equal(sscanf(body, "consumed-%u", &idx), 1);
+        assert_true(idx < CONSUMED);
+        log->seen[idx]++;
+        e[k++] = (struct qraft_delete_entry){NULL, m[i].receipt};
+    }
+    if (k > 0 && log->bad_receipt && k < QRAFT_BATCH_MAX) {
+        /* One bad entry fails alone; the others are deleted. */
+        e[k++] = (struct qraft_delete_entry){"bad", "not-a-receipt"};
+        log->bad_receipt = false;
+    }
+    if (k > 0) {
+        assert_int_equal(qraft_delete_batch_async(client, "consumed", e, k, consumeDeleted, log),
+                         0);
+        consumeReceive(log);
+    }
+}
+
+static int blockingRefused = -1;
+
+static void blockingFromCallback(void *arg, int status, const struct qraft_message *m, size_t n)
+{
+    struct qraft_message *msgs;
+    size_t got;
+    (void)arg;
+    (void)status;
+    (void)m;
+    (void)n;
+    blockingRefused = qraft_receive(client, "consumed", NULL, &msgs, &got);
+}
+
+static void consumeReceive(struct consumerLog *log)
+{
+    /* 9: room in a delete batch for the bad receipt. */
+    static const struct qraft_receive_params p = {QRAFT_RECEIVE_MAX - 1, 300, 0};
+
+    log->in_flight++;
+    assert_int_equal(qraft_receive_async(client, "consumed", &p, consumeReceived, log), 0);
+}
+
+/* CONSUMED messages drained by one connection with several receives and
+ * deletes in flight: each body delivered once, each delete answered entry
+ * by entry (one bad receipt fails alone), the queue empty at the end, and
+ * a blocking call from a callback still refused. */
+static void test_pipelined_receive_delete(void **state)
+{
+    static struct consumerLog log;
+    char body[32];
+    unsigned i;
+    unsigned rounds;
+    (void)state;
+
+    memset(&log, 0, sizeof log);
+    log.bad_receipt = true;
+    assert_int_equal(qraft_create_queue(client, "consumed", NULL, 0, NULL, 0), QRAFT_OK);
+    for (i = 0; i < CONSUMED; i++) {
+        size_t len = (size_t)snprintf(body, sizeof body, "consumed-%05u", i);
+        assert_int_equal(qraft_send(client, "consumed", body, len, NULL, NULL), QRAFT_OK);
+    }
+    for (rounds = 0; log.deleted < CONSUMED && rounds < 50; rounds++) {
+        for (i = 0; i < RECEIVES_IN_FLIGHT; i++) {
+            consumeReceive(&log);
+        }
+        assert_int_equal(qraft_wait(client), 0);
+        assert_int_equal(log.in_flight, 0);
+    }
+    printf("# %u messages drained with %u receives and %u deletes in %u rounds\n", CONSUMED,
+           log.receives, log.deletes, rounds);
+    assert_int_equal(log.deleted, CONSUMED);
+    assert_int_equal(log.failed, 0);
+    assert_int_equal(log.bad_refused, 1);
+    for (i = 0; i < CONSUMED; i++) {
+        assert_int_equal(log.seen[i], 1);
+    }
+    {
+        static const char *const names[] = {"ApproximateNumberOfMessages",
+                                            "ApproximateNumberOfMessagesNotVisible"};
+        struct qraft_attr *attrs;
+        size_t n;
+        assert_int_equal(qraft_get_queue_attributes(client, "consumed", names, 2, &attrs, &n),
+                         QRAFT_OK);
+        assert_int_equal(n, 2);
+        assert_string_equal(attrs[0].value, "0");
+        assert_string_equal(attrs[1].value, "0");
+        qraft_attrs_free(attrs, n);
+    }
+    /* Blocking calls stay refused inside callbacks. */
+    assert_int_equal(qraft_receive_async(client, "consumed", NULL, blockingFromCallback, NULL),
+                     0);
+    assert_int_equal(qraft_wait(client), 0);
+    assert_int_equal(blockingRefused, QRAFT_EINVAL);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Raw connections                                                         */
 
 static int dial(unsigned node, int rcvbuf)
@@ -664,6 +817,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipelined_sends_each_once),
+        cmocka_unit_test(test_pipelined_receive_delete),
         cmocka_unit_test(test_raw_pipeline_each_once_in_order),
         cmocka_unit_test(test_close_with_output_pending),
         cmocka_unit_test(test_close_after_writes_waits_for_output),

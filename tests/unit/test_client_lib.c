@@ -332,6 +332,76 @@ static void timeoutKeepsRequestInSession(void **state)
     fakeStop(f);
 }
 
+/* Callbacks of async receives and deletes: how often, with what. */
+static struct
+{
+    int receives, deletes;
+    int status;
+    bool msgs_null, results_null;
+    size_t n;
+} rlog;
+
+static void receivedCb(void *arg, int status, const struct qraft_message *msgs, size_t n)
+{
+    (void)arg;
+    rlog.receives++;
+    rlog.status = status;
+    rlog.msgs_null = msgs == NULL;
+    rlog.n = n;
+}
+
+static void deletedCb(void *arg, int status, const struct qraft_batch_result *res, size_t n)
+{
+    (void)arg;
+    rlog.deletes++;
+    rlog.status = status;
+    rlog.results_null = res == NULL;
+    rlog.n = n;
+}
+
+/* Bad arguments are refused at the call (the callback never runs); a
+ * receive and a delete that get no reply call back once, at their
+ * deadline, with nothing. */
+static void asyncReceiveAndDelete(void **state)
+{
+    struct fake *f = fakeStart(1, hookSilentUntilTold, false);
+    qraft_client *c = openClient(f->addr, 200);
+    struct qraft_receive_params none = {0, -1, 0};
+    struct qraft_delete_entry e[QRAFT_BATCH_MAX + 1];
+    (void)state;
+    memset(&rlog, 0, sizeof rlog);
+    for (int i = 0; i <= QRAFT_BATCH_MAX; i++) {
+        e[i] = (struct qraft_delete_entry){NULL, "r"};
+    }
+    assert_int_equal(qraft_receive_async(c, "q", &none, receivedCb, NULL), QRAFT_EINVAL);
+    assert_non_null(strstr(qraft_errmsg(c), "max must be 1 or more"));
+    assert_int_equal(qraft_receive_async(c, NULL, NULL, receivedCb, NULL), QRAFT_EINVAL);
+    assert_int_equal(qraft_delete_batch_async(c, "q", e, 0, deletedCb, NULL), QRAFT_EINVAL);
+    assert_int_equal(qraft_delete_batch_async(c, "q", e, QRAFT_BATCH_MAX + 1, deletedCb, NULL),
+                     QRAFT_EINVAL);
+    assert_non_null(strstr(qraft_errmsg(c), "1..10 entries"));
+    e[3].receipt = NULL;
+    assert_int_equal(qraft_delete_batch_async(c, "q", e, 5, deletedCb, NULL), QRAFT_EINVAL);
+    assert_non_null(strstr(qraft_errmsg(c), "NULL receipt"));
+    e[3].receipt = "r";
+    assert_int_equal(rlog.receives + rlog.deletes, 0);
+
+    assert_int_equal(qraft_receive_async(c, "q", NULL, receivedCb, NULL), 0);
+    assert_int_equal(qraft_wait(c), QRAFT_ETIMEDOUT);
+    assert_int_equal(rlog.receives, 1);
+    assert_int_equal(rlog.status, QRAFT_ETIMEDOUT);
+    assert_true(rlog.msgs_null);
+    assert_int_equal(rlog.n, 0);
+    assert_int_equal(qraft_delete_batch_async(c, "q", e, 4, deletedCb, NULL), 0);
+    assert_int_equal(qraft_wait(c), QRAFT_ETIMEDOUT);
+    assert_int_equal(rlog.deletes, 1);
+    assert_int_equal(rlog.status, QRAFT_ETIMEDOUT);
+    assert_true(rlog.results_null);
+    assert_int_equal(rlog.n, 4);
+    qraft_close(c);
+    fakeStop(f);
+}
+
 static void asyncTimeoutCallsBackOnce(void **state)
 {
     struct fake *f = fakeStart(1, hookSilentUntilTold, false);
@@ -599,6 +669,7 @@ int main(void)
         cmocka_unit_test(outOfOrderResendsFromFirstUnanswered),
         cmocka_unit_test(timeoutKeepsRequestInSession),
         cmocka_unit_test(asyncTimeoutCallsBackOnce),
+        cmocka_unit_test(asyncReceiveAndDelete),
         cmocka_unit_test(unreachableFailsAtDeadline),
         cmocka_unit_test(serverErrorFillsErrmsg),
         cmocka_unit_test(unavailableBacksOff),
