@@ -33,6 +33,7 @@ void fsmConfigDefaults(struct fsmConfig *c)
     c->session_idle_ms = 3600 * 1000;
     c->inflight_max = 120000;
     c->sweep_keys = FSM_SWEEP_KEYS;
+    c->durable = false;
 }
 
 /* msgpack write callback into the fsm's reply buffer; latches OOM. */

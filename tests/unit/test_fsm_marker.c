@@ -218,6 +218,17 @@ static void test_notDurable(void **state)
     ftClose(d);
 }
 
+/* The defaults are not durable, whatever the struct held before. */
+static void test_defaultsNotDurable(void **state)
+{
+    struct fsmConfig c;
+
+    (void)state;
+    memset(&c, 0xff, sizeof c);
+    fsmConfigDefaults(&c);
+    assert_false(c.durable);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_staleStoreEmptiedOnFirstUse),
         cmocka_unit_test(test_imageCarriesPosition),
         cmocka_unit_test(test_notDurable),
+        cmocka_unit_test(test_defaultsNotDurable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
