@@ -139,16 +139,20 @@ static long logSize(int id)
     return stat(path, &st) == 0 ? (long)st.st_size : 0;
 }
 
-/* Whether node @id's log, from byte @from, holds @text. */
-static bool logHas(int id, long from, const char *text)
+/* The last line of node @id's log, from byte @from, that holds @text,
+ * into @line (@len bytes). False if there is none. */
+static bool logLast(int id, long from, const char *text, char *line, size_t len)
 {
-    char path[512], line[1024];
+    char path[512], buf[1024];
     snprintf(path, sizeof path, "%s/node%d/log", opt.dir, id);
     FILE *f = fopen(path, "r");
     bool found = false;
     if (f != NULL && fseek(f, from, SEEK_SET) == 0) {
-        while (!found && fgets(line, sizeof line, f) != NULL) {
-            found = strstr(line, text) != NULL;
+        while (fgets(buf, sizeof buf, f) != NULL) {
+            if (strstr(buf, text) != NULL) {
+                snprintf(line, len, "%s", buf);
+                found = true;
+            }
         }
     }
     if (f != NULL) {
@@ -157,28 +161,24 @@ static bool logHas(int id, long from, const char *text)
     return found;
 }
 
+/* Whether node @id's log, from byte @from, holds @text. */
+static bool logHas(int id, long from, const char *text)
+{
+    char line[1024];
+    return logLast(id, from, text, line, sizeof line);
+}
+
 /* The last "snapshot taken bytes=B ms=T next_after_entries=N" line of node
  * @id's log (raft/fsmglue.c). Returns false if it has none. */
 static bool lastSnapshotTaken(int id, long long *bytes, unsigned long long *ms,
                               unsigned long long *next)
 {
-    char path[512], line[1024];
-    bool found = false;
-    snprintf(path, sizeof path, "%s/node%d/log", opt.dir, id);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    while (fgets(line, sizeof line, f) != NULL) {
-        const char *at = strstr(line, "msg=\"snapshot taken\" bytes=");
-        if (at != NULL &&
-            sscanf(at, "msg=\"snapshot taken\" bytes=%lld ms=%llu next_after_entries=%llu", bytes,
-                   ms, next) == 3) {
-            found = true;
-        }
-    }
-    fclose(f);
-    return found;
+    char line[1024];
+    const char *at;
+    return logLast(id, 0, "msg=\"snapshot taken\" bytes=", line, sizeof line) &&
+           (at = strstr(line, "msg=\"snapshot taken\" bytes=")) != NULL &&
+           sscanf(at, "msg=\"snapshot taken\" bytes=%lld ms=%llu next_after_entries=%llu", bytes,
+                  ms, next) == 3;
 }
 
 /* Row 8, first half: the leader's last snapshot, taken while the backlog
@@ -230,25 +230,11 @@ static void snapshotTake(struct row *row)
 static bool imageBuilt(int id, long from, long long *bytes, long long *compressed,
                        unsigned long long *ms)
 {
-    char path[512], line[1024];
-    bool found = false;
-    snprintf(path, sizeof path, "%s/node%d/log", opt.dir, id);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    if (fseek(f, from, SEEK_SET) == 0) {
-        while (fgets(line, sizeof line, f) != NULL) {
-            const char *at = strstr(line, "msg=\"snapshot image built for a follower\"");
-            const char *b = at != NULL ? strstr(at, "bytes=") : NULL;
-            if (b != NULL &&
-                sscanf(b, "bytes=%lld compressed=%lld ms=%llu", bytes, compressed, ms) == 3) {
-                found = true;
-            }
-        }
-    }
-    fclose(f);
-    return found;
+    char line[1024];
+    const char *b;
+    return logLast(id, from, "msg=\"snapshot image built for a follower\"", line, sizeof line) &&
+           (b = strstr(line, "bytes=")) != NULL &&
+           sscanf(b, "bytes=%lld compressed=%lld ms=%llu", bytes, compressed, ms) == 3;
 }
 
 /* Row 8, second half: a wiped follower installs the snapshot and catches

@@ -300,6 +300,33 @@ static bool nodeLogHas(struct testCluster *c, unsigned i, const char *a, const c
     return found;
 }
 
+/* Start @c (3 nodes at @port with @flags) as the running test's cluster,
+ * open a client, create @queue and send it msg-00000.. msg-@n-1, one at a
+ * time; *@follower is the node after the leader. */
+static qraft_client *startWithQueue(struct testCluster *c, int port, const char *flags,
+                                    const char *queue, unsigned n, unsigned *follower)
+{
+    qraft_client *client;
+    char body[32];
+    unsigned i;
+    int leader;
+
+    assert_int_equal(testClusterStart(c, 3, port, flags, 30000), 0);
+    activeCluster = c;
+    leader = testClusterLeader(c, 10000);
+    assert_true(leader >= 0);
+    *follower = (unsigned)(leader + 1) % 3;
+    assert_int_equal(qraft_open(c->servers, &(struct qraft_options){.timeout_ms = 20000},
+                                &client),
+                     0);
+    assert_int_equal(qraft_create_queue(client, queue, NULL, 0, NULL, 0), QRAFT_OK);
+    for (i = 0; i < n; i++) {
+        snprintf(body, sizeof body, "msg-%05u", i);
+        assert_int_equal(qraft_send(client, queue, body, strlen(body), NULL, NULL), QRAFT_OK);
+    }
+    return client;
+}
+
 /* A follower down while the leader compacts its log gets a snapshot. */
 static void test_snapshot_install(void **state)
 {
@@ -414,26 +441,12 @@ static void test_restart_from_marker(void **state)
     char body[32];
     char line[1024];
     unsigned i;
-    int leader;
     unsigned follower;
     uint64_t t0;
     (void)state;
 
-    assert_int_equal(testClusterStart(&cluster, 3, 17500, FLAGS " --snapshot-threshold 64",
-                                      30000),
-                     0);
-    activeCluster = &cluster;
-    leader = testClusterLeader(&cluster, 10000);
-    assert_true(leader >= 0);
-    follower = (unsigned)(leader + 1) % 3;
-    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
-                                &client),
-                     0);
-    assert_int_equal(qraft_create_queue(client, "marker", NULL, 0, NULL, 0), QRAFT_OK);
-    for (i = 0; i < 600; i++) {
-        snprintf(body, sizeof body, "msg-%05u", i);
-        assert_int_equal(qraft_send(client, "marker", body, strlen(body), NULL, NULL), QRAFT_OK);
-    }
+    client = startWithQueue(&cluster, 17500, FLAGS " --snapshot-threshold 64", "marker", 600,
+                            &follower);
     /* Past a marker (every 64 entries) by 30 entries or so; half a second
      * for the store to commit them (raft/replica.c commits at most every
      * 100 ms): the store then holds more than the marker names. */
@@ -557,27 +570,13 @@ static void test_wiped_follower(void **state)
     char body[32];
     char cmd[600];
     unsigned i;
-    int leader;
     unsigned follower;
     uint64_t t0, took;
     (void)state;
 
-    assert_int_equal(testClusterStart(&cluster, 3, 17300,
-                                      FLAGS " --snapshot-threshold 64 --snapshot-trailing 16",
-                                      30000),
-                     0);
-    activeCluster = &cluster;
-    leader = testClusterLeader(&cluster, 10000);
-    assert_true(leader >= 0);
-    follower = (unsigned)(leader + 1) % 3;
-    assert_int_equal(qraft_open(cluster.servers, &(struct qraft_options){.timeout_ms = 20000},
-                                &client),
-                     0);
-    assert_int_equal(qraft_create_queue(client, "wiped", NULL, 0, NULL, 0), QRAFT_OK);
-    for (i = 0; i < 300; i++) {
-        snprintf(body, sizeof body, "msg-%05u", i);
-        assert_int_equal(qraft_send(client, "wiped", body, strlen(body), NULL, NULL), QRAFT_OK);
-    }
+    client = startWithQueue(&cluster, 17300,
+                            FLAGS " --snapshot-threshold 64 --snapshot-trailing 16", "wiped", 300,
+                            &follower);
     assert_int_equal(testClusterWaitCaughtUp(&cluster, 20000), 0);
 
     assert_int_equal(testNodeStop(&cluster, follower, SIGKILL, 5000) != -1, 1);

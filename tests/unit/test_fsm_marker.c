@@ -56,27 +56,36 @@ static void test_positionCounts(void **state)
     ftClose(t);
 }
 
+/* Restart @t and restore @marker: accepted, with the digest of before the
+ * restart, at place (@index, @cmds), and @messages messages in q. */
+static void restartAndRestore(struct ft *t, const uint8_t *marker, uint64_t index, uint32_t cmds,
+                              const char *messages)
+{
+    char before[33];
+    char after[33];
+
+    fsmDigest(t->f, before);
+    ftReopen(t);
+    assert_int_equal(fsmRestoreMarker(t->f, marker, FSM_MARKER_LEN), 0);
+    fsmDigest(t->f, after);
+    assert_string_equal(before, after);
+    assertPosition(t, index, cmds);
+    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), messages);
+}
+
 /* A marker, a restart, the marker restored: the same state, digest and
  * place. */
 static void test_restartAtMarker(void **state)
 {
     struct ft *t = ftOpenDurable(1024, 3600000);
     uint8_t marker[FSM_MARKER_LEN];
-    char before[33];
-    char after[33];
 
     (void)state;
     applyEntry(t, 5, 3);
     assert_int_equal(fsmMarker(t->f, marker), 0);
     assert_true(fsmIsMarker(marker, sizeof marker));
     assert_int_equal(fsmSync(t->f), 0);
-    fsmDigest(t->f, before);
-    ftReopen(t);
-    assert_int_equal(fsmRestoreMarker(t->f, marker, sizeof marker), 0);
-    fsmDigest(t->f, after);
-    assert_string_equal(before, after);
-    assertPosition(t, 5, 4);
-    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), "3");
+    restartAndRestore(t, marker, 5, 4, "3");
     ftClose(t);
 }
 
@@ -86,8 +95,6 @@ static void test_storeAheadOfMarker(void **state)
 {
     struct ft *t = ftOpenDurable(1024, 3600000);
     uint8_t marker[FSM_MARKER_LEN];
-    char before[33];
-    char after[33];
 
     (void)state;
     applyEntry(t, 5, 3);
@@ -95,13 +102,7 @@ static void test_storeAheadOfMarker(void **state)
     fsmSetIndex(t->f, 6);
     ftSend(t, "q", "later");
     assert_int_equal(fsmFlush(t->f), 0);
-    fsmDigest(t->f, before);
-    ftReopen(t);
-    assert_int_equal(fsmRestoreMarker(t->f, marker, sizeof marker), 0);
-    fsmDigest(t->f, after);
-    assert_string_equal(before, after);
-    assertPosition(t, 6, 1);
-    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), "4");
+    restartAndRestore(t, marker, 6, 1, "4");
     ftClose(t);
 }
 
