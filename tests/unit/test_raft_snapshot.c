@@ -219,6 +219,63 @@ static void scratchWriteFailsSnapshot(void **state)
     assert_int_equal(filesIn(x->dir), 0);
 }
 
+/* With a durable fsm the glue's snapshots are markers: snapshot and
+ * snapshot_async hand libraft FSM_MARKER_LEN bytes (no scratch file, no
+ * pinned transaction), a second snapshot before finalize is refused as
+ * busy, and the marker restores through the glue after a restart, while a
+ * damaged one is refused as corrupt and logged. */
+static void markerSnapshotThroughGlue(void **state)
+{
+    struct ft *t = ftOpenDurable(1024, 3600000);
+    struct fixture x;
+    struct raft_buffer *bufs;
+    struct raft_buffer *busy;
+    struct raft_buffer marker;
+    unsigned n;
+    unsigned busy_n;
+
+    (void)state;
+    memset(&x, 0, sizeof x);
+    x.t = t;
+    ftDo(t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
+    ftSend(t, "q", "kept");
+    fsmAdapterInit(&x.adapter, t->f);
+    x.adapter.markers = true;
+    x.adapter.log = captureLog;
+    x.adapter.arg = &x;
+
+    assert_int_equal(takeSnapshot(&x.adapter, &bufs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(bufs[0].len, FSM_MARKER_LEN);
+    assert_true(fsmIsMarker(bufs[0].base, bufs[0].len));
+    assert_null(x.adapter.snapshot);
+    assert_int_equal(x.adapter.raft_fsm.snapshot(&x.adapter.raft_fsm, &busy, &busy_n),
+                     RAFT_BUSY);
+    marker.len = bufs[0].len;
+    marker.base = raft_malloc(marker.len);
+    assert_non_null(marker.base);
+    memcpy(marker.base, bufs[0].base, marker.len);
+    finalizeSnapshot(&x.adapter, &bufs, &n);
+    assert_null(x.adapter.marker);
+    fsmAdapterClose(&x.adapter);
+
+    ftReopen(t);
+    fsmAdapterInit(&x.adapter, t->f);
+    x.adapter.markers = true;
+    x.adapter.log = captureLog;
+    x.adapter.arg = &x;
+    ((uint8_t *)marker.base)[30] ^= 1;
+    assert_int_equal(x.adapter.raft_fsm.restore(&x.adapter.raft_fsm, &marker), RAFT_CORRUPT);
+    assert_string_equal(x.last_log, "snapshot marker refused");
+    ((uint8_t *)marker.base)[30] ^= 1;
+    /* On success the buffer is the glue's (it frees it). */
+    assert_int_equal(x.adapter.raft_fsm.restore(&x.adapter.raft_fsm, &marker), 0);
+    assert_string_equal(x.last_log, "snapshot restored");
+    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), "1");
+    fsmAdapterClose(&x.adapter);
+    ftClose(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +285,7 @@ int main(void)
                                         fixtureTearDown),
         cmocka_unit_test_setup_teardown(scratchWriteFailsSnapshot, fixtureSetUp,
                                         fixtureTearDown),
+        cmocka_unit_test(markerSnapshotThroughGlue),
     };
     return cmocka_run_group_tests_name("unit/raft_snapshot", tests, NULL, NULL);
 }
