@@ -7,10 +7,11 @@
  *     wrote before it writes the meta page, so a crash, the machine's
  *     included, leaves the last or the one before last committed state,
  *     never a torn one; storeSync makes the last one durable too. The
- *     files of the previous run are kept: the state survives restarts
- *     (DESIGN.md "Storage": snapshot markers).
+ *     files of the previous run are kept if a durable store wrote them
+ *     (STORE_DURABLE_MARK): the state survives restarts (DESIGN.md
+ *     "Storage": snapshot markers).
  *   - not durable (tests, the simulator): MDB_NOSYNC, and the files of a
- *     previous run are removed at open.
+ *     previous run (and the mark) are removed at open.
  *
  * Writes go into one write transaction that stays open across applies,
  * opened lazily by the first access and committed by storeCommit(). Reads of
@@ -20,6 +21,7 @@
  * errmsg. After a failed write the transaction is unusable (LMDB marks it);
  * the caller aborts it and stops (fsm.c "failed"). */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,18 +128,71 @@ static int storeUnlink(const char *dir, const char *name, char *errmsg)
     return 0;
 }
 
+/* The file that says the LMDB files beside it were written by a durable
+ * store: files without it (an earlier build's, or a store that was not
+ * durable: MDB_NOSYNC, torn by a machine crash perhaps) are removed
+ * before a durable open, never read. */
+#define STORE_DURABLE_MARK "durable"
+
+/* Whether @dir/STORE_DURABLE_MARK exists. */
+static bool storeMarked(const char *dir)
+{
+    char path[4096];
+
+    return (size_t)snprintf(path, sizeof path, "%s/%s", dir, STORE_DURABLE_MARK) < sizeof path &&
+           access(path, F_OK) == 0;
+}
+
+/* Create @dir/STORE_DURABLE_MARK, durably (the file and the directory
+ * fsynced), once the environment it vouches for is on disk. */
+static int storeMark(const char *dir, char *errmsg)
+{
+    char path[4096];
+    int fd;
+    int err = 0;
+
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, STORE_DURABLE_MARK) >= sizeof path) {
+        snprintf(errmsg, FSM_ERRMSG_LEN, "state directory path too long");
+        return FSM_ESTORE;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || fsync(fd) != 0) {
+        err = errno;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    fd = err == 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (err == 0 && (fd < 0 || fsync(fd) != 0)) {
+        err = errno;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (err != 0) {
+        snprintf(errmsg, FSM_ERRMSG_LEN, "cannot write %.180s: %.60s", path, strerror(err));
+        return FSM_ESTORE;
+    }
+    return 0;
+}
+
 int storeOpen(struct store *s, const char *dir, size_t map_size, bool durable, char *errmsg)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
+    bool marked;
     unsigned t;
     int rv;
 
     memset(s, 0, sizeof *s);
     s->errmsg = errmsg;
-    if (storeMkdirs(dir, errmsg) != 0 ||
-        (!durable && (storeUnlink(dir, "data.mdb", errmsg) != 0 ||
-                      storeUnlink(dir, "lock.mdb", errmsg) != 0))) {
+    if (storeMkdirs(dir, errmsg) != 0) {
+        return FSM_ESTORE;
+    }
+    marked = durable && storeMarked(dir);
+    if (!marked && (storeUnlink(dir, STORE_DURABLE_MARK, errmsg) != 0 ||
+                    storeUnlink(dir, "data.mdb", errmsg) != 0 ||
+                    storeUnlink(dir, "lock.mdb", errmsg) != 0)) {
         return FSM_ESTORE;
     }
     rv = mdb_env_create(&env);
@@ -178,6 +233,16 @@ int storeOpen(struct store *s, const char *dir, size_t map_size, bool durable, c
     if (rv != 0) {
         storeFail(errmsg, "txn_commit", rv);
         goto err;
+    }
+    if (durable && !marked) {
+        rv = mdb_env_sync(env, 1);
+        if (rv != 0) {
+            storeFail(errmsg, "env_sync", rv);
+            goto err;
+        }
+        if (storeMark(dir, errmsg) != 0) {
+            goto err;
+        }
     }
     s->env = env;
     s->durable = durable;

@@ -219,6 +219,39 @@ static void test_notDurable(void **state)
     ftClose(d);
 }
 
+/* LMDB files that a durable store did not write (an earlier build's, or
+ * a store opened not durable: MDB_NOSYNC, maybe torn by a crash) are
+ * never read by a durable open: without the mark file they are removed
+ * first, so a marker made over them is refused. A durable open writes the
+ * mark; an open that is not durable removes it. */
+static void test_unmarkedFilesNotTrusted(void **state)
+{
+    struct ft *t = ftOpenDurable(1024, 3600000);
+    uint8_t marker[FSM_MARKER_LEN];
+    char mark[4096];
+
+    (void)state;
+    snprintf(mark, sizeof mark, "%s/durable", t->dir);
+    assert_int_equal(access(mark, F_OK), 0);
+    applyEntry(t, 5, 3);
+    assert_int_equal(fsmMarker(t->f, marker), 0);
+    assert_int_equal(fsmSync(t->f), 0);
+
+    /* Opened once not durable: the mark goes, and with it the trust. */
+    t->conf.durable = false;
+    ftReopen(t);
+    assert_int_not_equal(access(mark, F_OK), 0);
+    t->seq = 0;
+    applyEntry(t, 5, 3); /* the same state again, written with NOSYNC */
+    assert_int_equal(fsmFlush(t->f), 0);
+    t->conf.durable = true;
+    ftReopen(t);
+    assert_int_equal(access(mark, F_OK), 0);
+    assert_int_equal(fsmRestoreMarker(t->f, marker, sizeof marker), FSM_ECORRUPT);
+    assert_non_null(strstr(fsmErrmsg(t->f), "holds raft entry 0"));
+    ftClose(t);
+}
+
 /* The defaults are not durable, whatever the struct held before. */
 static void test_defaultsNotDurable(void **state)
 {
@@ -241,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_staleStoreEmptiedOnFirstUse),
         cmocka_unit_test(test_imageCarriesPosition),
         cmocka_unit_test(test_notDurable),
+        cmocka_unit_test(test_unmarkedFilesNotTrusted),
         cmocka_unit_test(test_defaultsNotDurable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
