@@ -43,8 +43,11 @@ BINDIR := bin
 endif
 
 CFLAGS_ALL = $(BASE_CFLAGS) $(call pc_cflags,$(PKGS_NODE)) $(CFLAGS)
-LDLIBS_NODE = $(call pc_libs,$(PKGS_NODE)) -lpthread
-LDLIBS_TEST = $(call pc_libs,$(PKGS_NODE) $(PKGS_TEST)) -lpthread
+# libraft is linked statically, with its log checksum (byteCrc32) wrapped:
+# raft/crc.c computes the same CRC eight bytes per step.
+RAFT_LIBS := -Wl,--wrap=byteCrc32 -Wl,-Bstatic -lraft -Wl,-Bdynamic
+LDLIBS_NODE = $(RAFT_LIBS) $(call pc_libs,$(filter-out raft,$(PKGS_NODE))) -lpthread
+LDLIBS_TEST = $(RAFT_LIBS) $(call pc_libs,$(filter-out raft,$(PKGS_NODE)) $(PKGS_TEST)) -lpthread
 
 # client/cli.c and client/cli_*.c are the qraft CLI; every other client/*.c
 # is libqraft.

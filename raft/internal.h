@@ -347,4 +347,9 @@ int replicaSnapshotGet(struct raft_io *io,
  * messages (the append guard): guardio.c. */
 void replicaWrapIo(struct replica *r);
 
+/* libraft's log checksum (CRC-32, polynomial 0x04C11DB7, most significant
+ * bit first, initial value @crc, no final xor), eight bytes per step:
+ * crc.c, which also gives libraft's byteCrc32 this body. */
+uint32_t logChecksum(const void *buf, size_t size, uint32_t crc);
+
 #endif /* QRAFT_RAFT_INTERNAL_H */
