@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ struct fixture
     struct fsmAdapter adapter;
     char dir[64];
     char last_log[128]; /* the adapter's last log message */
+    char fatal_what[128]; /* the adapter's fatal call, if any */
+    int fatal_rv;
 };
 
 static void captureLog(void *arg, int level, const char *msg, const char *kv)
@@ -41,6 +44,36 @@ static void captureLog(void *arg, int level, const char *msg, const char *kv)
     (void)level;
     (void)kv;
     snprintf(x->last_log, sizeof x->last_log, "%s", msg);
+}
+
+static void captureFatal(void *arg, const char *what, int rv)
+{
+    struct fixture *x = arg;
+    snprintf(x->fatal_what, sizeof x->fatal_what, "%s", what);
+    x->fatal_rv = rv;
+}
+
+/* The descriptor this process holds on a file whose path ends in @suffix,
+ * or -1. */
+static int fdOfFile(const char *suffix)
+{
+    char link[64];
+    char path[512];
+    size_t n = strlen(suffix);
+
+    for (int fd = 0; fd < 1024; fd++) {
+        ssize_t len;
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        len = readlink(link, path, sizeof path - 1);
+        if (len <= 0) {
+            continue;
+        }
+        path[len] = '\0';
+        if ((size_t)len >= n && strcmp(path + len - n, suffix) == 0) {
+            return fd;
+        }
+    }
+    return -1;
 }
 
 static int fixtureSetUp(void **state)
@@ -276,6 +309,59 @@ static void markerSnapshotThroughGlue(void **state)
     ftClose(t);
 }
 
+/* The marker's state cannot be made durable (the store's fdatasync fails:
+ * here its descriptor is swapped for a pipe's, on which fdatasync is
+ * EINVAL): snapshot_async fails, so libraft neither writes the marker nor
+ * drops the log, and finalize stops the node through the fatal callback
+ * (a node whose store may have lost committed pages must not go on). */
+static void markerSyncFailureIsFatal(void **state)
+{
+    struct ft *t = ftOpenDurable(1024, 3600000);
+    struct fixture x;
+    struct raft_buffer *bufs = NULL;
+    unsigned n = 0;
+    int pipefd[2];
+    int data_fd;
+    int saved_fd;
+
+    (void)state;
+    memset(&x, 0, sizeof x);
+    x.t = t;
+    ftDo(t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
+    ftSend(t, "q", "kept");
+    fsmAdapterInit(&x.adapter, t->f);
+    x.adapter.markers = true;
+    x.adapter.log = captureLog;
+    x.adapter.fatal = captureFatal;
+    x.adapter.arg = &x;
+
+    assert_int_equal(x.adapter.raft_fsm.snapshot(&x.adapter.raft_fsm, &bufs, &n), 0);
+    data_fd = fdOfFile("/data.mdb");
+    assert_true(data_fd >= 0);
+    saved_fd = dup(data_fd);
+    assert_true(saved_fd >= 0);
+    assert_int_equal(pipe(pipefd), 0);
+    assert_true(dup2(pipefd[1], data_fd) == data_fd);
+
+    assert_int_equal(x.adapter.raft_fsm.snapshot_async(&x.adapter.raft_fsm, &bufs, &n),
+                     RAFT_IOERR);
+    assert_true(x.adapter.sync_failed);
+    assert_string_equal(x.fatal_what, "");
+    assert_int_equal(x.adapter.raft_fsm.snapshot_finalize(&x.adapter.raft_fsm, &bufs, &n), 0);
+    assert_null(bufs);
+    assert_null(x.adapter.marker);
+    assert_string_equal(x.fatal_what, "state machine sync failed");
+    assert_int_equal(x.fatal_rv, RAFT_IOERR);
+    assert_string_equal(x.last_log, "state machine sync failed");
+
+    assert_true(dup2(saved_fd, data_fd) == data_fd);
+    close(saved_fd);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    fsmAdapterClose(&x.adapter);
+    ftClose(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(scratchWriteFailsSnapshot, fixtureSetUp,
                                         fixtureTearDown),
         cmocka_unit_test(markerSnapshotThroughGlue),
+        cmocka_unit_test(markerSyncFailureIsFatal),
     };
     return cmocka_run_group_tests_name("unit/raft_snapshot", tests, NULL, NULL);
 }
