@@ -252,6 +252,26 @@ static void scratchWriteFailsSnapshot(void **state)
     assert_int_equal(filesIn(x->dir), 0);
 }
 
+/* An adapter over @x's fsm that takes markers and reports to @x. */
+static void markerAdapterInit(struct fixture *x)
+{
+    fsmAdapterInit(&x->adapter, x->t->f);
+    x->adapter.markers = true;
+    x->adapter.log = captureLog;
+    x->adapter.fatal = captureFatal;
+    x->adapter.arg = x;
+}
+
+/* A durable fsm holding queue q with one message, and such an adapter. */
+static void markerFixtureOpen(struct fixture *x)
+{
+    memset(x, 0, sizeof *x);
+    x->t = ftOpenDurable(1024, 3600000);
+    ftDo(x->t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
+    ftSend(x->t, "q", "kept");
+    markerAdapterInit(x);
+}
+
 /* With a durable fsm the glue's snapshots are markers: snapshot and
  * snapshot_async hand libraft FSM_MARKER_LEN bytes (no scratch file, no
  * pinned transaction), a second snapshot before finalize is refused as
@@ -259,7 +279,6 @@ static void scratchWriteFailsSnapshot(void **state)
  * damaged one is refused as corrupt and logged. */
 static void markerSnapshotThroughGlue(void **state)
 {
-    struct ft *t = ftOpenDurable(1024, 3600000);
     struct fixture x;
     struct raft_buffer *bufs;
     struct raft_buffer *busy;
@@ -268,14 +287,7 @@ static void markerSnapshotThroughGlue(void **state)
     unsigned busy_n;
 
     (void)state;
-    memset(&x, 0, sizeof x);
-    x.t = t;
-    ftDo(t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
-    ftSend(t, "q", "kept");
-    fsmAdapterInit(&x.adapter, t->f);
-    x.adapter.markers = true;
-    x.adapter.log = captureLog;
-    x.adapter.arg = &x;
+    markerFixtureOpen(&x);
 
     assert_int_equal(takeSnapshot(&x.adapter, &bufs, &n), 0);
     assert_int_equal(n, 1);
@@ -292,11 +304,8 @@ static void markerSnapshotThroughGlue(void **state)
     assert_null(x.adapter.marker);
     fsmAdapterClose(&x.adapter);
 
-    ftReopen(t);
-    fsmAdapterInit(&x.adapter, t->f);
-    x.adapter.markers = true;
-    x.adapter.log = captureLog;
-    x.adapter.arg = &x;
+    ftReopen(x.t);
+    markerAdapterInit(&x);
     ((uint8_t *)marker.base)[30] ^= 1;
     assert_int_equal(x.adapter.raft_fsm.restore(&x.adapter.raft_fsm, &marker), RAFT_CORRUPT);
     assert_string_equal(x.last_log, "snapshot marker refused");
@@ -304,9 +313,9 @@ static void markerSnapshotThroughGlue(void **state)
     /* On success the buffer is the glue's (it frees it). */
     assert_int_equal(x.adapter.raft_fsm.restore(&x.adapter.raft_fsm, &marker), 0);
     assert_string_equal(x.last_log, "snapshot restored");
-    assert_string_equal(ftAttr(t, "q", "ApproximateNumberOfMessages"), "1");
+    assert_string_equal(ftAttr(x.t, "q", "ApproximateNumberOfMessages"), "1");
     fsmAdapterClose(&x.adapter);
-    ftClose(t);
+    ftClose(x.t);
 }
 
 /* The marker's state cannot be made durable (the store's fdatasync fails:
@@ -316,7 +325,6 @@ static void markerSnapshotThroughGlue(void **state)
  * (a node whose store may have lost committed pages must not go on). */
 static void markerSyncFailureIsFatal(void **state)
 {
-    struct ft *t = ftOpenDurable(1024, 3600000);
     struct fixture x;
     struct raft_buffer *bufs = NULL;
     unsigned n = 0;
@@ -325,15 +333,7 @@ static void markerSyncFailureIsFatal(void **state)
     int saved_fd;
 
     (void)state;
-    memset(&x, 0, sizeof x);
-    x.t = t;
-    ftDo(t, FSM_OP_CREATE_QUEUE, "{\"QueueName\":\"q\"}");
-    ftSend(t, "q", "kept");
-    fsmAdapterInit(&x.adapter, t->f);
-    x.adapter.markers = true;
-    x.adapter.log = captureLog;
-    x.adapter.fatal = captureFatal;
-    x.adapter.arg = &x;
+    markerFixtureOpen(&x);
 
     assert_int_equal(x.adapter.raft_fsm.snapshot(&x.adapter.raft_fsm, &bufs, &n), 0);
     data_fd = fdOfFile("/data.mdb");
@@ -359,7 +359,7 @@ static void markerSyncFailureIsFatal(void **state)
     close(pipefd[0]);
     close(pipefd[1]);
     fsmAdapterClose(&x.adapter);
-    ftClose(t);
+    ftClose(x.t);
 }
 
 int main(void)
