@@ -379,7 +379,6 @@ QRAFT_API int qraft_delete_batch_async(qraft_client *c,
     r->ucb = (void (*)(void))cb;
     r->arg = arg;
     clientSubmitAsync(c, r);
-    clientPump(c);
     return 0;
 }
 

@@ -645,13 +645,6 @@ int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done)
     return QRAFT_ETIMEDOUT;
 }
 
-void clientSubmitAsync(qraft_client *c, struct clientReq *r)
-{
-    r->async = true;
-    r->deadline = netNow() + (r->timeoutMs > 0 ? r->timeoutMs : c->timeoutMs);
-    clientAppend(c, r);
-}
-
 void clientPump(qraft_client *c)
 {
     if (c->running || c->fd < 0) {
@@ -660,6 +653,14 @@ void clientPump(qraft_client *c)
     c->running = true;
     clientStep(c, netNow());
     c->running = false;
+}
+
+void clientSubmitAsync(qraft_client *c, struct clientReq *r)
+{
+    r->async = true;
+    r->deadline = netNow() + (r->timeoutMs > 0 ? r->timeoutMs : c->timeoutMs);
+    clientAppend(c, r);
+    clientPump(c);
 }
 
 /* ---------------------------------------------------------------------- */

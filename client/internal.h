@@ -305,7 +305,8 @@ void clientReqFree(struct clientReq *r);
  * and free; otherwise *done is NULL. Returns the outcome. */
 int clientCall(qraft_client *c, struct clientReq *r, struct clientReq **done);
 
-/* Queue an async request; the engine owns it from here. */
+/* Queue an async request (the engine owns it from here) and run the I/O
+ * once, so that it goes out without waiting for qraft_wait. */
 void clientSubmitAsync(qraft_client *c, struct clientReq *r);
 
 /* Run the I/O once without blocking, if connected. */

@@ -112,7 +112,6 @@ QRAFT_API int qraft_send_async(qraft_client *c,
     r->cb = cb;
     r->arg = arg;
     clientSubmitAsync(c, r);
-    clientPump(c);
     return 0;
 }
 
@@ -460,7 +459,6 @@ QRAFT_API int qraft_receive_async(qraft_client *c,
     r->ucb = (void (*)(void))cb;
     r->arg = arg;
     clientSubmitAsync(c, r);
-    clientPump(c);
     return 0;
 }
 

@@ -15,11 +15,6 @@
 
 #include <stddef.h>
 
-static struct replica *replicaOfIo(struct raft_io *io)
-{
-    return (struct replica *)((char *)io - offsetof(struct replica, io));
-}
-
 /* An append in flight: libraft's request, wrapped. */
 struct guardedAppend
 {

@@ -316,6 +316,12 @@ struct replica
     void *close_arg;
 };
 
+/* The replica whose io (libraft's, wrapped by guardio.c) @io is. */
+static inline struct replica *replicaOfIo(struct raft_io *io)
+{
+    return (struct replica *)((char *)io - offsetof(struct replica, io));
+}
+
 /* Log through the configured sink; @kv is "k=v k=v" or NULL. */
 void replicaLog(struct replica *r, int level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -23,11 +23,6 @@
 
 #include <string.h>
 
-static struct replica *replicaOfIo(struct raft_io *io)
-{
-    return (struct replica *)((char *)io - offsetof(struct replica, io));
-}
-
 struct snapGet
 {
     struct raft_io_snapshot_get inner;

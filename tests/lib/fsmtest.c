@@ -278,6 +278,18 @@ const msgpack_object *ftApplyRaw(struct ft *t, const void *buf, size_t len)
     return ftDecode(t);
 }
 
+void ftCommandNext(struct ft *t, unsigned op, struct fsmCommand *c)
+{
+    memset(c, 0, sizeof *c);
+    c->op = op;
+    c->now_ms = t->now;
+    c->client_id = t->cid;
+    c->seq = ++t->seq;
+    c->ack = c->seq;
+    c->args = t->args.data;
+    c->args_len = t->args.size;
+}
+
 const msgpack_object *ftApplyCmd(struct ft *t, unsigned op, uint64_t cid,
                                  uint64_t seq, uint64_t ack)
 {

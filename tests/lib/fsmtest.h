@@ -59,6 +59,10 @@ void ftArgs(struct ft *t, const char *fmt, ...)
 const msgpack_object *ftApplyCmd(struct ft *t, unsigned op, uint64_t cid,
                                  uint64_t seq, uint64_t ack);
 
+/* Fill @c as the harness session's next command of @op, with the args in
+ * t->args, at t->now (for tests that encode or batch it themselves). */
+void ftCommandNext(struct ft *t, unsigned op, struct fsmCommand *c);
+
 /* Apply @op with args from JSON (the harness session, next sequence). */
 const msgpack_object *ftDo(struct ft *t, unsigned op, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -38,14 +38,7 @@ static const msgpack_object *applySend(struct ft *t, unsigned op, enum spoil how
     size_t i;
     const msgpack_object *o;
 
-    memset(&c, 0, sizeof c);
-    c.op = op;
-    c.now_ms = t->now;
-    c.client_id = t->cid;
-    c.seq = ++t->seq;
-    c.ack = c.seq;
-    c.args = t->args.data;
-    c.args_len = t->args.size;
+    ftCommandNext(t, op, &c);
     fsmCommandHashBodies(&c, bodies);
     for (i = 0; i + FSM_BODY_DIGEST_LEN <= c.bodies_len; i += FSM_BODY_DIGEST_LEN) {
         if (how == SPOIL_OFFSET) {

@@ -29,20 +29,13 @@ static void makeEntries(struct ft *t, struct raft_buffer entries[N_ENTRIES])
     memset(&w, 0, sizeof w);
     for (unsigned e = 0; e < N_ENTRIES; e++) {
         for (unsigned i = 0; i < (e == 0 ? 1 : sends[e]); i++) {
-            memset(&c, 0, sizeof c);
             if (e == 0) {
                 ftArgs(t, "{\"QueueName\":\"q\"}");
-                c.op = FSM_OP_CREATE_QUEUE;
+                ftCommandNext(t, FSM_OP_CREATE_QUEUE, &c);
             } else {
                 ftArgs(t, "{\"QueueName\":\"q\",\"MessageBody\":\"e%u-%u\"}", e, i);
-                c.op = FSM_OP_SEND_MESSAGE;
+                ftCommandNext(t, FSM_OP_SEND_MESSAGE, &c);
             }
-            c.now_ms = t->now;
-            c.client_id = t->cid;
-            c.seq = ++t->seq;
-            c.ack = c.seq;
-            c.args = t->args.data;
-            c.args_len = t->args.size;
             assert_int_equal(batchWriterAdd(&w, &c), 0);
         }
         batchWriterTake(&w, &entries[e]);
@@ -138,15 +131,8 @@ static void test_replaySingleCommandEntry(void **state)
     char after[33];
 
     (void)state;
-    memset(&c, 0, sizeof c);
     ftArgs(t, "{\"QueueName\":\"q\"}");
-    c.op = FSM_OP_CREATE_QUEUE;
-    c.now_ms = t->now;
-    c.client_id = t->cid;
-    c.seq = 1;
-    c.ack = 1;
-    c.args = t->args.data;
-    c.args_len = t->args.size;
+    ftCommandNext(t, FSM_OP_CREATE_QUEUE, &c);
     assert_int_equal(fsmCommandEncode(&c, raft_malloc, &entry.base, &entry.len), 0);
     fsmAdapterInit(&a, t->f);
     assert_int_equal(applyAt(&a, 4, &entry)->n, 1);
