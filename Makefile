@@ -43,9 +43,12 @@ BINDIR := bin
 endif
 
 CFLAGS_ALL = $(BASE_CFLAGS) $(call pc_cflags,$(PKGS_NODE)) $(CFLAGS)
-# libraft is linked statically, with its log checksum (byteCrc32) wrapped:
-# raft/crc.c computes the same CRC eight bytes per step.
-RAFT_LIBS := -Wl,--wrap=byteCrc32 -Wl,-Bstatic -lraft -Wl,-Bdynamic
+# libraft is linked statically, with functions of its own wrapped: its log
+# checksum (byteCrc32; raft/crc.c computes the same CRC eight bytes per
+# step) and the io_destroy of a closed segment's AIO context
+# (UvOsIoDestroy; raft/uvpatch.c makes it on a thread of its own, off the
+# event loop).
+RAFT_LIBS := -Wl,--wrap=byteCrc32 -Wl,--wrap=UvOsIoDestroy -Wl,-Bstatic -lraft -Wl,-Bdynamic
 LDLIBS_NODE = $(RAFT_LIBS) $(call pc_libs,$(filter-out raft,$(PKGS_NODE))) -lpthread
 LDLIBS_TEST = $(RAFT_LIBS) $(call pc_libs,$(filter-out raft,$(PKGS_NODE)) $(PKGS_TEST)) -lpthread
 

@@ -2,6 +2,9 @@
 #ifndef QRAFT_RAFT_INTERNAL_H
 #define QRAFT_RAFT_INTERNAL_H
 
+#include <linux/aio_abi.h>
+#include <stdbool.h>
+
 #include <raft.h>
 #include <raft/uv.h>
 
@@ -357,5 +360,14 @@ void replicaWrapIo(struct replica *r);
  * bit first, initial value @crc, no final xor), eight bytes per step:
  * crc.c, which also gives libraft's byteCrc32 this body. */
 uint32_t logChecksum(const void *buf, size_t size, uint32_t crc);
+
+/* uvpatch.c: libraft's UvOsIoDestroy (io_destroy of a closed segment's AIO
+ * context) runs on a reaper thread, not the loop. */
+int __real_UvOsIoDestroy(aio_context_t ctx);
+int __wrap_UvOsIoDestroy(aio_context_t ctx);
+/* Contexts handed to the reaper and not destroyed yet; hold the reaper
+ * (it destroys nothing until released) or release it. For tests. */
+unsigned uvPatchReapPending(void);
+void uvPatchReapHold(bool hold);
 
 #endif /* QRAFT_RAFT_INTERNAL_H */
