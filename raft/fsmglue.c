@@ -65,6 +65,25 @@
  * Apply: fsmApply returns non-zero only when the store failed. Every node
  * would fail at the same entry, and a non-zero return would make libraft
  * retry the entry forever, so the node stops instead.
+ *
+ * Deferred apply (followers, with defer_follower: qraftd). libraft 0.15
+ * applies what a follower learns is committed inside the callback of its
+ * log append, before it answers the leader (appendFollowerCb:
+ * replicationApply, then sendAppendEntriesResult). A batch of a thousand
+ * sends takes ~10 ms to apply, and the leader's commit, so every client's
+ * reply, waited for it: a follower's answer came after its fsync and its
+ * apply of the batch before. So a follower's glueApply only records the
+ * entry (struct glueStaged), and fsmAdapterSettle applies the recorded
+ * entries in order: from the loop's check and prepare handles (replica.c),
+ * so within the loop iteration that recorded them, and before anything
+ * else here reads or replaces the state (a snapshot, a restore, an apply
+ * as leader). The recorded buffers are libraft's log entries: committed,
+ * so never truncated; libraft drops them from memory only after a
+ * snapshot (which settles first) or when an InstallSnapshot message
+ * restarts the log (guardio.c settles before handing it to raft), or at
+ * close (replica.c settles before raft_close). libraft's last_applied runs
+ * ahead of the state only within one loop iteration, and nothing in it
+ * reads the state of a follower meanwhile.
  */
 #include "raft/internal.h"
 
@@ -154,9 +173,10 @@ static int glueKeepReply(struct fsmAdapter *a, uint32_t i, const struct fsmReply
 /* Apply every command of a batch entry whose framing is sound, in order,
  * but the first @skip (the state holds them); keep their replies when a
  * request may wait for them (the leader). */
-static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r, uint32_t skip)
+static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r, uint32_t skip,
+                          bool wanted)
 {
-    bool keep = a->raft == NULL || raft_state(a->raft) == RAFT_LEADER;
+    bool keep = wanted && (a->raft == NULL || raft_state(a->raft) == RAFT_LEADER);
     const void *cmd;
     size_t len;
     uint32_t i = 0;
@@ -204,15 +224,9 @@ static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r, uint32_t 
     return 0;
 }
 
-int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
-                      void **result)
+/* Count entry @buf into the log's budget since the last snapshot. */
+static void glueCountEntry(struct fsmAdapter *a, const struct raft_buffer *buf)
 {
-    struct batchReader r;
-    uint64_t pos_index;
-    uint32_t pos_cmds;
-    uint32_t skip = 0;
-    int rv;
-
     a->applied_bytes += buf->len;
     a->applied_entries++;
     if (a->raft != NULL && !a->log_budget_hit &&
@@ -223,6 +237,19 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
         a->log_budget_hit = true;
         raft_set_snapshot_threshold(a->raft, 1);
     }
+}
+
+/* Apply entry @buf at raft index @index to the state; keep the replies if
+ * @wanted and a request may wait for them (the leader). */
+static int glueApplyEntry(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
+                          bool wanted)
+{
+    struct batchReader r;
+    uint64_t pos_index;
+    uint32_t pos_cmds;
+    uint32_t skip = 0;
+    int rv;
+
     /* The state may hold this entry, or its first commands, already: a
      * restart replays the log after the marker, an install the log after
      * the snapshot's index, and the store may be further on (fsm.h
@@ -237,9 +264,8 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
     }
     a->result.n = 0;
     a->result.replies = a->replies;
-    *result = &a->result;
     if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
-        return glueApplyBatch(a, &r, skip);
+        return glueApplyBatch(a, &r, skip, wanted);
     }
     /* A single-command entry (older logs, tests), or a batch whose framing
      * is wrong: one command, which may not decode. */
@@ -251,8 +277,55 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
     if (rv != 0) {
         return glueApplyFailed(a, rv);
     }
-    a->result.n = 1;
+    a->result.n = wanted ? 1 : 0;
     a->result.replies = &a->reply;
+    return 0;
+}
+
+int fsmAdapterSettle(struct fsmAdapter *a)
+{
+    uint32_t n = a->staged_n;
+    uint32_t i;
+    int rv = 0;
+
+    a->staged_n = 0;
+    for (i = 0; i < n && rv == 0; i++) {
+        rv = glueApplyEntry(a, a->staged[i].index, &a->staged[i].buf, false);
+    }
+    return rv;
+}
+
+int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
+                      void **result)
+{
+    int rv;
+
+    *result = &a->result;
+    a->result.n = 0;
+    rv = fsmAdapterSettle(a);
+    if (rv != 0) {
+        return rv;
+    }
+    glueCountEntry(a, buf);
+    return glueApplyEntry(a, index, buf, true);
+}
+
+/* Record entry @buf for fsmAdapterSettle. 0, or RAFT_NOMEM (the caller then
+ * applies it at once). */
+static int glueStage(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf)
+{
+    if (a->staged_n == a->staged_cap) {
+        uint32_t cap = a->staged_cap > 0 ? a->staged_cap * 2 : 16;
+        struct glueStaged *staged = raft_realloc(a->staged, cap * sizeof *staged);
+        if (staged == NULL) {
+            return RAFT_NOMEM;
+        }
+        a->staged = staged;
+        a->staged_cap = cap;
+    }
+    a->staged[a->staged_n].index = index;
+    a->staged[a->staged_n].buf = *buf;
+    a->staged_n++;
     return 0;
 }
 
@@ -261,11 +334,19 @@ static int glueApply(struct raft_fsm *fsm,
                      void **result)
 {
     struct fsmAdapter *a = adapterOf(fsm);
-
     /* libraft 0.15 sets last_applied after apply returns
      * (replicationApply): the entry is the next one. */
-    return fsmAdapterApplyAt(a, a->raft != NULL ? raft_last_applied(a->raft) + 1 : 0, buf,
-                             result);
+    uint64_t index = a->raft != NULL ? raft_last_applied(a->raft) + 1 : 0;
+
+    if (a->defer_follower && a->raft != NULL && raft_state(a->raft) == RAFT_FOLLOWER &&
+        glueStage(a, index, buf) == 0) {
+        /* Counted now: libraft asks whether to snapshot right after. */
+        glueCountEntry(a, buf);
+        a->result.n = 0;
+        *result = &a->result;
+        return 0;
+    }
+    return fsmAdapterApplyAt(a, index, buf, result);
 }
 
 static int glueSnapshot(struct raft_fsm *fsm,
@@ -277,6 +358,10 @@ static int glueSnapshot(struct raft_fsm *fsm,
 
     if (a->snapshot != NULL || a->marker != NULL) {
         return RAFT_BUSY;
+    }
+    /* The snapshot is of the state at libraft's last_applied. */
+    if (fsmAdapterSettle(a) != 0) {
+        return RAFT_IOERR;
     }
     a->snapshot_started_ms = replicaMonotonicMs();
     *bufs = NULL;
@@ -529,6 +614,12 @@ static int glueRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
     uint32_t pos_cmds;
     int rv;
 
+    /* Recorded entries come before the snapshot (libraft restores only
+     * past last_applied): apply them, then let the snapshot replace them. */
+    rv = fsmAdapterSettle(a);
+    if (rv != 0) {
+        return rv;
+    }
     if (fsmIsMarker(buf->base, buf->len)) {
         /* A restart: the store holds the state (see the top). */
         rv = fsmRestoreMarker(a->fsm, buf->base, buf->len);
@@ -594,6 +685,10 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
 
 void fsmAdapterClose(struct fsmAdapter *a)
 {
+    raft_free(a->staged);
+    a->staged = NULL;
+    a->staged_n = 0;
+    a->staged_cap = 0;
     raft_free(a->replies);
     raft_free(a->reply_bytes);
     a->replies = NULL;

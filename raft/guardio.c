@@ -155,6 +155,11 @@ static int guardedSetVote(struct raft_io *io, raft_id server_id)
 static void guardedRecv(struct raft_io *io, struct raft_message *m)
 {
     struct replica *r = replicaOfIo(io);
+    if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
+        /* libraft restarts its log on it, freeing the entries a deferred
+         * apply points into (fsmglue.c "Deferred apply"). */
+        (void)fsmAdapterSettle(&r->adapter);
+    }
     appendGuardRecv(&r->append_guard, &r->raft, m);
     r->raft_recv(io, m);
 }

@@ -57,6 +57,14 @@ struct glueResult
     const struct fsmReply *replies;
 };
 
+/* A committed entry a follower has not applied to the state yet. @buf
+ * points into libraft's log (see fsmglue.c "Deferred apply"). */
+struct glueStaged
+{
+    uint64_t index;
+    struct raft_buffer buf;
+};
+
 /* The raft_fsm version 3 adapter over fsm/ (fsmglue.c). The replica embeds
  * one; the simulation tests (tests/sim) put one on each fixture server, so
  * that they run the same glue as qraftd. */
@@ -104,6 +112,12 @@ struct fsmAdapter
     uint64_t snapshot_raw_bytes;  /* the last snapshot before compression */
     uint64_t log_basis; /* the state's size the log budget follows: the last
                            snapshot, or the state as it is now (Repace) */
+    /* Deferred apply (fsmglue.c): a follower's entries, recorded by
+     * glueApply, applied to the state by fsmAdapterSettle. */
+    bool defer_follower;
+    struct glueStaged *staged;
+    uint32_t staged_n;
+    uint32_t staged_cap;
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */
@@ -208,6 +222,11 @@ void fsmAdapterRepace(struct fsmAdapter *a);
  * with the index libraft is at. */
 int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
                       void **result);
+
+/* Apply the entries a follower's glueApply recorded (see fsmglue.c
+ * "Deferred apply"), in order. 0, or RAFT_IOERR when the store failed
+ * (the fatal callback has been called; the rest are dropped). */
+int fsmAdapterSettle(struct fsmAdapter *a);
 
 /* A compressed image of the state (frame.c): an LZ4 frame in libraft's
  * format, raft_malloc'd, or with a scratch directory a read-only mapping

@@ -270,6 +270,7 @@ static void checkCb(uv_check_t *handle)
 {
     struct replica *r = handle->data;
 
+    (void)fsmAdapterSettle(&r->adapter); /* a failure is fatal already */
     replicaSweep(r);
     replicaFlushProposals(r);
     watchLeadership(r);
@@ -287,6 +288,7 @@ static void prepareCb(uv_prepare_t *handle)
     if (r->fatal) {
         return;
     }
+    (void)fsmAdapterSettle(&r->adapter);
     replicaFlushProposals(r);
     now = replicaMonotonicMs();
     if (now - r->repaced_ms >= 1000) {
@@ -409,6 +411,7 @@ int replicaInit(uv_loop_t *loop,
     r->adapter.base_threshold = c->snapshot_threshold;
     r->adapter.log_max = c->snapshot_log_max;
     r->adapter.scratch_dir = r->dir;
+    r->adapter.defer_follower = true;
     r->adapter.markers = fsmDurable(c->fsm);
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     r->adapter.base_trailing = c->snapshot_trailing;
@@ -798,10 +801,17 @@ static void raftClosedCb(struct raft *raft)
     uv_close((uv_handle_t *)&r->tick, handleClosedCb);
 }
 
+/* raft_close frees libraft's log, which deferred entries point into: the
+ * state gets them first. */
+static void replicaRaftClose(struct replica *r)
+{
+    (void)fsmAdapterSettle(&r->adapter);
+    raft_close(&r->raft, raftClosedCb);
+}
+
 static void closeLaterCb(uv_timer_t *handle)
 {
-    struct replica *r = handle->data;
-    raft_close(&r->raft, raftClosedCb);
+    replicaRaftClose(handle->data);
 }
 
 static void transferDoneCb(struct raft_transfer *req)
@@ -844,5 +854,5 @@ void replicaClose(struct replica *r, void (*cb)(void *arg), void *arg)
         replicaLog(r, REPLICA_LOG_WARN, "leadership transfer failed", "error=\"%s\"",
                    raft_strerror(rv));
     }
-    raft_close(&r->raft, raftClosedCb);
+    replicaRaftClose(r);
 }
