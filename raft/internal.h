@@ -322,6 +322,9 @@ struct replica
 
     uint64_t repaced_ms; /* monotonic ms of the last fsmAdapterRepace */
     uint64_t committed_ms; /* monotonic ms of the last fsmFlush */
+    uint64_t commit_due_ms;    /* the next fsmFlush after this long, */
+    uint64_t commit_due_bytes; /* or this much written (replica.c) */
+    uint64_t commit_rng;       /* their random draw's state */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */
@@ -370,6 +373,13 @@ int replicaCheckSnapshots(const char *dir, char *errmsg);
 int replicaSnapshotGet(struct raft_io *io,
                        struct raft_io_snapshot_get *req,
                        raft_io_snapshot_get_cb cb);
+
+/* The state machine's commits (see replica.c): draw from @rng
+ * (xorshift64, not 0) when the next is due, after @due_ms or @due_bytes
+ * written, each at least half and less than one and a half times these. */
+#define REPLICA_COMMIT_MS 100
+#define REPLICA_COMMIT_BYTES ((uint64_t)4 << 20)
+void replicaCommitDraw(uint64_t *rng, uint64_t *due_ms, uint64_t *due_bytes);
 
 /* Put wrappers around libraft's disk methods (fail-stop on errors) and its
  * messages (the append guard): guardio.c. */

@@ -29,9 +29,10 @@
 #include <time.h>
 
 /* The state machine's LMDB write transaction is committed at most every
- * REPLICA_COMMIT_MS, or once it has written REPLICA_COMMIT_BYTES. A commit
- * writes every page the transaction dirtied, and the next transaction
- * copies each page again before it changes it: hot pages (index branches,
+ * REPLICA_COMMIT_MS (internal.h), or once it has written
+ * REPLICA_COMMIT_BYTES. A commit writes every page the transaction
+ * dirtied, and the next transaction copies each page again before it
+ * changes it: hot pages (index branches,
  * the queue record, a leaf of messages being drained) were copied and
  * written once per loop iteration, a tenth of the nodes' CPU under a
  * drain. With a durable fsm (qraftd) each commit also fsyncs what it wrote
@@ -41,9 +42,27 @@
  * first, so nothing waits on a commit; the raft log is the durable copy
  * of what the store has not committed yet. The bytes bound keeps the
  * pages one transaction dirties, which LMDB keeps for reuse for the life
- * of the process, small. */
-#define REPLICA_COMMIT_MS 100
-#define REPLICA_COMMIT_BYTES ((uint64_t)4 << 20)
+ * of the process, small.
+ *
+ * Each bound is drawn anew after every commit, between half and one and a
+ * half times these (replicaCommitDraw). The nodes apply the same entries
+ * at about the same time, so fixed bounds made all three commit at once:
+ * three fsyncs of a few MiB of scattered pages sharing a disk took 17-20
+ * ms each, every loop stalled meanwhile, and no majority was left to
+ * commit anything (README "Finding where time goes"). Apart, one node's
+ * commit leaves the other two a majority. */
+void replicaCommitDraw(uint64_t *rng, uint64_t *due_ms, uint64_t *due_bytes)
+{
+    /* xorshift64: a node's own schedule, nothing replicated depends on it. */
+    uint64_t x = *rng;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *rng = x;
+    *due_ms = REPLICA_COMMIT_MS / 2 + x % REPLICA_COMMIT_MS;
+    *due_bytes = REPLICA_COMMIT_BYTES / 2 + (x >> 20) % REPLICA_COMMIT_BYTES;
+}
 
 static void replicaFlushProposals(struct replica *r);
 static void replicaDropProposals(struct replica *r, int status);
@@ -295,11 +314,12 @@ static void prepareCb(uv_prepare_t *handle)
         r->repaced_ms = now;
         fsmAdapterRepace(&r->adapter);
     }
-    if (now - r->committed_ms < REPLICA_COMMIT_MS &&
-        fsmPendingBytes(r->config.fsm) < REPLICA_COMMIT_BYTES) {
+    if (now - r->committed_ms < r->commit_due_ms &&
+        fsmPendingBytes(r->config.fsm) < r->commit_due_bytes) {
         return;
     }
     r->committed_ms = now;
+    replicaCommitDraw(&r->commit_rng, &r->commit_due_ms, &r->commit_due_bytes);
     rv = fsmFlush(r->config.fsm);
     if (rv != 0) {
         replicaLog(r, REPLICA_LOG_ERROR, "state machine flush failed", "error=\"%s\"",
@@ -412,6 +432,8 @@ int replicaInit(uv_loop_t *loop,
     r->adapter.log_max = c->snapshot_log_max;
     r->adapter.scratch_dir = r->dir;
     r->adapter.defer_follower = true;
+    r->commit_rng = ((uint64_t)c->id * 0x9E3779B97F4A7C15ull) ^ uv_hrtime() ^ 1u;
+    replicaCommitDraw(&r->commit_rng, &r->commit_due_ms, &r->commit_due_bytes);
     r->adapter.markers = fsmDurable(c->fsm);
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     r->adapter.base_trailing = c->snapshot_trailing;

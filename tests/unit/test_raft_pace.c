@@ -3,7 +3,9 @@
  * entries than --snapshot-threshold, and never more log bytes than
  * --snapshot-log-max (at the bound and past it); entries kept behind a
  * snapshot bounded in bytes (fsmAdapterTrailing), since an entry is a batch
- * of commands whose size varies with the load. */
+ * of commands whose size varies with the load. The state machine's
+ * commits come after a drawn time or amount written (replicaCommitDraw),
+ * so that nodes sharing a disk do not fsync at once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,6 +104,38 @@ static void test_log_budget(void **state)
     assert_true(fsmAdapterLogBudget(8 * MIB + 1, 0) == 8 * MIB + 1);
 }
 
+/* Every draw lies in [base/2, 3 base/2), both bounds are reached closely,
+ * the mean is the base, and two nodes' schedules differ. */
+static void test_commit_draw(void **state)
+{
+    uint64_t a = 0x9E3779B97F4A7C15ull ^ 1u;
+    uint64_t b = 2 * 0x9E3779B97F4A7C15ull ^ 1u;
+    uint64_t ms, bytes, ms_b, bytes_b;
+    uint64_t min_ms = UINT64_MAX, max_ms = 0, min_b = UINT64_MAX, max_b = 0;
+    uint64_t sum_ms = 0, same = 0;
+    const unsigned n = 100000;
+
+    (void)state;
+    for (unsigned i = 0; i < n; i++) {
+        replicaCommitDraw(&a, &ms, &bytes);
+        replicaCommitDraw(&b, &ms_b, &bytes_b);
+        assert_true(ms >= REPLICA_COMMIT_MS / 2 && ms < REPLICA_COMMIT_MS * 3 / 2);
+        assert_true(bytes >= REPLICA_COMMIT_BYTES / 2 && bytes < REPLICA_COMMIT_BYTES * 3 / 2);
+        min_ms = ms < min_ms ? ms : min_ms;
+        max_ms = ms > max_ms ? ms : max_ms;
+        min_b = bytes < min_b ? bytes : min_b;
+        max_b = bytes > max_b ? bytes : max_b;
+        sum_ms += ms;
+        same += ms == ms_b;
+    }
+    assert_int_equal(min_ms, REPLICA_COMMIT_MS / 2);
+    assert_int_equal(max_ms, REPLICA_COMMIT_MS * 3 / 2 - 1);
+    assert_true(min_b < REPLICA_COMMIT_BYTES / 2 + MIB / 16);
+    assert_true(max_b > REPLICA_COMMIT_BYTES * 3 / 2 - MIB / 16);
+    assert_true(sum_ms / n >= REPLICA_COMMIT_MS - 2 && sum_ms / n <= REPLICA_COMMIT_MS + 2);
+    assert_true(same < n / 50); /* 1 in 100 by chance */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_pace_log_max_below_floor),
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_log_budget),
+        cmocka_unit_test(test_commit_draw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
