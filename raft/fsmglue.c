@@ -137,18 +137,37 @@ static int glueApplyFailed(struct fsmAdapter *a, int rv)
     return RAFT_IOERR;
 }
 
+/* The raft_malloc'd array @arr of @*cap elements of @size, grown (doubling
+ * from @first) to hold at least @need; *cap is updated. NULL when out of
+ * memory (@arr is left as it was). */
+static void *glueGrow(void *arr, uint32_t *cap, uint32_t need, size_t size, uint32_t first)
+{
+    uint32_t n = *cap > 0 ? *cap : first;
+    void *grown;
+
+    if (need <= *cap) {
+        return arr;
+    }
+    while (n < need) {
+        n *= 2;
+    }
+    grown = raft_realloc(arr, (size_t)n * size);
+    if (grown != NULL) {
+        *cap = n;
+    }
+    return grown;
+}
+
 /* Keep a copy of the reply of command @i of a batch. */
 static int glueKeepReply(struct fsmAdapter *a, uint32_t i, const struct fsmReply *reply)
 {
-    if (i >= a->replies_cap) {
-        uint32_t cap = a->replies_cap > 0 ? a->replies_cap * 2 : 64;
-        struct fsmReply *replies = raft_realloc(a->replies, cap * sizeof *replies);
-        if (replies == NULL) {
-            return RAFT_NOMEM;
-        }
-        a->replies = replies;
-        a->replies_cap = cap;
+    struct fsmReply *replies =
+        glueGrow(a->replies, &a->replies_cap, i + 1, sizeof *replies, 64);
+
+    if (replies == NULL) {
+        return RAFT_NOMEM;
     }
+    a->replies = replies;
     if (a->reply_bytes_len + reply->len > a->reply_bytes_cap) {
         size_t cap = a->reply_bytes_cap > 0 ? a->reply_bytes_cap : 65536;
         char *bytes;
@@ -314,15 +333,13 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
  * applies it at once). */
 static int glueStage(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf)
 {
-    if (a->staged_n == a->staged_cap) {
-        uint32_t cap = a->staged_cap > 0 ? a->staged_cap * 2 : 16;
-        struct glueStaged *staged = raft_realloc(a->staged, cap * sizeof *staged);
-        if (staged == NULL) {
-            return RAFT_NOMEM;
-        }
-        a->staged = staged;
-        a->staged_cap = cap;
+    struct glueStaged *staged =
+        glueGrow(a->staged, &a->staged_cap, a->staged_n + 1, sizeof *staged, 16);
+
+    if (staged == NULL) {
+        return RAFT_NOMEM;
     }
+    a->staged = staged;
     a->staged[a->staged_n].index = index;
     a->staged[a->staged_n].buf = *buf;
     a->staged_n++;
