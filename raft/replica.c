@@ -32,12 +32,12 @@
  * REPLICA_COMMIT_MS (internal.h), or once it has written
  * REPLICA_COMMIT_BYTES. A commit writes every page the transaction
  * dirtied, and the next transaction copies each page again before it
- * changes it: hot pages (index branches,
- * the queue record, a leaf of messages being drained) were copied and
- * written once per loop iteration, a tenth of the nodes' CPU under a
- * drain. With a durable fsm (qraftd) each commit also fsyncs what it wrote
- * (fsm/store.c), on the loop thread: 50 ms / 1 MiB cost row 2 of the bench
- * 15% of its throughput, 100 ms / 4 MiB nothing measurable. Reads of the
+ * changes it: hot pages (index branches, the queue record, a leaf of
+ * messages being drained) were copied and written once per loop
+ * iteration, a tenth of the nodes' CPU under a drain. With a durable
+ * fsm (qraftd) each commit also fsyncs what it wrote (fsm/store.c), on
+ * the loop thread: 50 ms / 1 MiB cost row 2 of the bench 15% of its
+ * throughput, 100 ms / 4 MiB nothing measurable. Reads of the
  * loop thread go through the open transaction, and a snapshot commits
  * first, so nothing waits on a commit; the raft log is the durable copy
  * of what the store has not committed yet. The bytes bound keeps the
