@@ -372,6 +372,14 @@ static struct clientReq *messageReceiveReq(qraft_client *c,
 }
 
 /* Bad receive parameters: the reason, or NULL. */
+/* @params, or the defaults (QRAFT_RECEIVE_PARAMS_INIT) when NULL. */
+static const struct qraft_receive_params *
+messageReceiveParams(const struct qraft_receive_params *params)
+{
+    static const struct qraft_receive_params defaults = QRAFT_RECEIVE_PARAMS_INIT;
+    return params != NULL ? params : &defaults;
+}
+
 static const char *messageReceiveCheck(const struct qraft_receive_params *p)
 {
     if (p->max == 0 || p->visibility_s < -1 || p->wait_s < -1) {
@@ -386,10 +394,7 @@ QRAFT_API int qraft_receive(qraft_client *c,
                             struct qraft_message **msgs,
                             size_t *n)
 {
-    static const struct qraft_receive_params defaults =
-        QRAFT_RECEIVE_PARAMS_INIT;
-    const struct qraft_receive_params *p =
-        params != NULL ? params : &defaults;
+    const struct qraft_receive_params *p = messageReceiveParams(params);
     struct clientReq *done;
     const char *why;
     int rv = opsCheck(c, queue, msgs != NULL && n != NULL ? "" : NULL);
@@ -434,10 +439,7 @@ QRAFT_API int qraft_receive_async(qraft_client *c,
                                   qraft_receive_cb cb,
                                   void *arg)
 {
-    static const struct qraft_receive_params defaults =
-        QRAFT_RECEIVE_PARAMS_INIT;
-    const struct qraft_receive_params *p =
-        params != NULL ? params : &defaults;
+    const struct qraft_receive_params *p = messageReceiveParams(params);
     struct clientReq *r;
     const char *why;
     if (c == NULL) {

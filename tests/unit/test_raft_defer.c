@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 
 #include <raft/fixture.h>
 
+#include "fsm/internal.h"
 #include "raft/internal.h"
 #include "tests/lib/fsmtest.h"
 
@@ -27,7 +29,15 @@ struct cluster
     struct ft *t[N_SERVERS];
     struct fsmAdapter a[N_SERVERS];
     uint32_t leader_replies; /* of the last entry applied on the leader */
+    char fatal_what[128];    /* the last adapter's fatal call, if any */
 };
+
+static void captureFatal(void *arg, const char *what, int rv)
+{
+    struct cluster *c = arg;
+    (void)rv;
+    snprintf(c->fatal_what, sizeof c->fatal_what, "%s", what);
+}
 
 static int clusterSetUp(void **state)
 {
@@ -296,6 +306,25 @@ static void noMemoryToRecordAppliesAtOnce(void **state)
     raft_free(e.base);
 }
 
+/* The store fails while a follower settles: the node is stopped (the
+ * fatal callback), settle reports it, and what was recorded is dropped
+ * (libraft's log keeps it; the node must not go on). */
+static void storeFailureWhileSettlingIsFatal(void **state)
+{
+    struct cluster *c = *state;
+    struct fsmAdapter *a1 = &c->a[1];
+
+    commit(c, makeEntry(c->t[0], "q", true, 2));
+    assert_true(a1->staged_n > 0);
+    a1->fatal = captureFatal;
+    a1->arg = c;
+    c->t[1]->f->failed = true; /* as after an LMDB error */
+    assert_int_equal(fsmAdapterSettle(a1), RAFT_IOERR);
+    assert_string_equal(c->fatal_what, "state machine store failed");
+    assert_int_equal(a1->staged_n, 0);
+    c->t[1]->f->failed = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +334,8 @@ int main(void)
                                         clusterTearDown),
         cmocka_unit_test_setup_teardown(applyAtSettlesFirst, clusterSetUp, clusterTearDown),
         cmocka_unit_test_setup_teardown(noMemoryToRecordAppliesAtOnce, clusterSetUp,
+                                        clusterTearDown),
+        cmocka_unit_test_setup_teardown(storeFailureWhileSettlingIsFatal, clusterSetUp,
                                         clusterTearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
