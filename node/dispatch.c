@@ -133,7 +133,7 @@ static void statusServe(struct conn *c, const struct qraft_request *req)
     char digest[33];
     size_t i;
 
-    replicaGetStatus(s->replica, &st);
+    replicaGetStatus(s->replica, &st); /* settles: the digest is the loop's to read */
     fsmDigest(s->fsm, digest);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -342,7 +342,8 @@ static bool storeHasRoom(struct server *s, size_t bytes, char *errmsg, size_t le
     uint64_t limit;
 
     if (s->store_capacity == 0 || now - s->store_measured_at >= 50) {
-        if (fsmStoreUsage(s->fsm, &s->store_used, &s->store_capacity) != 0) {
+        if (replicaSettle(s->replica) != REPLICA_OK ||
+            fsmStoreUsage(s->fsm, &s->store_used, &s->store_capacity) != 0) {
             snprintf(errmsg, len, "cannot measure the store: %s", fsmErrmsg(s->fsm));
             return false;
         }

@@ -81,9 +81,14 @@
  * so never truncated; libraft drops them from memory only after a
  * snapshot (which settles first) or when an InstallSnapshot message
  * restarts the log (guardio.c settles before handing it to raft), or at
- * close (replica.c settles before raft_close). libraft's last_applied runs
- * ahead of the state only within one loop iteration, and nothing in it
- * reads the state of a follower meanwhile.
+ * close (replica.c settles before raft_close). In qraftd the check and
+ * prepare handles hand the recorded entries to the applier's thread
+ * (applier.c) instead of applying them on the loop: libraft's last_applied
+ * then runs ahead of the state until the thread catches up, and a settle
+ * first takes the state back from the thread (every fsm call on the loop
+ * of a follower is behind one: replicaSettle, replicaNow,
+ * replicaGetStatus). Without the thread (raft_fixture, the simulator) the
+ * handles settle on the loop, within the iteration that recorded them.
  */
 #include "raft/internal.h"
 
@@ -192,10 +197,9 @@ static int glueKeepReply(struct fsmAdapter *a, uint32_t i, const struct fsmReply
 /* Apply every command of a batch entry whose framing is sound, in order,
  * but the first @skip (the state holds them); keep their replies when a
  * request may wait for them (the leader). */
-static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r, uint32_t skip,
-                          bool wanted)
+static int glueApplyBatch(struct fsmAdapter *a, struct batchReader *r, uint32_t skip)
 {
-    bool keep = wanted && (a->raft == NULL || raft_state(a->raft) == RAFT_LEADER);
+    bool keep = a->raft == NULL || raft_state(a->raft) == RAFT_LEADER;
     const void *cmd;
     size_t len;
     uint32_t i = 0;
@@ -258,33 +262,40 @@ static void glueCountEntry(struct fsmAdapter *a, const struct raft_buffer *buf)
     }
 }
 
-/* Apply entry @buf at raft index @index to the state; keep the replies if
- * @wanted and a request may wait for them (the leader). */
-static int glueApplyEntry(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
-                          bool wanted)
+/* How many commands of entry @index the state holds already (a restart
+ * replays the log after the marker, an install the log after the
+ * snapshot's index, and the store may be further on: fsm.h fsmPosition);
+ * UINT32_MAX for all of them. Records @index as the state's place.
+ * Commands are counted, not entries: a large entry may have been
+ * committed in part (STORE_TXN_SPLIT_BYTES). */
+static uint32_t glueSkipOf(struct fsm *fsm, uint64_t index)
 {
-    struct batchReader r;
     uint64_t pos_index;
     uint32_t pos_cmds;
-    uint32_t skip = 0;
+
+    fsmPosition(fsm, &pos_index, &pos_cmds);
+    if (index != 0 && index < pos_index) {
+        return UINT32_MAX;
+    }
+    if (index == 0) {
+        return 0;
+    }
+    fsmSetIndex(fsm, index);
+    return index == pos_index ? pos_cmds : 0;
+}
+
+/* Apply entry @buf at raft index @index to the state, keeping the replies
+ * for a request that may wait for them (the leader). */
+static int glueApplyEntry(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf)
+{
+    struct batchReader r;
+    uint32_t skip = glueSkipOf(a->fsm, index);
     int rv;
 
-    /* The state may hold this entry, or its first commands, already: a
-     * restart replays the log after the marker, an install the log after
-     * the snapshot's index, and the store may be further on (fsm.h
-     * fsmPosition). Commands are counted, not entries: a large entry may
-     * have been committed in part (STORE_TXN_SPLIT_BYTES). */
-    fsmPosition(a->fsm, &pos_index, &pos_cmds);
-    if (index != 0 && index < pos_index) {
-        skip = UINT32_MAX;
-    } else if (index != 0) {
-        skip = index == pos_index ? pos_cmds : 0;
-        fsmSetIndex(a->fsm, index);
-    }
     a->result.n = 0;
     a->result.replies = a->replies;
     if (batchIs(buf->base, buf->len) && batchReaderInit(&r, buf->base, buf->len) == 0) {
-        return glueApplyBatch(a, &r, skip, wanted);
+        return glueApplyBatch(a, &r, skip);
     }
     /* A single-command entry (older logs, tests), or a batch whose framing
      * is wrong: one command, which may not decode. */
@@ -296,8 +307,40 @@ static int glueApplyEntry(struct fsmAdapter *a, uint64_t index, const struct raf
     if (rv != 0) {
         return glueApplyFailed(a, rv);
     }
-    a->result.n = wanted ? 1 : 0;
+    a->result.n = 1;
     a->result.replies = &a->reply;
+    return 0;
+}
+
+int fsmAdapterApplyRecorded(struct fsm *fsm, const struct glueStaged *e, uint64_t *skipped)
+{
+    struct fsmReply reply;
+    struct batchReader r;
+    uint32_t skip = glueSkipOf(fsm, e->index);
+    const void *cmd;
+    size_t len;
+    uint32_t c = 0;
+    int rv;
+
+    if (!batchIs(e->buf.base, e->buf.len) ||
+        batchReaderInit(&r, e->buf.base, e->buf.len) != 0) {
+        /* As glueApplyEntry: one command. */
+        if (skip > 0) {
+            (*skipped)++;
+            return 0;
+        }
+        return fsmApply(fsm, e->buf.base, e->buf.len, &reply);
+    }
+    while (batchReaderNext(&r, &cmd, &len)) {
+        if (c++ < skip) {
+            (*skipped)++;
+            continue;
+        }
+        rv = fsmApply(fsm, cmd, len, &reply);
+        if (rv != 0) {
+            return rv;
+        }
+    }
     return 0;
 }
 
@@ -305,13 +348,37 @@ int fsmAdapterSettle(struct fsmAdapter *a)
 {
     uint32_t n = a->staged_n;
     uint32_t i;
-    int rv = 0;
+    int rv;
 
-    a->staged_n = 0;
-    for (i = 0; i < n && rv == 0; i++) {
-        rv = glueApplyEntry(a, a->staged[i].index, &a->staged[i].buf, false);
+    /* The applier's entries come before those still recorded here. */
+    rv = applierReclaim(a);
+    if (rv != 0) {
+        a->staged_n = 0;
+        if (a->applier.fatal_reported) {
+            return RAFT_IOERR;
+        }
+        a->applier.fatal_reported = true;
+        return glueApplyFailed(a, rv);
     }
-    return rv;
+    a->staged_n = 0;
+    for (i = 0; i < n; i++) {
+        rv = fsmAdapterApplyRecorded(a->fsm, &a->staged[i], &a->skipped);
+        if (rv != 0) {
+            return glueApplyFailed(a, rv);
+        }
+    }
+    return 0;
+}
+
+int fsmAdapterHandOff(struct fsmAdapter *a)
+{
+    /* Out of memory to queue them, they are applied here; after a store
+     * failure on the thread, the settle takes the state back and stops the
+     * node. */
+    if (a->applier.running && applierHandOff(a) == 0) {
+        return 0;
+    }
+    return fsmAdapterSettle(a);
 }
 
 int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_buffer *buf,
@@ -326,7 +393,7 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
         return rv;
     }
     glueCountEntry(a, buf);
-    return glueApplyEntry(a, index, buf, true);
+    return glueApplyEntry(a, index, buf);
 }
 
 /* Record entry @buf for fsmAdapterSettle. 0, or RAFT_NOMEM (the caller then
@@ -691,6 +758,9 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
 {
     memset(a, 0, sizeof *a);
     a->fsm = fsm;
+    /* The replica seeds its own (replicaInit); the fixture tests keep this
+     * one. */
+    replicaCommitPaceInit(&a->pace, 1, replicaMonotonicMs());
     a->raft_fsm.version = 3;
     a->raft_fsm.data = a;
     a->raft_fsm.apply = glueApply;
@@ -702,6 +772,7 @@ void fsmAdapterInit(struct fsmAdapter *a, struct fsm *fsm)
 
 void fsmAdapterClose(struct fsmAdapter *a)
 {
+    applierStop(a);
     raft_free(a->staged);
     a->staged = NULL;
     a->staged_n = 0;

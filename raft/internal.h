@@ -3,6 +3,7 @@
 #define QRAFT_RAFT_INTERNAL_H
 
 #include <linux/aio_abi.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <raft.h>
@@ -65,6 +66,43 @@ struct glueStaged
     struct raft_buffer buf;
 };
 
+/* When the state machine's write transaction is committed next: @due_ms
+ * after @committed_ms (monotonic), or once @due_bytes are written; both
+ * drawn anew after each commit (replicaCommitDraw, replica.c). Used by
+ * whoever holds the state: the loop, or a follower's applier thread. */
+struct commitPace
+{
+    uint64_t committed_ms;
+    uint64_t due_ms;
+    uint64_t due_bytes;
+    uint64_t rng;
+};
+
+/* A follower's applies and store commits on a thread of their own
+ * (applier.c). The state belongs to the loop thread or to the applier's,
+ * never to both: the loop hands entries over (applierHandOff), which gives
+ * the thread the state, and takes it back (applierReclaim) before anything
+ * on the loop reads or writes it. Fields after @mu are under it. */
+struct applier
+{
+    bool running;          /* the thread was started (loop's) */
+    bool fatal_reported;   /* the loop stopped the node for a failure */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;   /* to the thread: entries, reclaim or stop */
+    pthread_cond_t done;   /* to the loop: the state is handed back */
+    struct glueStaged *queue; /* handed over, not taken by the thread yet */
+    uint32_t queue_n;
+    uint32_t queue_cap;
+    bool engaged;          /* the thread holds the state */
+    bool reclaim;          /* the loop asks for it back */
+    bool stop;
+    int failed;            /* the store failed on the thread: RAFT_IOERR */
+    uint64_t skipped;      /* commands the state held already */
+    uint64_t applied;      /* entries applied on the thread, in all */
+    uint64_t commits;      /* commits made there, in all */
+};
+
 /* The raft_fsm version 3 adapter over fsm/ (fsmglue.c). The replica embeds
  * one; the simulation tests (tests/sim) put one on each fixture server, so
  * that they run the same glue as qraftd. */
@@ -118,6 +156,10 @@ struct fsmAdapter
     struct glueStaged *staged;
     uint32_t staged_n;
     uint32_t staged_cap;
+    /* With the applier started (qraftd), recorded entries are applied on
+     * its thread; without (the fixture tests, the simulator), on the loop. */
+    struct applier applier;
+    struct commitPace pace; /* commits of the state's write transaction */
     /* A store failure in apply or restore: the node must stop. */
     void (*fatal)(void *arg, const char *what, int rv);
     /* Log sink, as replicaConfig.log; may be NULL. */
@@ -224,9 +266,49 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
                       void **result);
 
 /* Apply the entries a follower's glueApply recorded (see fsmglue.c
- * "Deferred apply"), in order. 0, or RAFT_IOERR when the store failed
- * (the fatal callback has been called; the rest are dropped). */
+ * "Deferred apply"), in order, and take the state back from the applier:
+ * after it the loop holds the state at libraft's last_applied. 0, or
+ * RAFT_IOERR when the store failed (the fatal callback has been called;
+ * the rest are dropped). */
 int fsmAdapterSettle(struct fsmAdapter *a);
+
+/* The loop's check and prepare handles: hand the recorded entries to the
+ * applier when it runs, else settle. 0 or as fsmAdapterSettle. */
+int fsmAdapterHandOff(struct fsmAdapter *a);
+
+/* Apply recorded entry @e to @fsm, nobody waiting for its replies (the
+ * commands the state holds already are skipped and counted in @skipped).
+ * 0, or the fsm's error code when the store failed. */
+int fsmAdapterApplyRecorded(struct fsm *fsm, const struct glueStaged *e, uint64_t *skipped);
+
+/* applier.c. Start the thread (0, or an errno: then entries are applied
+ * on the loop as before). */
+int applierStart(struct fsmAdapter *a);
+
+/* Take the state back (waits for the thread to apply what it was handed
+ * and to commit), then end the thread. Safe to call when not started. */
+void applierStop(struct fsmAdapter *a);
+
+/* Hand @a->staged over, if any (they are emptied). 0; RAFT_NOMEM (nothing
+ * handed over, the caller settles on the loop); RAFT_IOERR when the store
+ * failed on the thread (the caller takes the state back and stops the
+ * node). */
+int applierHandOff(struct fsmAdapter *a);
+
+/* Take the state back: waits until the thread has applied everything it
+ * was handed and committed. 0, or RAFT_IOERR if the store failed there.
+ * A no-op when the thread does not hold the state. */
+int applierReclaim(struct fsmAdapter *a);
+
+/* Whether the thread holds the state (then the loop must not commit). */
+bool applierEngaged(struct fsmAdapter *a);
+
+/* Commit @fsm's write transaction if @p says it is due at @now_ms (then
+ * the next bounds are drawn). 0, or the fsm's error from fsmFlush. */
+int replicaCommitIfDue(struct commitPace *p, struct fsm *fsm, uint64_t now_ms);
+
+/* Start @p at @now_ms with a draw seeded by @seed. */
+void replicaCommitPaceInit(struct commitPace *p, uint64_t seed, uint64_t now_ms);
 
 /* A compressed image of the state (frame.c): an LZ4 frame in libraft's
  * format, raft_malloc'd, or with a scratch directory a read-only mapping
@@ -321,10 +403,6 @@ struct replica
     struct proposalBatch *batch_waiters;
 
     uint64_t repaced_ms; /* monotonic ms of the last fsmAdapterRepace */
-    uint64_t committed_ms; /* monotonic ms of the last fsmFlush */
-    uint64_t commit_due_ms;    /* the next fsmFlush after this long, */
-    uint64_t commit_due_bytes; /* or this much written (replica.c) */
-    uint64_t commit_rng;       /* their random draw's state */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */

@@ -28,42 +28,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* The state machine's LMDB write transaction is committed at most every
- * REPLICA_COMMIT_MS (internal.h), or once it has written
- * REPLICA_COMMIT_BYTES. A commit writes every page the transaction
- * dirtied, and the next transaction copies each page again before it
- * changes it: hot pages (index branches, the queue record, a leaf of
- * messages being drained) were copied and written once per loop
- * iteration, a tenth of the nodes' CPU under a drain. With a durable
- * fsm (qraftd) each commit also fsyncs what it wrote (fsm/store.c), on
- * the loop thread: 50 ms / 1 MiB cost row 2 of the bench 15% of its
- * throughput, 100 ms / 4 MiB nothing measurable. Reads of the
- * loop thread go through the open transaction, and a snapshot commits
- * first, so nothing waits on a commit; the raft log is the durable copy
- * of what the store has not committed yet. The bytes bound keeps the
- * pages one transaction dirties, which LMDB keeps for reuse for the life
- * of the process, small.
- *
- * Each bound is drawn anew after every commit, between half and one and a
- * half times these (replicaCommitDraw). The nodes apply the same entries
- * at about the same time, so fixed bounds made all three commit at once:
- * three fsyncs of a few MiB of scattered pages sharing a disk took 17-20
- * ms each, every loop stalled meanwhile, and no majority was left to
- * commit anything (README "Finding where time goes"). Apart, one node's
- * commit leaves the other two a majority. */
-void replicaCommitDraw(uint64_t *rng, uint64_t *due_ms, uint64_t *due_bytes)
-{
-    /* xorshift64: a node's own schedule, nothing replicated depends on it. */
-    uint64_t x = *rng;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *rng = x;
-    *due_ms = REPLICA_COMMIT_MS / 2 + x % REPLICA_COMMIT_MS;
-    *due_bytes = REPLICA_COMMIT_BYTES / 2 + (x >> 20) % REPLICA_COMMIT_BYTES;
-}
-
 static void replicaFlushProposals(struct replica *r);
 static void replicaDropProposals(struct replica *r, int status);
 
@@ -275,7 +239,7 @@ static void replicaSweep(struct replica *r)
     struct fsmCommand cmd;
 
     if (r->closing || r->fatal || r->ready_term == 0 || r->sweep_inflight ||
-        !fsmSweepPending(r->config.fsm)) {
+        fsmAdapterSettle(&r->adapter) != 0 || !fsmSweepPending(r->config.fsm)) {
         return;
     }
     memset(&cmd, 0, sizeof cmd);
@@ -289,7 +253,7 @@ static void checkCb(uv_check_t *handle)
 {
     struct replica *r = handle->data;
 
-    (void)fsmAdapterSettle(&r->adapter); /* a failure is fatal already */
+    (void)fsmAdapterHandOff(&r->adapter); /* a failure is fatal already */
     replicaSweep(r);
     replicaFlushProposals(r);
     watchLeadership(r);
@@ -307,20 +271,17 @@ static void prepareCb(uv_prepare_t *handle)
     if (r->fatal) {
         return;
     }
-    (void)fsmAdapterSettle(&r->adapter);
+    (void)fsmAdapterHandOff(&r->adapter);
     replicaFlushProposals(r);
+    if (applierEngaged(&r->adapter)) {
+        return; /* the applier's thread holds the state, and commits it */
+    }
     now = replicaMonotonicMs();
     if (now - r->repaced_ms >= 1000) {
         r->repaced_ms = now;
         fsmAdapterRepace(&r->adapter);
     }
-    if (now - r->committed_ms < r->commit_due_ms &&
-        fsmPendingBytes(r->config.fsm) < r->commit_due_bytes) {
-        return;
-    }
-    r->committed_ms = now;
-    replicaCommitDraw(&r->commit_rng, &r->commit_due_ms, &r->commit_due_bytes);
-    rv = fsmFlush(r->config.fsm);
+    rv = replicaCommitIfDue(&r->adapter.pace, r->config.fsm, now);
     if (rv != 0) {
         replicaLog(r, REPLICA_LOG_ERROR, "state machine flush failed", "error=\"%s\"",
                    fsmErrmsg(r->config.fsm));
@@ -432,8 +393,14 @@ int replicaInit(uv_loop_t *loop,
     r->adapter.log_max = c->snapshot_log_max;
     r->adapter.scratch_dir = r->dir;
     r->adapter.defer_follower = true;
-    r->commit_rng = ((uint64_t)c->id * 0x9E3779B97F4A7C15ull) ^ uv_hrtime() ^ 1u;
-    replicaCommitDraw(&r->commit_rng, &r->commit_due_ms, &r->commit_due_bytes);
+    rv = applierStart(&r->adapter);
+    if (rv != 0) {
+        replicaLog(r, REPLICA_LOG_WARN, "applier thread not started: followers apply on the loop",
+                   "error=\"%s\"", strerror(rv));
+    }
+    replicaCommitPaceInit(&r->adapter.pace,
+                          ((uint64_t)c->id * 0x9E3779B97F4A7C15ull) ^ uv_hrtime(),
+                          replicaMonotonicMs());
     r->adapter.markers = fsmDurable(c->fsm);
     raft_set_snapshot_trailing(&r->raft, c->snapshot_trailing);
     r->adapter.base_trailing = c->snapshot_trailing;
@@ -630,10 +597,18 @@ static int admissible(struct replica *r)
  * freeze the cluster's time, and with it every visibility timeout and
  * delay, until the wall clock caught up (found by the chaos harness's
  * clock fault: a leader 1 h ahead, then back, froze in-flight messages). */
+int replicaSettle(struct replica *r)
+{
+    return fsmAdapterSettle(&r->adapter) == 0 ? REPLICA_OK : REPLICA_EIO;
+}
+
 uint64_t replicaNow(struct replica *r)
 {
     uint64_t wall = wallClockMs();
-    uint64_t applied = fsmLastNow(r->config.fsm);
+    uint64_t applied;
+
+    (void)fsmAdapterSettle(&r->adapter); /* the state is the loop's again */
+    applied = fsmLastNow(r->config.fsm);
     uint64_t floor = applied;
     uint64_t now;
 
@@ -755,7 +730,9 @@ void replicaGetStatus(struct replica *r, struct replicaStatus *st)
     st->last_index = raft_last_index(&r->raft);
     st->applied_index = raft_last_applied(&r->raft);
     /* Replaying after a restart or an install, the state may be further on
-     * than libraft's count (fsmglue.c): the digest is the state's. */
+     * than libraft's count (fsmglue.c): the digest is the state's. The
+     * loop takes the state back first (the caller reads its digest). */
+    (void)fsmAdapterSettle(&r->adapter);
     fsmPosition(r->config.fsm, &state_index, &state_cmds);
     if (state_index > st->applied_index) {
         st->applied_index = state_index;
@@ -828,6 +805,7 @@ static void raftClosedCb(struct raft *raft)
 static void replicaRaftClose(struct replica *r)
 {
     (void)fsmAdapterSettle(&r->adapter);
+    applierStop(&r->adapter);
     raft_close(&r->raft, raftClosedCb);
 }
 

@@ -35,7 +35,9 @@ enum {
     REPLICA_ENOTREADY = 2,  /* leader, but its barrier is not applied yet */
     REPLICA_EUNKNOWN = 3,   /* leadership lost in flight: may still commit */
     REPLICA_ENOMEM = 4,
-    REPLICA_ESHUTDOWN = 5   /* closing: nothing was proposed */
+    REPLICA_ESHUTDOWN = 5,  /* closing: nothing was proposed */
+    REPLICA_EIO = 6         /* the state machine's store failed: the node
+                               stops */
 };
 
 /* Log levels, shared with the node's logger. */
@@ -150,5 +152,11 @@ void replicaGetStatus(struct replica *r, struct replicaStatus *st);
 /* The state machine's clock as this leader would stamp it now, without
  * stamping: for reads, and to turn the fsm's times into local delays. */
 uint64_t replicaNow(struct replica *r);
+
+/* Make the state machine the loop thread's to read (fsm* calls on the
+ * loop): a follower's applier thread (raft/applier.c) hands it back after
+ * applying what it was given. replicaNow and replicaGetStatus do it
+ * themselves. 0, or REPLICA_EIO when the store failed (the node stops). */
+int replicaSettle(struct replica *r);
 
 #endif /* QRAFT_REPLICA_H */

@@ -116,7 +116,7 @@ static void snapGetLoadedCb(struct raft_io_snapshot_get *req,
         return;
     }
     g->started_ms = replicaMonotonicMs();
-    rv = fsmSnapshotBegin(r->config.fsm, &g->pin);
+    rv = fsmAdapterSettle(&r->adapter) == 0 ? fsmSnapshotBegin(r->config.fsm, &g->pin) : RAFT_IOERR;
     if (rv != 0) {
         replicaLog(r, REPLICA_LOG_WARN, "snapshot image failed", "rv=%d error=\"%s\"", rv,
                    fsmErrmsg(r->config.fsm));

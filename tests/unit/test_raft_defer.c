@@ -4,7 +4,9 @@
  * recorded it; fsmAdapterSettle applies the recorded entries in order. The
  * state a follower settles to must be the leader's, and anything that
  * reads or replaces the state in between (a snapshot, a restore, an apply
- * as leader) must settle first. */
+ * as leader) must settle first. The applier (raft/applier.c) applies the
+ * recorded entries on a thread of its own; a settle takes the state
+ * back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -325,8 +329,152 @@ static void storeFailureWhileSettlingIsFatal(void **state)
     c->t[1]->f->failed = false;
 }
 
+/* Start the applier of both followers. */
+static void startAppliers(struct cluster *c)
+{
+    for (unsigned i = 1; i < N_SERVERS; i++) {
+        assert_int_equal(applierStart(&c->a[i]), 0);
+    }
+}
+
+/* Wait (bounded: 5 s) until @a's thread has applied @n entries in all;
+ * true if it did. */
+static bool waitApplied(struct fsmAdapter *a, uint64_t n)
+{
+    for (unsigned i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&a->applier.mu);
+        uint64_t applied = a->applier.applied;
+        pthread_mutex_unlock(&a->applier.mu);
+        if (applied >= n) {
+            return true;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return false;
+}
+
+/* Handed over, the entries are applied on the thread: the thread holds
+ * the state until a settle takes it back, committed, at the leader's. */
+static void applierAppliesWhatItIsHanded(void **state)
+{
+    struct cluster *c = *state;
+    char leader[33];
+    char follower[33];
+    raft_index index;
+
+    startAppliers(c);
+    index = commit(c, makeEntry(c->t[0], "q", true, 3));
+    index = commit(c, makeEntry(c->t[0], "q", false, 4));
+    digestOf(c->t[0], leader);
+    for (unsigned i = 1; i < N_SERVERS; i++) {
+        struct fsmAdapter *a = &c->a[i];
+        uint32_t recorded = a->staged_n;
+        assert_true(recorded >= 2);
+        assert_int_equal(fsmAdapterHandOff(a), 0);
+        assert_int_equal(a->staged_n, 0);
+        assert_true(applierEngaged(a));
+        assert_true(waitApplied(a, recorded));
+        assert_int_equal(fsmAdapterSettle(a), 0);
+        assert_false(applierEngaged(a));
+        assert_int_equal(fsmPendingBytes(c->t[i]->f), 0); /* committed there */
+        assert_int_equal(stateIndex(c->t[i]), index);
+        digestOf(c->t[i], follower);
+        assert_string_equal(follower, leader);
+        assert_string_equal(ftAttr(c->t[i], "q", "ApproximateNumberOfMessages"), "7");
+    }
+}
+
+/* The loop may hold a write transaction when it hands entries over (a
+ * read, an apply as leader before): it commits it first, or the thread
+ * would wait for LMDB's writer lock for ever, and the loop for the
+ * thread. Entries recorded since a settle go after those handed before. */
+static void applierTakesTheStateWithNoTransactionOpen(void **state)
+{
+    struct cluster *c = *state;
+    struct fsmAdapter *a1 = &c->a[1];
+    char leader[33];
+    char got[33];
+    raft_index index;
+
+    startAppliers(c);
+    commit(c, makeEntry(c->t[0], "q", true, 2));
+    assert_int_equal(fsmAdapterSettle(a1), 0);
+    /* A read on the loop opens the store's transaction. */
+    assert_string_equal(ftAttr(c->t[1], "q", "ApproximateNumberOfMessages"), "2");
+    commit(c, makeEntry(c->t[0], "q", false, 3));
+    assert_int_equal(fsmAdapterHandOff(a1), 0);
+    index = commit(c, makeEntry(c->t[0], "q", false, 1));
+    assert_true(a1->staged_n > 0); /* recorded, not handed over yet */
+    assert_int_equal(fsmAdapterSettle(a1), 0);
+    assert_int_equal(stateIndex(c->t[1]), index);
+    digestOf(c->t[0], leader);
+    digestOf(c->t[1], got);
+    assert_string_equal(got, leader);
+}
+
+/* Idle with what it applied, the thread commits on its pace, not only
+ * when the loop takes the state back. */
+static void applierCommitsOnItsPace(void **state)
+{
+    struct cluster *c = *state;
+    struct fsmAdapter *a1 = &c->a[1];
+    uint64_t commits = 0;
+
+    startAppliers(c);
+    commit(c, makeEntry(c->t[0], "q", true, 2));
+    /* Not due when the entry is applied: in 100 ms, or at 1 GiB. */
+    a1->pace.committed_ms = replicaMonotonicMs();
+    a1->pace.due_ms = 100;
+    a1->pace.due_bytes = (uint64_t)1 << 30;
+    assert_int_equal(fsmAdapterHandOff(a1), 0);
+    assert_true(waitApplied(a1, 1));
+    for (unsigned i = 0; i < 200 && commits == 0; i++) {
+        struct timespec ms = {0, 10000000};
+        nanosleep(&ms, NULL);
+        pthread_mutex_lock(&a1->applier.mu);
+        commits = a1->applier.commits;
+        pthread_mutex_unlock(&a1->applier.mu);
+    }
+    assert_true(commits > 0);
+    assert_true(applierEngaged(a1)); /* still the thread's */
+    assert_int_equal(fsmAdapterSettle(a1), 0);
+    assert_int_equal(fsmPendingBytes(c->t[1]->f), 0);
+}
+
+/* The store fails on the thread: it stops applying, the loop's next
+ * hand-over or settle takes the state back and stops the node, once. */
+static void applierStoreFailureIsFatalOnce(void **state)
+{
+    struct cluster *c = *state;
+    struct fsmAdapter *a1 = &c->a[1];
+
+    startAppliers(c);
+    a1->fatal = captureFatal;
+    a1->arg = c;
+    commit(c, makeEntry(c->t[0], "q", true, 1));
+    assert_int_equal(fsmAdapterHandOff(a1), 0);
+    assert_true(waitApplied(a1, 1));
+    pthread_mutex_lock(&a1->applier.mu);
+    c->t[1]->f->failed = true; /* as after an LMDB error */
+    pthread_mutex_unlock(&a1->applier.mu);
+    commit(c, makeEntry(c->t[0], "q", false, 2));
+    assert_int_equal(fsmAdapterHandOff(a1), 0); /* still engaged */
+    assert_true(waitApplied(a1, 2));
+    assert_int_equal(fsmAdapterHandOff(a1), RAFT_IOERR);
+    assert_string_equal(c->fatal_what, "state machine store failed");
+    assert_false(applierEngaged(a1));
+    c->fatal_what[0] = '\0';
+    assert_int_equal(fsmAdapterSettle(a1), RAFT_IOERR);
+    assert_string_equal(c->fatal_what, ""); /* reported once */
+    c->t[1]->f->failed = false;
+}
+
 int main(void)
 {
+    /* A hand-over that deadlocks (the loop waiting for the thread, the
+     * thread for LMDB's writer lock) must fail the run, not hang it. */
+    alarm(120);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(followersSettleToTheLeadersState, clusterSetUp,
                                         clusterTearDown),
@@ -336,6 +484,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(noMemoryToRecordAppliesAtOnce, clusterSetUp,
                                         clusterTearDown),
         cmocka_unit_test_setup_teardown(storeFailureWhileSettlingIsFatal, clusterSetUp,
+                                        clusterTearDown),
+        cmocka_unit_test_setup_teardown(applierAppliesWhatItIsHanded, clusterSetUp,
+                                        clusterTearDown),
+        cmocka_unit_test_setup_teardown(applierTakesTheStateWithNoTransactionOpen, clusterSetUp,
+                                        clusterTearDown),
+        cmocka_unit_test_setup_teardown(applierCommitsOnItsPace, clusterSetUp, clusterTearDown),
+        cmocka_unit_test_setup_teardown(applierStoreFailureIsFatalOnce, clusterSetUp,
                                         clusterTearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
