@@ -41,7 +41,6 @@
 #include "raft/internal.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -90,24 +89,24 @@ void replicaCommitPaceInit(struct commitPace *p, uint64_t seed, uint64_t now_ms)
     replicaCommitDraw(&p->rng, &p->due_ms, &p->due_bytes);
 }
 
-int replicaCommitIfDue(struct commitPace *p, struct fsm *fsm, uint64_t now_ms)
+int replicaCommitNow(struct commitPace *p, struct fsm *fsm, uint64_t now_ms)
 {
-    if (now_ms - p->committed_ms < p->due_ms && fsmPendingBytes(fsm) < p->due_bytes) {
-        return 0;
-    }
     p->committed_ms = now_ms;
     replicaCommitDraw(&p->rng, &p->due_ms, &p->due_bytes);
     return fsmFlush(fsm);
 }
 
+int replicaCommitIfDue(struct commitPace *p, struct fsm *fsm, uint64_t now_ms)
+{
+    if (now_ms - p->committed_ms < p->due_ms && fsmPendingBytes(fsm) < p->due_bytes) {
+        return 0;
+    }
+    return replicaCommitNow(p, fsm, now_ms);
+}
+
 /* Entries handed over and not taken by the thread yet start at this many
  * slots (then double). */
 #define APPLIER_QUEUE_FIRST 64u
-
-static uint64_t applierNowMs(void)
-{
-    return replicaMonotonicMs();
-}
 
 /* The absolute CLOCK_MONOTONIC time @ms (monotonic ms) for a timed wait. */
 static struct timespec applierDeadline(uint64_t ms)
@@ -124,7 +123,7 @@ static struct timespec applierDeadline(uint64_t ms)
 static int applierCommitIfDue(struct fsmAdapter *a, uint64_t *commits)
 {
     uint64_t committed = a->pace.committed_ms;
-    int rv = replicaCommitIfDue(&a->pace, a->fsm, applierNowMs());
+    int rv = replicaCommitIfDue(&a->pace, a->fsm, replicaMonotonicMs());
 
     *commits += a->pace.committed_ms != committed ? 1 : 0;
     return rv;
@@ -189,9 +188,7 @@ static void *applierMain(void *arg)
 
             pthread_mutex_unlock(&ap->mu);
             /* No transaction may cross to the loop's thread. */
-            rv = fsmFlush(a->fsm);
-            a->pace.committed_ms = applierNowMs();
-            replicaCommitDraw(&a->pace.rng, &a->pace.due_ms, &a->pace.due_bytes);
+            rv = replicaCommitNow(&a->pace, a->fsm, replicaMonotonicMs());
             uncommitted = false;
             pthread_mutex_lock(&ap->mu);
             ap->commits++;
@@ -213,7 +210,7 @@ static void *applierMain(void *arg)
             uint64_t commits = 0;
             int rv;
 
-            if (applierNowMs() < due &&
+            if (replicaMonotonicMs() < due &&
                 pthread_cond_timedwait(&ap->wake, &ap->mu, &ts) != ETIMEDOUT) {
                 continue;
             }
@@ -233,7 +230,7 @@ static void *applierMain(void *arg)
         pthread_cond_wait(&ap->wake, &ap->mu);
     }
     pthread_mutex_unlock(&ap->mu);
-    free(work);
+    raft_free(work);
     return NULL;
 }
 
@@ -309,6 +306,7 @@ int applierReclaim(struct fsmAdapter *a)
 int applierHandOff(struct fsmAdapter *a)
 {
     struct applier *ap = &a->applier;
+    struct glueStaged *grown;
     uint32_t need;
     int rv = 0;
 
@@ -329,20 +327,12 @@ int applierHandOff(struct fsmAdapter *a)
         goto out;
     }
     need = ap->queue_n + a->staged_n;
-    if (need > ap->queue_cap) {
-        uint32_t cap = ap->queue_cap > 0 ? ap->queue_cap : APPLIER_QUEUE_FIRST;
-        struct glueStaged *grown;
-        while (cap < need) {
-            cap *= 2;
-        }
-        grown = realloc(ap->queue, (size_t)cap * sizeof *grown);
-        if (grown == NULL) {
-            rv = RAFT_NOMEM;
-            goto out;
-        }
-        ap->queue = grown;
-        ap->queue_cap = cap;
+    grown = glueGrow(ap->queue, &ap->queue_cap, need, sizeof *grown, APPLIER_QUEUE_FIRST);
+    if (grown == NULL) {
+        rv = RAFT_NOMEM;
+        goto out;
     }
+    ap->queue = grown;
     memcpy(ap->queue + ap->queue_n, a->staged, (size_t)a->staged_n * sizeof *a->staged);
     ap->queue_n = need;
     a->staged_n = 0;
@@ -371,7 +361,7 @@ void applierStop(struct fsmAdapter *a)
     pthread_cond_signal(&ap->wake);
     pthread_mutex_unlock(&ap->mu);
     pthread_join(ap->thread, NULL);
-    free(ap->queue);
+    raft_free(ap->queue);
     ap->queue = NULL;
     ap->queue_n = 0;
     ap->queue_cap = 0;

@@ -142,10 +142,7 @@ static int glueApplyFailed(struct fsmAdapter *a, int rv)
     return RAFT_IOERR;
 }
 
-/* The raft_malloc'd array @arr of @*cap elements of @size, grown (doubling
- * from @first) to hold at least @need; *cap is updated. NULL when out of
- * memory (@arr is left as it was). */
-static void *glueGrow(void *arr, uint32_t *cap, uint32_t need, size_t size, uint32_t first)
+void *glueGrow(void *arr, uint32_t *cap, uint32_t need, size_t size, uint32_t first)
 {
     uint32_t n = *cap > 0 ? *cap : first;
     void *grown;

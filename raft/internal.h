@@ -272,6 +272,11 @@ int fsmAdapterApplyAt(struct fsmAdapter *a, uint64_t index, const struct raft_bu
  * the rest are dropped). */
 int fsmAdapterSettle(struct fsmAdapter *a);
 
+/* The raft_malloc'd array @arr of @*cap elements of @size, grown (doubling
+ * from @first) to hold at least @need; *cap is updated. NULL when out of
+ * memory (@arr is left as it was). fsmglue.c. */
+void *glueGrow(void *arr, uint32_t *cap, uint32_t need, size_t size, uint32_t first);
+
 /* The loop's check and prepare handles: hand the recorded entries to the
  * applier when it runs, else settle. 0 or as fsmAdapterSettle. */
 int fsmAdapterHandOff(struct fsmAdapter *a);
@@ -303,9 +308,11 @@ int applierReclaim(struct fsmAdapter *a);
 /* Whether the thread holds the state (then the loop must not commit). */
 bool applierEngaged(struct fsmAdapter *a);
 
-/* Commit @fsm's write transaction if @p says it is due at @now_ms (then
- * the next bounds are drawn). 0, or the fsm's error from fsmFlush. */
+/* Commit @fsm's write transaction if @p says it is due at @now_ms; or
+ * now, whatever @p says (replicaCommitNow). Either way a commit draws the
+ * next bounds. 0, or the fsm's error from fsmFlush. */
 int replicaCommitIfDue(struct commitPace *p, struct fsm *fsm, uint64_t now_ms);
+int replicaCommitNow(struct commitPace *p, struct fsm *fsm, uint64_t now_ms);
 
 /* Start @p at @now_ms with a draw seeded by @seed. */
 void replicaCommitPaceInit(struct commitPace *p, uint64_t seed, uint64_t now_ms);

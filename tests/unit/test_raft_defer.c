@@ -470,6 +470,27 @@ static void applierStoreFailureIsFatalOnce(void **state)
     c->t[1]->f->failed = false;
 }
 
+/* The loop's transaction cannot be committed when it would hand the
+ * state over: nothing is handed over, the entries are applied on the
+ * loop, which fails the same way and stops the node. */
+static void applierHandOffAfterAFailedCommitIsFatal(void **state)
+{
+    struct cluster *c = *state;
+    struct fsmAdapter *a1 = &c->a[1];
+
+    startAppliers(c);
+    a1->fatal = captureFatal;
+    a1->arg = c;
+    commit(c, makeEntry(c->t[0], "q", true, 1));
+    assert_true(a1->staged_n > 0);
+    c->t[1]->f->failed = true; /* as after an LMDB error */
+    assert_int_equal(fsmAdapterHandOff(a1), RAFT_IOERR);
+    assert_string_equal(c->fatal_what, "state machine store failed");
+    assert_false(applierEngaged(a1));
+    assert_int_equal(a1->staged_n, 0);
+    c->t[1]->f->failed = false;
+}
+
 int main(void)
 {
     /* A hand-over that deadlocks (the loop waiting for the thread, the
@@ -491,6 +512,8 @@ int main(void)
                                         clusterTearDown),
         cmocka_unit_test_setup_teardown(applierCommitsOnItsPace, clusterSetUp, clusterTearDown),
         cmocka_unit_test_setup_teardown(applierStoreFailureIsFatalOnce, clusterSetUp,
+                                        clusterTearDown),
+        cmocka_unit_test_setup_teardown(applierHandOffAfterAFailedCommitIsFatal, clusterSetUp,
                                         clusterTearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
