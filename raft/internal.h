@@ -471,9 +471,13 @@ void replicaCommitDraw(uint64_t *rng, uint64_t *due_ms, uint64_t *due_bytes);
 void replicaWrapIo(struct replica *r);
 
 /* libraft's log checksum (CRC-32, polynomial 0x04C11DB7, most significant
- * bit first, initial value @crc, no final xor), eight bytes per step:
- * crc.c, which also gives libraft's byteCrc32 this body. */
+ * bit first, initial value @crc, no final xor): crc.c, which also gives
+ * libraft's byteCrc32 this body. logChecksum folds with carry-less
+ * multiplies where logChecksumFolds() says the CPU can, and uses the
+ * tables of logChecksumSliced (eight bytes a step) otherwise. */
 uint32_t logChecksum(const void *buf, size_t size, uint32_t crc);
+uint32_t logChecksumSliced(const void *buf, size_t size, uint32_t crc);
+bool logChecksumFolds(void);
 
 /* uvpatch.c: libraft's UvOsIoDestroy (io_destroy of a closed segment's AIO
  * context) runs on a reaper thread, not the loop. */

@@ -1,8 +1,11 @@
-/* raft/crc.c computes libraft's log checksum eight bytes at a time, and
+/* raft/crc.c computes libraft's log checksum by folding with carry-less
+ * multiplies (where the CPU can) or eight bytes at a time from tables, and
  * qraftd links libraft with byteCrc32 wrapped to it. A single differing
  * bit would make every log unreadable (ours by a stock libraft, theirs by
- * us), so the two are compared over every length up to a few cache lines,
- * every alignment, and initial values that exercise each table. This
+ * us), so both ways are compared with libraft's over every length up to a
+ * few cache lines (each of the fold's paths: one state, four, the
+ * leftover blocks and bytes), every alignment, and initial values that
+ * exercise each table and each bit of the folded-in first block. This
  * binary is linked as qraftd is (Makefile RAFT_LIBS): __real_byteCrc32 is
  * libraft's own byte-wise loop. */
 #include <setjmp.h>
@@ -34,14 +37,18 @@ static void checkValue(void **state)
 {
     (void)state;
     assert_int_equal(logChecksum("123456789", 9, 0), 0x89A1897Fu);
+    assert_int_equal(logChecksumSliced("123456789", 9, 0), 0x89A1897Fu);
     assert_int_equal(__real_byteCrc32("123456789", 9, 0), 0x89A1897Fu);
     assert_int_equal(logChecksum("", 0, 0x12345678u), 0x12345678u);
+    print_message("folding with carry-less multiplies: %s\n",
+                  logChecksumFolds() ? "yes" : "no (this CPU has no PCLMULQDQ)");
 }
 
 static void sameAsLibraftAtEveryLength(void **state)
 {
     static const uint32_t inits[] = {0, 0xFFFFFFFFu, 0x80000001u,
-                                     0x04C11DB7u, 0xDEADBEEFu};
+                                     0x04C11DB7u, 0xDEADBEEFu, 0x00000001u,
+                                     0x80000000u};
     unsigned char buf[MAX_LEN + 8];
     uint64_t rnd = 42;
 
@@ -54,6 +61,8 @@ static void sameAsLibraftAtEveryLength(void **state)
             for (size_t k = 0; k < sizeof inits / sizeof inits[0]; k++) {
                 uint32_t want = __real_byteCrc32(buf + offset, len, inits[k]);
                 assert_int_equal(logChecksum(buf + offset, len, inits[k]),
+                                 want);
+                assert_int_equal(logChecksumSliced(buf + offset, len, inits[k]),
                                  want);
             }
         }
@@ -74,12 +83,15 @@ static void sameAsLibraftChainedAndLarge(void **state)
     }
     assert_int_equal(logChecksum(big, BIG_LEN, 0),
                      __real_byteCrc32(big, BIG_LEN, 0));
+    assert_int_equal(logChecksumSliced(big, BIG_LEN, 0xFFFFFFFFu),
+                     __real_byteCrc32(big, BIG_LEN, 0xFFFFFFFFu));
     for (unsigned trial = 0; trial < 200; trial++) {
         size_t cut = nextRandom(&rnd) % 4096;
         size_t len = cut + nextRandom(&rnd) % 4096;
         uint32_t whole = __real_byteCrc32(big, len, trial);
         uint32_t first = logChecksum(big, cut, trial);
         assert_int_equal(logChecksum(big + cut, len - cut, first), whole);
+        assert_int_equal(logChecksumSliced(big + cut, len - cut, first), whole);
     }
     free(big);
 }
