@@ -454,7 +454,6 @@ struct fsm
     struct fsmHint hint;          /* of the current command */
     struct recvStored stored;     /* of the current command, if a receive */
     struct args args;             /* of the current command (large) */
-    void *md;                     /* EVP_MD_CTX for the running digest */
     char errmsg[FSM_ERRMSG_LEN];  /* detail of the last failure */
 };
 
