@@ -171,7 +171,8 @@ static void cmdPackKey(msgpack_packer *pk, unsigned k)
 int fsmCommandPack(const struct fsmCommand *cmd,
                    int (*write)(void *data, const char *buf, size_t len),
                    void *data,
-                   size_t *len)
+                   size_t *len,
+                   struct fsmCommandPlaces *at)
 {
     static const char zeros[8] = {0};
     struct cmdOut o = {write, data, 0, false};
@@ -216,12 +217,23 @@ int fsmCommandPack(const struct fsmCommand *cmd,
         cmdPackKey(&pk, CMD_K_RF);
         msgpack_pack_uint64(&pk, cmd->refuse);
     }
+    if (at != NULL) {
+        at->bodies = 0;
+        at->args = 0;
+    }
     if (bodies) {
         cmdPackKey(&pk, CMD_K_BD);
-        msgpack_pack_bin_with_body(&pk, cmd->bodies, cmd->bodies_len);
+        msgpack_pack_bin(&pk, cmd->bodies_len);
+        if (at != NULL) {
+            at->bodies = o.len;
+        }
+        msgpack_pack_bin_body(&pk, cmd->bodies, cmd->bodies_len);
     }
     if (args) {
         cmdPackKey(&pk, CMD_K_ARGS);
+        if (at != NULL) {
+            at->args = o.len;
+        }
         cmdWrite(&o, cmd->args, cmd->args_len);
     }
     if (o.len % 8 != 0) {
@@ -252,7 +264,7 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
 
     *buf = NULL;
     *len = 0;
-    rv = fsmCommandPack(cmd, cmdBufferWrite, &sb, &n);
+    rv = fsmCommandPack(cmd, cmdBufferWrite, &sb, &n, NULL);
     if (rv != 0) {
         msgpack_sbuffer_destroy(&sb);
         return rv;

@@ -164,12 +164,29 @@ struct fsmCommand
 #define FSM_BODY_DIGEST_LEN 24
 #define FSM_BODY_DIGESTS_MAX (10 * FSM_BODY_DIGEST_LEN)
 
-/* The proposer's share of a SendMessage(Batch): hash each message body of
- * @cmd's args into @out and point cmd->bodies at it. A replica uses an
- * entry only for the body at exactly that offset and length in args, so a
- * body this finds differently from the op's parser is hashed as before.
- * Other ops, and args this cannot read, get no bodies. */
+/* The proposer's share of a SendMessage(Batch), in two steps. First,
+ * fsmCommandFindBodies finds each message body of @cmd's args, writes its
+ * entry into @out with the MD5 left zero, and points cmd->bodies at @out.
+ * Then, once the command is encoded with others (raft/batch.c),
+ * fsmBodiesHash writes the MD5s into the encoded entries: many bodies hash
+ * at once several times faster than one by one (fsm/md5.c). A replica
+ * uses an entry only for the body at exactly that offset and length in
+ * args, so a body this finds differently from the op's parser is hashed
+ * as before. Other ops, and args this cannot read, get no bodies.
+ * fsmCommandHashBodies does both steps on @cmd itself. */
+void fsmCommandFindBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX]);
 void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX]);
+
+/* One encoded command's body entries (fsmCommandPlaces.bodies) and the
+ * encoded args they point into (fsmCommandPlaces.args). */
+struct fsmBodiesToHash
+{
+    uint8_t *bodies;
+    size_t bodies_len;
+    const uint8_t *args;
+    size_t args_len;
+};
+void fsmBodiesHash(const struct fsmBodiesToHash *cmds, size_t n);
 
 /* Encode @cmd as a log entry into memory from @alloc (raft_malloc for raft,
  * malloc elsewhere). The length is padded with zero bytes to a multiple of 8
@@ -180,16 +197,26 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
                      void **buf,
                      size_t *len);
 
+/* Where fsmCommandPack wrote the bytes of cmd->bodies and of cmd->args:
+ * offsets from the start of the encoding (0 when not written). */
+struct fsmCommandPlaces
+{
+    size_t bodies;
+    size_t args;
+};
+
 /* The same encoding, written through @write (which returns 0, or non-zero
  * on failure) instead of into one new buffer: for a caller that packs
  * several commands into one log entry (raft/batch.c). *len gets the
- * encoding's length, padding included. Returns FSM_ECORRUPT for a command
- * that cannot be encoded (nothing written) and FSM_ENOMEM when @write
- * failed (part may have been written). */
+ * encoding's length, padding included, and @at (unless NULL) the places of
+ * bodies and args. Returns FSM_ECORRUPT for a command that cannot be
+ * encoded (nothing written) and FSM_ENOMEM when @write failed (part may
+ * have been written). */
 int fsmCommandPack(const struct fsmCommand *cmd,
                    int (*write)(void *data, const char *buf, size_t len),
                    void *data,
-                   size_t *len);
+                   size_t *len,
+                   struct fsmCommandPlaces *at);
 
 /* Decode a log entry. Strict on the envelope: wrong types, unknown op,
  * trailing non-zero bytes give FSM_ECORRUPT (no crash, no allocation that

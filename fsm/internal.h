@@ -147,6 +147,19 @@ int utilMd5Hex(const void *p, size_t len, char out[33]);
 /* MD5 of @len bytes, raw. */
 int utilMd5(const void *p, size_t len, uint8_t out[16]);
 
+/* md5.c: the MD5 of each of @n buffers into its @out, eight at a time in
+ * AVX2 lanes where md5HasLanes(), else one by one (md5ManyScalar). Never
+ * fails. */
+struct md5Job
+{
+    const void *data;
+    size_t len;
+    uint8_t *out; /* 16 bytes */
+};
+void md5Many(const struct md5Job *jobs, size_t n);
+void md5ManyScalar(const struct md5Job *jobs, size_t n);
+bool md5HasLanes(void);
+
 /* SHA-256 for EVP_DigestInit_ex/EVP_Digest, fetched once per process. */
 const struct evp_md_st *utilMdSha256(void);
 

@@ -77,9 +77,9 @@ static int msgAttrsEncode(struct fsm *f, const struct sendEntry *e,
     return 0;
 }
 
-/* Hash the MessageBody of @map (a message's args in @cmd) into one
- * fsmCommand.bodies entry at @out; false if it has none to hash. */
-static bool msgHashBody(const struct fsmCommand *cmd, const struct mpVal *map, uint8_t *out)
+/* The entry of the MessageBody of @map (a message's args in @cmd) at
+ * @out, its MD5 zero; false if it has none to hash. */
+static bool msgFindBody(const struct fsmCommand *cmd, const struct mpVal *map, uint8_t *out)
 {
     struct mpVal v;
 
@@ -89,10 +89,11 @@ static bool msgHashBody(const struct fsmCommand *cmd, const struct mpVal *map, u
     }
     bePut32(out, (uint32_t)(v.ptr - (const uint8_t *)cmd->args));
     bePut32(out + 4, (uint32_t)v.len);
-    return utilMd5(v.ptr, v.len, out + 8) == 0;
+    memset(out + 8, 0, FSM_BODY_DIGEST_LEN - 8);
+    return true;
 }
 
-void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX])
+void fsmCommandFindBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX])
 {
     struct mpReader r = {cmd->args, cmd->args_len};
     struct mpVal map;
@@ -106,7 +107,7 @@ void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_M
         return;
     }
     if (cmd->op == FSM_OP_SEND_MESSAGE) {
-        n = msgHashBody(cmd, &map, out) ? 1 : 0;
+        n = msgFindBody(cmd, &map, out) ? 1 : 0;
     } else if (cmd->op == FSM_OP_SEND_MESSAGE_BATCH && argsFind(&map, "Entries", &list) &&
                list.type == MP_ARRAY && list.n <= FSM_BATCH_MAX) {
         struct mpReader e;
@@ -114,7 +115,7 @@ void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_M
         mpEnter(&list, &e);
         for (uint32_t i = 0; i < list.n && mpNext(&e, &entry); i++) {
             if (entry.type == MP_MAP &&
-                msgHashBody(cmd, &entry, out + n * FSM_BODY_DIGEST_LEN)) {
+                msgFindBody(cmd, &entry, out + n * FSM_BODY_DIGEST_LEN)) {
                 n++;
             }
         }
@@ -123,6 +124,47 @@ void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_M
         cmd->bodies = out;
         cmd->bodies_len = n * FSM_BODY_DIGEST_LEN;
     }
+}
+
+/* Bodies hashed per md5Many call: enough to keep its lanes busy, few
+ * enough for the stack. */
+#define MSG_HASH_CHUNK 64
+
+void fsmBodiesHash(const struct fsmBodiesToHash *cmds, size_t n)
+{
+    struct md5Job jobs[MSG_HASH_CHUNK];
+    size_t njobs = 0;
+
+    for (size_t c = 0; c < n; c++) {
+        for (size_t i = 0; i + FSM_BODY_DIGEST_LEN <= cmds[c].bodies_len;
+             i += FSM_BODY_DIGEST_LEN) {
+            uint8_t *entry = cmds[c].bodies + i;
+            uint32_t at = beGet32(entry);
+            uint32_t len = beGet32(entry + 4);
+
+            if (at > cmds[c].args_len || len > cmds[c].args_len - at) {
+                continue; /* not from fsmCommandFindBodies: no replica uses it */
+            }
+            jobs[njobs++] = (struct md5Job){cmds[c].args + at, len, entry + 8};
+            if (njobs == MSG_HASH_CHUNK) {
+                md5Many(jobs, njobs);
+                njobs = 0;
+            }
+        }
+    }
+    md5Many(jobs, njobs);
+}
+
+void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX])
+{
+    struct fsmBodiesToHash in;
+
+    fsmCommandFindBodies(cmd, out);
+    in.bodies = out;
+    in.bodies_len = cmd->bodies_len;
+    in.args = cmd->args;
+    in.args_len = cmd->args_len;
+    fsmBodiesHash(&in, 1);
 }
 
 /* The MD5 of @body that the proposer carried in @cmd, if it carried one for

@@ -84,8 +84,48 @@ static int batchWrite(void *data, const char *buf, size_t len)
     return 0;
 }
 
+/* Make room for one more batchBodies. */
+static int batchNoteBodies(struct batchWriter *w)
+{
+    struct batchBodies *more;
+    size_t cap;
+
+    if (w->n_unhashed < w->cap_unhashed) {
+        return 0;
+    }
+    cap = w->cap_unhashed > 0 ? w->cap_unhashed * 2 : 64;
+    more = raft_realloc(w->unhashed, cap * sizeof *more);
+    if (more == NULL) {
+        return RAFT_NOMEM;
+    }
+    w->unhashed = more;
+    w->cap_unhashed = cap;
+    return 0;
+}
+
+/* Write the MD5s of the bodies noted by batchWriterAdd, a chunk of
+ * commands at a time (fsmBodiesHash hashes a chunk's bodies together). */
+static void batchHashBodies(struct batchWriter *w)
+{
+    struct fsmBodiesToHash chunk[32];
+    size_t n = 0;
+
+    for (size_t i = 0; i < w->n_unhashed; i++) {
+        const struct batchBodies *b = &w->unhashed[i];
+        chunk[n++] = (struct fsmBodiesToHash){(uint8_t *)w->base + b->bodies, b->bodies_len,
+                                              (const uint8_t *)w->base + b->args, b->args_len};
+        if (n == sizeof chunk / sizeof chunk[0]) {
+            fsmBodiesHash(chunk, n);
+            n = 0;
+        }
+    }
+    fsmBodiesHash(chunk, n);
+    w->n_unhashed = 0;
+}
+
 int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd)
 {
+    struct fsmCommandPlaces at;
     size_t start;
     size_t len;
     int rv;
@@ -104,10 +144,20 @@ int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd)
         return rv;
     }
     w->len += BATCH_ITEM_HEADER;
-    rv = fsmCommandPack(cmd, batchWrite, w, &len);
+    rv = batchNoteBodies(w);
+    if (rv != 0) {
+        w->len = start;
+        return rv;
+    }
+    rv = fsmCommandPack(cmd, batchWrite, w, &len, &at);
     if (rv != 0 || len > UINT32_MAX) {
         w->len = start; /* the command is left out whole */
         return rv == FSM_ECORRUPT ? RAFT_INVALID : RAFT_NOMEM;
+    }
+    if (at.bodies > 0) {
+        w->unhashed[w->n_unhashed++] = (struct batchBodies){
+            start + BATCH_ITEM_HEADER + at.bodies, cmd->bodies_len,
+            start + BATCH_ITEM_HEADER + at.args, cmd->args_len};
     }
     putU32((unsigned char *)w->base + start, (uint32_t)len);
     memset(w->base + start + 4, 0, 4);
@@ -118,7 +168,11 @@ int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd)
 
 void batchWriterTake(struct batchWriter *w, struct raft_buffer *buf)
 {
-    void *base = w->base;
+    void *base;
+
+    batchHashBodies(w);
+    raft_free(w->unhashed);
+    base = w->base;
 
     /* libraft keeps the entry in memory until a snapshot covers it: give
      * back the slack of the doubling (up to half the buffer). Shrinking
@@ -137,6 +191,7 @@ void batchWriterTake(struct batchWriter *w, struct raft_buffer *buf)
 void batchWriterDiscard(struct batchWriter *w)
 {
     raft_free(w->base);
+    raft_free(w->unhashed);
     memset(w, 0, sizeof *w);
 }
 

@@ -11,6 +11,16 @@
 
 #include "raft/replica.h"
 
+/* Where a command of the batch has body entries whose MD5s are still to
+ * be written (fsmCommandFindBodies): offsets from batchWriter.base. */
+struct batchBodies
+{
+    size_t bodies;
+    size_t bodies_len;
+    size_t args;
+    size_t args_len;
+};
+
 /* A proposal batch being written (batch.c): one raft entry holding every
  * command proposed in a loop iteration. @base is from raft_malloc. */
 struct batchWriter
@@ -18,15 +28,21 @@ struct batchWriter
     char *base;
     size_t len;
     size_t cap;
-    uint32_t n; /* commands so far */
+    uint32_t n;                 /* commands so far */
+    struct batchBodies *unhashed; /* commands with bodies to hash */
+    size_t n_unhashed;
+    size_t cap_unhashed;
 };
 
-/* Append @cmd to the batch (the header is written with the first).
- * Returns 0, RAFT_NOMEM, or RAFT_INVALID for a command that cannot be
- * encoded; on error the batch is as it was before the call. */
+/* Append @cmd to the batch (the header is written with the first). The
+ * MD5s of cmd->bodies (fsmCommandFindBodies) are written at
+ * batchWriterTake. Returns 0, RAFT_NOMEM, or RAFT_INVALID for a command
+ * that cannot be encoded; on error the batch is as it was before the call. */
 int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd);
 
-/* Hand the finished entry to @buf (for raft_apply) and reset @w. */
+/* Hash the message bodies of the batch's commands into their entries
+ * (fsmBodiesHash: all at once), hand the finished entry to @buf (for
+ * raft_apply) and reset @w. */
 void batchWriterTake(struct batchWriter *w, struct raft_buffer *buf);
 
 /* Free what @w holds and reset it. */

@@ -661,8 +661,9 @@ int replicaPropose(struct replica *r,
     cmd->now_ms = replicaNow(r);
     r->last_stamp = cmd->now_ms;
     r->last_stamp_mono = replicaMonotonicMs();
-    /* Message bodies are hashed here once, not by every replica. */
-    fsmCommandHashBodies(cmd, bodies);
+    /* Message bodies are hashed by the proposer once, not by every
+     * replica, when the batch is flushed (batchWriterTake). */
+    fsmCommandFindBodies(cmd, bodies);
     rv = batchWriterAdd(&r->batch, cmd);
     cmd->bodies = NULL; /* @bodies is ours */
     cmd->bodies_len = 0;

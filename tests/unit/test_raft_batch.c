@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "raft/internal.h"
 #include "tests/lib/fsmtest.h"
@@ -387,6 +388,95 @@ static void takenEntryHasNoSlack(void **state)
     raft_free(entry.base);
 }
 
+/* Check every body entry of the encoded command @buf against OpenSSL's
+ * MD5 of the bytes it names; returns how many it has. */
+static size_t checkCarriedMd5s(const void *buf, size_t len)
+{
+    struct fsmCommand c;
+    const uint8_t *d;
+    size_t i;
+
+    assert_int_equal(fsmCommandDecode(buf, len, &c), 0);
+    d = c.bodies;
+    for (i = 0; i + FSM_BODY_DIGEST_LEN <= c.bodies_len; i += FSM_BODY_DIGEST_LEN) {
+        uint32_t at = (uint32_t)d[i] << 24 | (uint32_t)d[i + 1] << 16 |
+                      (uint32_t)d[i + 2] << 8 | d[i + 3];
+        uint32_t n = (uint32_t)d[i + 4] << 24 | (uint32_t)d[i + 5] << 16 |
+                     (uint32_t)d[i + 6] << 8 | d[i + 7];
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        assert_true(at <= c.args_len && n <= c.args_len - at);
+        assert_int_equal(EVP_Digest((const uint8_t *)c.args + at, n, md, &mdlen, EVP_md5(), NULL), 1);
+        assert_memory_equal(d + i + 8, md, 16);
+    }
+    return c.bodies_len / FSM_BODY_DIGEST_LEN;
+}
+
+/* The proposer finds the bodies of each command as it joins the batch
+ * (their MD5s zero) and hashes them all when the batch is taken: every
+ * entry carries the MD5 of its body, though the batch's buffer moved as it
+ * grew, whatever the body sizes, for SendMessage and SendMessageBatch
+ * alike, and a command refused on the way adds nothing to hash. */
+static void takenBatchCarriesEveryBodysMd5(void **state)
+{
+    struct pair *p = *state;
+    struct batchWriter w = {0};
+    struct raft_buffer entry;
+    struct batchReader r;
+    uint8_t bodies[FSM_BODY_DIGESTS_MAX];
+    char *body = malloc(5000);
+    const void *cmd;
+    size_t len;
+    size_t carried = 0;
+    unsigned i;
+
+    assert_non_null(body);
+    for (i = 0; i < 40; i++) {
+        struct fsmCommand c;
+        size_t n = (i * 397) % 4999 + 1;
+        memset(body, 'a' + (int)(i % 26), n);
+        body[n] = '\0';
+        body[0] = (char)('A' + (int)(i % 26));
+        ftArgs(p->batched, "{\"QueueName\":\"q\",\"MessageBody\":\"%s\"}", body);
+        memset(&c, 0, sizeof c);
+        c.op = FSM_OP_SEND_MESSAGE;
+        c.client_id = 42;
+        c.seq = i + 1;
+        c.args = p->batched->args.data;
+        c.args_len = p->batched->args.size;
+        fsmCommandFindBodies(&c, bodies);
+        assert_int_equal(c.bodies_len, FSM_BODY_DIGEST_LEN);
+        if (i == 7) {
+            c.op = 9999; /* refused whole: nothing noted */
+            assert_int_equal(batchWriterAdd(&w, &c), RAFT_INVALID);
+            c.op = FSM_OP_SEND_MESSAGE;
+        }
+        assert_int_equal(batchWriterAdd(&w, &c), 0);
+    }
+    {
+        struct fsmCommand c;
+        commandOf(p->batched, FSM_OP_SEND_MESSAGE_BATCH, 41,
+                  "{\"QueueName\":\"q\",\"Entries\":["
+                  "{\"Id\":\"a\",\"MessageBody\":\"one\"},"
+                  "{\"Id\":\"b\",\"MessageBody\":\"two two\"},"
+                  "{\"Id\":\"c\",\"MessageBody\":\"three three three\"}]}",
+                  &c);
+        fsmCommandFindBodies(&c, bodies);
+        assert_int_equal(c.bodies_len, 3 * FSM_BODY_DIGEST_LEN);
+        assert_int_equal(batchWriterAdd(&w, &c), 0);
+    }
+    assert_int_equal(w.n_unhashed, 41);
+    batchWriterTake(&w, &entry);
+    assert_null(w.unhashed);
+    assert_int_equal(batchReaderInit(&r, entry.base, entry.len), 0);
+    while (batchReaderNext(&r, &cmd, &len)) {
+        carried += checkCarriedMd5s(cmd, len);
+    }
+    assert_int_equal(carried, 43);
+    raft_free(entry.base);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +486,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(brokenFramingAppliesAsOneBadCommand, pairSetUp,
                                         pairTearDown),
         cmocka_unit_test_setup_teardown(takenEntryHasNoSlack, pairSetUp, pairTearDown),
+        cmocka_unit_test_setup_teardown(takenBatchCarriesEveryBodysMd5, pairSetUp, pairTearDown),
         cmocka_unit_test_setup_teardown(replyBufferKeptAtBoundFreedPast, pairSetUp,
                                         pairTearDown),
         cmocka_unit_test_setup_teardown(writerRefusesBadCommandWhole, pairSetUp,
