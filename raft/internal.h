@@ -166,6 +166,8 @@ struct fsmAdapter
     uint64_t snapshot_raw_bytes;  /* the last snapshot before compression */
     uint64_t log_basis; /* the state's size the log budget follows: the last
                            snapshot, or the state as it is now (Repace) */
+    uint64_t trimmed_ms; /* monotonic, the last malloc_trim (fsmglue.c) */
+    bool trim_owed;      /* a snapshot freed entries since then */
     /* Deferred apply (fsmglue.c): a follower's entries, recorded by
      * glueApply, applied to the state by fsmAdapterSettle. */
     bool defer_follower;
@@ -274,6 +276,11 @@ unsigned fsmAdapterTrailing(uint64_t applied_bytes,
  * shrank below half of the last snapshot (see fsmglue.c "Pacing"). Call
  * about once a second. */
 void fsmAdapterRepace(struct fsmAdapter *a);
+
+/* Give freed memory back to the kernel if a snapshot freed some and the
+ * last time was GLUE_TRIM_INTERVAL_MS ago (fsmglue.c "Memory"); the loop
+ * calls it about once a second. */
+void fsmAdapterTrimOwed(struct fsmAdapter *a);
 
 /* Apply entry @buf at raft index @index (0: unknown, apply everything),
  * skipping the commands the state holds already (fsmPosition): glueApply
@@ -426,6 +433,7 @@ struct replica
     struct proposalBatch *batch_waiters;
 
     uint64_t repaced_ms; /* monotonic ms of the last fsmAdapterRepace */
+    uint64_t trim_checked_ms; /* ... and of fsmAdapterTrimOwed */
 
     uv_prepare_t prepare; /* flushes the fsm's write batch */
     uv_check_t check;     /* watches leadership */

@@ -273,10 +273,14 @@ static void prepareCb(uv_prepare_t *handle)
     }
     (void)fsmAdapterHandOff(&r->adapter);
     replicaFlushProposals(r);
+    now = replicaMonotonicMs();
+    if (now - r->trim_checked_ms >= 1000) {
+        r->trim_checked_ms = now;
+        fsmAdapterTrimOwed(&r->adapter); /* glibc's, whichever thread has the state */
+    }
     if (applierEngaged(&r->adapter)) {
         return; /* the applier's thread holds the state, and commits it */
     }
-    now = replicaMonotonicMs();
     if (now - r->repaced_ms >= 1000) {
         r->repaced_ms = now;
         fsmAdapterRepace(&r->adapter);

@@ -185,7 +185,10 @@ static void scratchFileEqualsMemoryFrame(void **state)
     /* The frame restores (raft_fixture's path: the glue decompresses). */
     other = ftOpen(1024, 3600000, 0);
     fsmAdapterInit(&restorer, other->f);
+    restorer.trim_owed = true; /* an image restore trims at once, owed or not */
+    restorer.trimmed_ms = replicaMonotonicMs();
     assert_int_equal(restorer.raft_fsm.restore(&restorer.raft_fsm, &copy), 0);
+    assert_false(restorer.trim_owed);
     want = ftState(x->t, &want_len);
     got = ftState(other, &got_len);
     assert_int_equal(got_len, want_len);
@@ -318,6 +321,40 @@ static void markerSnapshotThroughGlue(void **state)
     ftClose(x.t);
 }
 
+/* Snapshots give freed memory back to the kernel at most once a second
+ * (fsmglue.c "Memory"): the first trims, one right after owes it, and the
+ * loop's fsmAdapterTrimOwed makes it up only once the second has passed
+ * (an image restore trims at once: scratchFileEqualsMemoryFrame). */
+static void snapshotsTrimAtMostOnceASecond(void **state)
+{
+    struct fixture x;
+    struct raft_buffer *bufs;
+    uint64_t first;
+    unsigned n;
+
+    (void)state;
+    markerFixtureOpen(&x);
+    assert_int_equal(takeSnapshot(&x.adapter, &bufs, &n), 0);
+    finalizeSnapshot(&x.adapter, &bufs, &n);
+    assert_false(x.adapter.trim_owed);
+    first = x.adapter.trimmed_ms;
+    assert_true(first > 0);
+
+    ftSend(x.t, "q", "more");
+    assert_int_equal(takeSnapshot(&x.adapter, &bufs, &n), 0);
+    finalizeSnapshot(&x.adapter, &bufs, &n);
+    assert_true(x.adapter.trim_owed);
+    assert_int_equal(x.adapter.trimmed_ms, first);
+    fsmAdapterTrimOwed(&x.adapter);
+    assert_true(x.adapter.trim_owed); /* not a second yet */
+    x.adapter.trimmed_ms = first - 1000;
+    fsmAdapterTrimOwed(&x.adapter);
+    assert_false(x.adapter.trim_owed);
+    assert_true(x.adapter.trimmed_ms >= first);
+    fsmAdapterClose(&x.adapter);
+    ftClose(x.t);
+}
+
 /* The marker's state cannot be made durable (the store's fdatasync fails:
  * here its descriptor is swapped for a pipe's, on which fdatasync is
  * EINVAL): snapshot_async fails, so libraft neither writes the marker nor
@@ -373,6 +410,7 @@ int main(void)
                                         fixtureTearDown),
         cmocka_unit_test(markerSnapshotThroughGlue),
         cmocka_unit_test(markerSyncFailureIsFatal),
+        cmocka_unit_test(snapshotsTrimAtMostOnceASecond),
     };
     return cmocka_run_group_tests_name("unit/raft_snapshot", tests, NULL, NULL);
 }
