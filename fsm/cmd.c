@@ -284,10 +284,18 @@ int fsmCommandEncode(const struct fsmCommand *cmd,
 /* Number of the key named by @v, or -1. */
 static int cmdKeyIndex(const struct mpVal *v)
 {
+    static const uint8_t lens[CMD_NKEYS] = {
+#define CMD__KEY_LEN(CODE, NAME) sizeof(NAME) - 1,
+        CMD_KEYS(CMD__KEY_LEN)
+#undef CMD__KEY_LEN
+    };
     int k;
 
+    if (v->type != MP_STR) {
+        return -1;
+    }
     for (k = 0; k < CMD_NKEYS; k++) {
-        if (mpIs(v, cmdKeyNames[k])) {
+        if (v->len == lens[k] && memcmp(v->ptr, cmdKeyNames[k], v->len) == 0) {
             return k;
         }
     }

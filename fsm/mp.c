@@ -214,7 +214,17 @@ void mpEnter(const struct mpVal *v, struct mpReader *r)
 
 bool mpIs(const struct mpVal *v, const char *s)
 {
-    size_t n = strlen(s);
+    size_t i;
 
-    return v->type == MP_STR && v->len == n && memcmp(v->ptr, s, n) == 0;
+    if (v->type != MP_STR) {
+        return false;
+    }
+    /* No strlen first: keys are short, and most comparisons (argsFind
+     * over a map's keys) differ in their first bytes. */
+    for (i = 0; i < v->len; i++) {
+        if (s[i] == '\0' || (uint8_t)s[i] != v->ptr[i]) {
+            return false;
+        }
+    }
+    return s[i] == '\0';
 }

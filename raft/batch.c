@@ -87,19 +87,13 @@ static int batchWrite(void *data, const char *buf, size_t len)
 /* Make room for one more batchBodies. */
 static int batchNoteBodies(struct batchWriter *w)
 {
-    struct batchBodies *more;
-    size_t cap;
+    struct batchBodies *more =
+        glueGrow(w->unhashed, &w->cap_unhashed, w->n_unhashed + 1, sizeof *more, 64);
 
-    if (w->n_unhashed < w->cap_unhashed) {
-        return 0;
-    }
-    cap = w->cap_unhashed > 0 ? w->cap_unhashed * 2 : 64;
-    more = raft_realloc(w->unhashed, cap * sizeof *more);
     if (more == NULL) {
         return RAFT_NOMEM;
     }
     w->unhashed = more;
-    w->cap_unhashed = cap;
     return 0;
 }
 

@@ -30,8 +30,8 @@ struct batchWriter
     size_t cap;
     uint32_t n;                 /* commands so far */
     struct batchBodies *unhashed; /* commands with bodies to hash */
-    size_t n_unhashed;
-    size_t cap_unhashed;
+    uint32_t n_unhashed;
+    uint32_t cap_unhashed;
 };
 
 /* Append @cmd to the batch (the header is written with the first). The

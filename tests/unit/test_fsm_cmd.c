@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "fsm/internal.h"
 #include "tests/lib/fsmtest.h"
 
 /* Seeded generator. */
@@ -138,6 +139,37 @@ static void test_strict(void **state)
     DEC("\x84\xa1v\x01\xa2op\x13\xa3now\x05\xa4" "args\x80", 0);
     DEC("\x84\xa1v\x01\xa2op\x13\xa3now\x05\xa4" "args\xdf\xff\xff\xff\xff", FSM_ECORRUPT);
     DEC("\x83\xa1v\x01\xa2op\x13\xa2op\x13", FSM_ECORRUPT); /* duplicate */
+    /* Keys near the known ones: a prefix, one byte more, a NUL inside, a
+     * bin instead of a str. */
+    DEC("\x84\xa1v\x01\xa2op\x13\xa3now\x05\xa3" "arg\x80", FSM_ECORRUPT);
+    DEC("\x84\xa1v\x01\xa2op\x13\xa3now\x05\xa5" "argsx\x80", FSM_ECORRUPT);
+    DEC("\x84\xa1v\x01\xa2op\x13\xa3now\x05\xa5" "args\0\x80", FSM_ECORRUPT);
+    DEC("\x83\xa1v\x01\xa2op\x13\xc4\x03now\x05", FSM_ECORRUPT);
+    DEC("\x83\xa1v\x01\xa2op\x13\xa0\x05", FSM_ECORRUPT);
+}
+
+/* mpIs: a str of exactly those bytes, no more, no fewer. */
+static void test_mpIs(void **state)
+{
+    struct mpVal v = {0};
+
+    (void)state;
+    v.type = MP_STR;
+    v.ptr = (const uint8_t *)"Queue\0";
+    v.len = 5;
+    assert_true(mpIs(&v, "Queue"));
+    assert_false(mpIs(&v, "Queu"));
+    assert_false(mpIs(&v, "QueueName"));
+    assert_false(mpIs(&v, "Queux"));
+    assert_false(mpIs(&v, ""));
+    v.len = 6; /* "Queue" and a NUL */
+    assert_false(mpIs(&v, "Queue"));
+    v.len = 0;
+    assert_true(mpIs(&v, ""));
+    assert_false(mpIs(&v, "Q"));
+    v.type = MP_BIN;
+    v.len = 5;
+    assert_false(mpIs(&v, "Queue"));
 }
 
 static void test_fuzz(void **state)
@@ -252,6 +284,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundTrip), cmocka_unit_test(test_encodeRejects),
         cmocka_unit_test(test_strict),    cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_mpIs),
         cmocka_unit_test(test_fuzzApply), cmocka_unit_test(test_checkAgrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
