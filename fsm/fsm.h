@@ -153,7 +153,8 @@ struct fsmCommand
     size_t args_len;
     const void *bodies; /* SendMessage(Batch): the MD5 of message bodies,
                            computed once by the proposer so that replicas
-                           do not hash them again (fsmCommandHashBodies):
+                           do not hash them again (fsmCommandFindBodies,
+                           then fsmBodiesHash in the encoded batch):
                            per body FSM_BODY_DIGEST_LEN bytes, BE32 offset
                            of the body's bytes in args, BE32 their length,
                            their MD5. NULL: replicas hash the bodies. */
