@@ -168,8 +168,12 @@ int leaderId(void);
 int nodeStatus(int id, struct qraft_node_status *st);
 /* PID of node @id from DIR/nodeI/pid, or 0. */
 int nodePid(int id);
-/* Wait until node @id is a follower that has applied what the leader had
- * applied when the wait began. */
+/* Wait until node @id is a follower that keeps pace with the leader: it
+ * reaches the leader's applied index within a second of its reading.
+ * Reaching where the leader was when the wait began is not enough under
+ * load: a node restored from an image is then still seconds of log behind,
+ * and a leader killed at that moment leaves no caught-up majority (row 10
+ * measured the follower's second image install, not a failover). */
 bool nodeCaughtUp(int id, int timeout_s);
 /* Send SIGTERM to node @id and wait (up to @timeout_s) until it is gone. */
 bool nodeStop(int id, int timeout_s);

@@ -59,25 +59,34 @@ int nodePid(int id)
     return (int)pid;
 }
 
+/* A node keeps pace when it reaches the leader's applied index within this
+ * long of reading it. */
+#define CAUGHT_UP_PACE_NS 1000000000ull
+
 bool nodeCaughtUp(int id, int timeout_s)
 {
     uint64_t deadline = nowNs() + (uint64_t)timeout_s * 1000000000ull;
     uint64_t want = 0;
+    uint64_t marked = 0;
     while (nowNs() < deadline) {
         int leader = leaderId();
         struct qraft_node_status st;
         if (want == 0 && leader > 0 && nodeStatus(leader, &st) == 0) {
             want = st.applied_index;
+            marked = nowNs();
         }
         if (want != 0 && nodeStatus(id, &st) == 0 && strcmp(st.state, "follower") == 0 &&
             st.applied_index >= want) {
-            return true;
+            if (nowNs() - marked < CAUGHT_UP_PACE_NS) {
+                return true;
+            }
+            want = 0; /* the leader went on meanwhile: chase where it is now */
+            continue;
         }
         sleepNs(100000000);
     }
     return false;
 }
-
 
 /* A PID that still names a running process (not gone, not a zombie). */
 static bool procAlive(int pid)
