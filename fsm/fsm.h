@@ -178,16 +178,17 @@ struct fsmCommand
 void fsmCommandFindBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX]);
 void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX]);
 
-/* One encoded command's body entries (fsmCommandPlaces.bodies) and the
- * encoded args they point into (fsmCommandPlaces.args). */
-struct fsmBodiesToHash
+/* Where one encoded command's body entries and the args they point into
+ * are: offsets from the start of the buffer that holds the command
+ * (fsmCommandPlaces, plus the command's own offset in it). */
+struct fsmBodiesAt
 {
-    uint8_t *bodies;
+    size_t bodies;
     size_t bodies_len;
-    const uint8_t *args;
+    size_t args;
     size_t args_len;
 };
-void fsmBodiesHash(const struct fsmBodiesToHash *cmds, size_t n);
+void fsmBodiesHash(uint8_t *base, const struct fsmBodiesAt *at, size_t n);
 
 /* Encode @cmd as a log entry into memory from @alloc (raft_malloc for raft,
  * malloc elsewhere). The length is padded with zero bytes to a multiple of 8

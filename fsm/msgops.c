@@ -130,41 +130,47 @@ void fsmCommandFindBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_M
  * enough for the stack. */
 #define MSG_HASH_CHUNK 64
 
-void fsmBodiesHash(const struct fsmBodiesToHash *cmds, size_t n)
+/* Add a job to @jobs for each entry of @bodies that names bytes of @args,
+ * hashing a chunk whenever @jobs fills up. */
+static void msgHashEntries(uint8_t *bodies, size_t bodies_len, const uint8_t *args,
+                           size_t args_len, struct md5Job *jobs, size_t *njobs)
+{
+    for (size_t i = 0; i + FSM_BODY_DIGEST_LEN <= bodies_len; i += FSM_BODY_DIGEST_LEN) {
+        uint8_t *entry = bodies + i;
+        uint32_t at = beGet32(entry);
+        uint32_t len = beGet32(entry + 4);
+
+        if (at > args_len || len > args_len - at) {
+            continue; /* not from fsmCommandFindBodies: no replica uses it */
+        }
+        jobs[(*njobs)++] = (struct md5Job){args + at, len, entry + 8};
+        if (*njobs == MSG_HASH_CHUNK) {
+            md5Many(jobs, *njobs);
+            *njobs = 0;
+        }
+    }
+}
+
+void fsmBodiesHash(uint8_t *base, const struct fsmBodiesAt *at, size_t n)
 {
     struct md5Job jobs[MSG_HASH_CHUNK];
     size_t njobs = 0;
 
     for (size_t c = 0; c < n; c++) {
-        for (size_t i = 0; i + FSM_BODY_DIGEST_LEN <= cmds[c].bodies_len;
-             i += FSM_BODY_DIGEST_LEN) {
-            uint8_t *entry = cmds[c].bodies + i;
-            uint32_t at = beGet32(entry);
-            uint32_t len = beGet32(entry + 4);
-
-            if (at > cmds[c].args_len || len > cmds[c].args_len - at) {
-                continue; /* not from fsmCommandFindBodies: no replica uses it */
-            }
-            jobs[njobs++] = (struct md5Job){cmds[c].args + at, len, entry + 8};
-            if (njobs == MSG_HASH_CHUNK) {
-                md5Many(jobs, njobs);
-                njobs = 0;
-            }
-        }
+        msgHashEntries(base + at[c].bodies, at[c].bodies_len, base + at[c].args,
+                       at[c].args_len, jobs, &njobs);
     }
     md5Many(jobs, njobs);
 }
 
 void fsmCommandHashBodies(struct fsmCommand *cmd, uint8_t out[FSM_BODY_DIGESTS_MAX])
 {
-    struct fsmBodiesToHash in;
+    struct md5Job jobs[MSG_HASH_CHUNK];
+    size_t njobs = 0;
 
     fsmCommandFindBodies(cmd, out);
-    in.bodies = out;
-    in.bodies_len = cmd->bodies_len;
-    in.args = cmd->args;
-    in.args_len = cmd->args_len;
-    fsmBodiesHash(&in, 1);
+    msgHashEntries(out, cmd->bodies_len, cmd->args, cmd->args_len, jobs, &njobs);
+    md5Many(jobs, njobs);
 }
 
 /* The MD5 of @body that the proposer carried in @cmd, if it carried one for

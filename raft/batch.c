@@ -84,10 +84,10 @@ static int batchWrite(void *data, const char *buf, size_t len)
     return 0;
 }
 
-/* Make room for one more batchBodies. */
+/* Make room for one more entry of w->unhashed. */
 static int batchNoteBodies(struct batchWriter *w)
 {
-    struct batchBodies *more =
+    struct fsmBodiesAt *more =
         glueGrow(w->unhashed, &w->cap_unhashed, w->n_unhashed + 1, sizeof *more, 64);
 
     if (more == NULL) {
@@ -95,26 +95,6 @@ static int batchNoteBodies(struct batchWriter *w)
     }
     w->unhashed = more;
     return 0;
-}
-
-/* Write the MD5s of the bodies noted by batchWriterAdd, a chunk of
- * commands at a time (fsmBodiesHash hashes a chunk's bodies together). */
-static void batchHashBodies(struct batchWriter *w)
-{
-    struct fsmBodiesToHash chunk[32];
-    size_t n = 0;
-
-    for (size_t i = 0; i < w->n_unhashed; i++) {
-        const struct batchBodies *b = &w->unhashed[i];
-        chunk[n++] = (struct fsmBodiesToHash){(uint8_t *)w->base + b->bodies, b->bodies_len,
-                                              (const uint8_t *)w->base + b->args, b->args_len};
-        if (n == sizeof chunk / sizeof chunk[0]) {
-            fsmBodiesHash(chunk, n);
-            n = 0;
-        }
-    }
-    fsmBodiesHash(chunk, n);
-    w->n_unhashed = 0;
 }
 
 int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd)
@@ -149,7 +129,7 @@ int batchWriterAdd(struct batchWriter *w, const struct fsmCommand *cmd)
         return rv == FSM_ECORRUPT ? RAFT_INVALID : RAFT_NOMEM;
     }
     if (at.bodies > 0) {
-        w->unhashed[w->n_unhashed++] = (struct batchBodies){
+        w->unhashed[w->n_unhashed++] = (struct fsmBodiesAt){
             start + BATCH_ITEM_HEADER + at.bodies, cmd->bodies_len,
             start + BATCH_ITEM_HEADER + at.args, cmd->args_len};
     }
@@ -164,7 +144,7 @@ void batchWriterTake(struct batchWriter *w, struct raft_buffer *buf)
 {
     void *base;
 
-    batchHashBodies(w);
+    fsmBodiesHash((uint8_t *)w->base, w->unhashed, w->n_unhashed);
     raft_free(w->unhashed);
     base = w->base;
 

@@ -11,16 +11,6 @@
 
 #include "raft/replica.h"
 
-/* Where a command of the batch has body entries whose MD5s are still to
- * be written (fsmCommandFindBodies): offsets from batchWriter.base. */
-struct batchBodies
-{
-    size_t bodies;
-    size_t bodies_len;
-    size_t args;
-    size_t args_len;
-};
-
 /* A proposal batch being written (batch.c): one raft entry holding every
  * command proposed in a loop iteration. @base is from raft_malloc. */
 struct batchWriter
@@ -29,7 +19,8 @@ struct batchWriter
     size_t len;
     size_t cap;
     uint32_t n;                 /* commands so far */
-    struct batchBodies *unhashed; /* commands with bodies to hash */
+    struct fsmBodiesAt *unhashed; /* commands whose body entries still
+                                     lack their MD5 (fsmCommandFindBodies) */
     uint32_t n_unhashed;
     uint32_t cap_unhashed;
 };

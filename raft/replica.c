@@ -594,6 +594,11 @@ static int admissible(struct replica *r)
     return 0;
 }
 
+int replicaSettle(struct replica *r)
+{
+    return fsmAdapterSettle(&r->adapter) == 0 ? REPLICA_OK : REPLICA_EIO;
+}
+
 /* The cluster's time never goes backwards, and never stands still: when
  * this node's wall clock is behind the last stamp (its clock stepped back,
  * or an earlier leader's clock was ahead), time goes on from that stamp at
@@ -601,11 +606,6 @@ static int admissible(struct replica *r)
  * freeze the cluster's time, and with it every visibility timeout and
  * delay, until the wall clock caught up (found by the chaos harness's
  * clock fault: a leader 1 h ahead, then back, froze in-flight messages). */
-int replicaSettle(struct replica *r)
-{
-    return fsmAdapterSettle(&r->adapter) == 0 ? REPLICA_OK : REPLICA_EIO;
-}
-
 uint64_t replicaNow(struct replica *r)
 {
     uint64_t wall = wallClockMs();

@@ -442,6 +442,16 @@ static void applierCommitsOnItsPace(void **state)
     assert_int_equal(fsmPendingBytes(c->t[1]->f), 0);
 }
 
+/* Start the appliers, catch node 1's fatal calls, and commit a first
+ * entry (node 1 records it). */
+static void watchFollowerFatal(struct cluster *c)
+{
+    startAppliers(c);
+    c->a[1].fatal = captureFatal;
+    c->a[1].arg = c;
+    commit(c, makeEntry(c->t[0], "q", true, 1));
+}
+
 /* The store fails on the thread: it stops applying, the loop's next
  * hand-over or settle takes the state back and stops the node, once. */
 static void applierStoreFailureIsFatalOnce(void **state)
@@ -449,10 +459,7 @@ static void applierStoreFailureIsFatalOnce(void **state)
     struct cluster *c = *state;
     struct fsmAdapter *a1 = &c->a[1];
 
-    startAppliers(c);
-    a1->fatal = captureFatal;
-    a1->arg = c;
-    commit(c, makeEntry(c->t[0], "q", true, 1));
+    watchFollowerFatal(c);
     assert_int_equal(fsmAdapterHandOff(a1), 0);
     assert_true(waitApplied(a1, 1));
     pthread_mutex_lock(&a1->applier.mu);
@@ -478,10 +485,7 @@ static void applierHandOffAfterAFailedCommitIsFatal(void **state)
     struct cluster *c = *state;
     struct fsmAdapter *a1 = &c->a[1];
 
-    startAppliers(c);
-    a1->fatal = captureFatal;
-    a1->arg = c;
-    commit(c, makeEntry(c->t[0], "q", true, 1));
+    watchFollowerFatal(c);
     assert_true(a1->staged_n > 0);
     c->t[1]->f->failed = true; /* as after an LMDB error */
     assert_int_equal(fsmAdapterHandOff(a1), RAFT_IOERR);
